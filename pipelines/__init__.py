@@ -1,0 +1,1 @@
+"""Orchestrated workflows that compose the functions under ``src/``."""

@@ -1,0 +1,6 @@
+"""MLflow Iris enterprise reference project.
+
+Kept import-free on purpose: the logged model ships this package as code
+(``code_paths``), so importing ``src`` must stay cheap and side-effect free
+wherever the model is served.
+"""

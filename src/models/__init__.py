@@ -1,0 +1,1 @@
+"""Training, registry operations and validation of the species classifier."""

@@ -1,0 +1,103 @@
+"""Metrics, reports and plots of a fitted classifier on a labelled split.
+
+Plots use matplotlib's object API (no pyplot): no global state, no GUI
+backend, safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+)
+from sklearn.pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """What a model did on one split: metrics, confusion matrix and per-class report."""
+
+    metrics: dict[str, float]
+    labels: tuple[str, ...]
+    confusion: np.ndarray
+    report: dict[str, Any]
+    report_text: str
+
+
+def evaluate_split(model: Pipeline, features: pd.DataFrame, target: pd.Series, prefix: str) -> SplitEvaluation:
+    """Accuracy, macro F1/precision/recall and log loss, each named ``{prefix}_{metric}``."""
+    labels = tuple(str(label) for label in model.classes_)
+    predicted = model.predict(features)
+    probabilities = model.predict_proba(features)
+    macro = {"average": "macro", "zero_division": 0}
+    metrics = {
+        f"{prefix}_accuracy": accuracy_score(target, predicted),
+        f"{prefix}_f1_macro": f1_score(target, predicted, **macro),
+        f"{prefix}_precision_macro": precision_score(target, predicted, **macro),
+        f"{prefix}_recall_macro": recall_score(target, predicted, **macro),
+        f"{prefix}_log_loss": log_loss(target, probabilities, labels=list(labels)),
+    }
+    report_args = {"labels": list(labels), "zero_division": 0, "digits": 4}
+    return SplitEvaluation(
+        metrics={name: float(value) for name, value in metrics.items()},
+        labels=labels,
+        confusion=confusion_matrix(target, predicted, labels=list(labels)),
+        report=classification_report(target, predicted, output_dict=True, **report_args),
+        report_text=classification_report(target, predicted, **report_args),
+    )
+
+
+def feature_importance(model: Pipeline) -> pd.DataFrame:
+    """Importance of each model feature, largest first.
+
+    Forests report impurity decrease; linear models the mean absolute
+    coefficient over classes, comparable because features are standardized.
+    """
+    estimator = model[-1]
+    if hasattr(estimator, "feature_importances_"):
+        values = np.asarray(estimator.feature_importances_)
+    elif hasattr(estimator, "coef_"):
+        values = np.abs(np.asarray(estimator.coef_)).mean(axis=0)
+    else:
+        raise TypeError(f"{type(estimator).__name__} exposes neither feature_importances_ nor coef_")
+    names = model[:-1].get_feature_names_out()
+    table = pd.DataFrame({"feature": names, "importance": values})
+    return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def confusion_matrix_figure(evaluation: SplitEvaluation, title: str) -> Figure:
+    """The confusion matrix as an annotated heat map (true class by row)."""
+    figure = Figure(figsize=(5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(evaluation.confusion, cmap="Blues")
+    ticks = range(len(evaluation.labels))
+    axes.set(xticks=ticks, yticks=ticks, xlabel="Predicted", ylabel="True", title=title)
+    axes.set_xticklabels(evaluation.labels)
+    axes.set_yticklabels(evaluation.labels)
+    threshold = evaluation.confusion.max() / 2
+    for (row, column), count in np.ndenumerate(evaluation.confusion):
+        color = "white" if count > threshold else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=color)
+    figure.colorbar(image, ax=axes)
+    return figure
+
+
+def feature_importance_figure(importance: pd.DataFrame) -> Figure:
+    """Horizontal bars, most important feature on top."""
+    figure = Figure(figsize=(6, 0.45 * len(importance) + 1.2), layout="constrained")
+    axes = figure.subplots()
+    ordered = importance.iloc[::-1]
+    axes.barh(ordered["feature"], ordered["importance"], color="#3b7dd8")
+    axes.set(xlabel="importance", title="Feature importance")
+    return figure

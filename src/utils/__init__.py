@@ -1,0 +1,1 @@
+"""Configuration, naming conventions, logging and MLflow tracking helpers."""

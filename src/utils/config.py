@@ -1,0 +1,319 @@
+"""Typed, validated configuration: model, features and environment profiles.
+
+Every YAML file is parsed into frozen pydantic objects that refuse unknown
+keys, so a typo is an error that names the file, the key and what was
+expected, raised before anything is tracked or registered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from src.utils import naming
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "configs"
+DEFAULT_MODEL_CONFIG = CONFIG_DIR / "model_config.yaml"
+DEFAULT_FEATURE_CONFIG = CONFIG_DIR / "feature_config.yaml"
+DEFAULT_ENVIRONMENT_CONFIG = CONFIG_DIR / "environment.yaml"
+
+#: Environment variables that win over the selected profile.
+ENV_PROFILE_VAR = "ML_ENV"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_REGISTRY_URI = "MLFLOW_REGISTRY_URI"
+ENV_CATALOG = "UNITY_CATALOG_NAME"
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- model_config.yaml ------------------------------------------------------
+
+
+class LogisticRegressionParams(_Frozen):
+    """Hyperparameters of scikit-learn's LogisticRegression (lbfgs solver)."""
+
+    C: Annotated[float, Field(gt=0.0)] = 1.0
+    max_iter: Annotated[int, Field(ge=10)] = 1000
+    tol: Annotated[float, Field(gt=0.0)] = 1e-4
+
+
+class RandomForestParams(_Frozen):
+    """Hyperparameters of scikit-learn's RandomForestClassifier."""
+
+    n_estimators: Annotated[int, Field(ge=1, le=2000)] = 100
+    max_depth: Annotated[int, Field(ge=1)] | None = None
+    min_samples_leaf: Annotated[int, Field(ge=1)] = 1
+
+
+class LogisticRegressionSpec(_Frozen):
+    type: Literal["logistic_regression"]
+    params: LogisticRegressionParams = LogisticRegressionParams()
+
+
+class RandomForestSpec(_Frozen):
+    type: Literal["random_forest"]
+    params: RandomForestParams = RandomForestParams()
+
+
+ModelSpec = Annotated[LogisticRegressionSpec | RandomForestSpec, Field(discriminator="type")]
+
+
+class DataConfig(_Frozen):
+    """Where the training data comes from."""
+
+    source: Literal["sklearn", "file"] = "sklearn"
+    path: Path | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _known_format(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix.lower() not in {".csv", ".parquet"}:
+            raise ValueError(f"expected a .csv or .parquet file, got {path.name!r}")
+        return path
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> DataConfig:
+        if self.source == "file" and self.path is None:
+            raise ValueError("source 'file' needs a path (a .csv or .parquet file)")
+        return self
+
+
+class SplitConfig(_Frozen):
+    """How the held-out validation split is drawn."""
+
+    test_size: Fraction = 0.2
+    stratify: bool = True
+
+
+MetricName = Literal[
+    "val_accuracy", "val_f1_macro", "val_precision_macro", "val_recall_macro", "val_log_loss"
+]
+
+
+class ValidationConfig(_Frozen):
+    """Absolute quality floors the model must meet (ceiling for log loss)."""
+
+    thresholds: dict[MetricName, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+
+
+class ModelConfig(_Frozen):
+    """The contents of ``configs/model_config.yaml``."""
+
+    model: ModelSpec
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    random_seed: Annotated[int, Field(ge=0)] = 42
+    validation: ValidationConfig = ValidationConfig()
+
+
+# --- feature_config.yaml ----------------------------------------------------
+
+
+class FeatureSetConfig(_Frozen):
+    """The named, versioned set of features a model is trained on."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    version: Annotated[int, Field(ge=1)]
+
+
+class FeatureConfig(_Frozen):
+    """The contents of ``configs/feature_config.yaml``."""
+
+    feature_set: FeatureSetConfig
+    feature_source: Literal["local"] = "local"
+    features: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @field_validator("features")
+    @classmethod
+    def _named_and_unique(cls, features: tuple[str, ...]) -> tuple[str, ...]:
+        for name in features:
+            naming.parse_feature_name(name)
+        duplicates = sorted({name for name in features if features.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"features listed twice: {', '.join(duplicates)}")
+        return features
+
+
+# --- environment.yaml -------------------------------------------------------
+
+
+class ProjectIdentity(_Frozen):
+    """Who owns the model and what it is called, shared by every profile."""
+
+    team: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    team_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*$")]
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    model_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    owner: Annotated[str, Field(min_length=1)]
+    use_case: Annotated[str, Field(min_length=1)]
+
+
+class Profile(_Frozen):
+    """Backends and catalog of one environment (dev, staging, prod)."""
+
+    tracking_uri: Annotated[str, Field(min_length=1)]
+    registry_uri: str | None = None
+    catalog: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    schema_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", alias="schema")]
+    artifact_location: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EnvironmentConfig(_Frozen):
+    """The contents of ``configs/environment.yaml``."""
+
+    default_profile: Literal["dev", "staging", "prod"] = "dev"
+    project: ProjectIdentity
+    profiles: dict[Literal["dev", "staging", "prod"], Profile]
+
+    @model_validator(mode="after")
+    def _default_is_defined(self) -> EnvironmentConfig:
+        if self.default_profile not in self.profiles:
+            raise ValueError(f"default_profile {self.default_profile!r} has no entry under profiles")
+        return self
+
+
+class Settings(_Frozen):
+    """The resolved environment: one profile, with environment overrides applied."""
+
+    profile: str
+    tracking_uri: str
+    registry_uri: str
+    catalog: str
+    schema_name: str
+    artifact_location: str | None
+    project: ProjectIdentity
+
+    @property
+    def experiment_name(self) -> str:
+        p = self.project
+        return naming.experiment_name(p.team, p.project, p.model_name)
+
+    @property
+    def registered_model_name(self) -> str:
+        p = self.project
+        return naming.registered_model_name(self.catalog, self.schema_name, p.team_code, p.project, p.model_name)
+
+
+# --- loading ----------------------------------------------------------------
+
+_Config = TypeVar("_Config", bound=BaseModel)
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(content, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(content).__name__}")
+    return content
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    got = error.get("input")
+    detail = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {got!r})"
+    return f"  - {key}: {message}{detail}"
+
+
+def _parse(model: type[_Config], path: Path) -> _Config:
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        lines = "\n".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"{path}: invalid {model.__name__}:\n{lines}") from None
+
+
+def load_model_config(path: Path = DEFAULT_MODEL_CONFIG) -> ModelConfig:
+    """Read and validate ``model_config.yaml``; a relative data path is taken from the project root."""
+    config = _parse(ModelConfig, Path(path))
+    data_path = config.data.path
+    if data_path is not None and not data_path.is_absolute():
+        data = config.data.model_copy(update={"path": PROJECT_ROOT / data_path})
+        config = config.model_copy(update={"data": data})
+    return config
+
+
+def load_feature_config(path: Path = DEFAULT_FEATURE_CONFIG) -> FeatureConfig:
+    """Read and validate ``feature_config.yaml`` (names only; definitions are checked by the builder)."""
+    return _parse(FeatureConfig, Path(path))
+
+
+def load_environment_config(path: Path = DEFAULT_ENVIRONMENT_CONFIG) -> EnvironmentConfig:
+    """Read and validate ``environment.yaml``."""
+    return _parse(EnvironmentConfig, Path(path))
+
+
+def _absolute_sqlite(uri: str) -> str:
+    """Anchor a relative ``sqlite:///file.db`` at the project root, so every command finds one store."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        return prefix + str(PROJECT_ROOT / uri.removeprefix(prefix))
+    return uri
+
+
+def _local_artifact_location(tracking_uri: str) -> str | None:
+    """Keep artifacts beside an embedded SQLite store, never in a stray ``./mlruns``."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (db_path.parent / "mlartifacts").as_uri()
+
+
+def resolve_settings(
+    env: str | None = None,
+    path: Path = DEFAULT_ENVIRONMENT_CONFIG,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Pick a profile (``--env``, then ``$ML_ENV``, then the default) and apply overrides.
+
+    ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI`` and ``UNITY_CATALOG_NAME``
+    win over the file, so CI and shared backends need no edited config.
+    """
+    environ = os.environ if environ is None else environ
+    config = load_environment_config(path)
+    name = env or environ.get(ENV_PROFILE_VAR) or config.default_profile
+    if name not in config.profiles:
+        known = ", ".join(sorted(config.profiles))
+        raise ConfigError(f"{path}: profile {name!r} is not defined; expected one of: {known}")
+    profile = config.profiles[name]  # type: ignore[index]
+    tracking_uri = _absolute_sqlite(environ.get(ENV_TRACKING_URI) or profile.tracking_uri)
+    registry_uri = _absolute_sqlite(environ.get(ENV_REGISTRY_URI) or profile.registry_uri or tracking_uri)
+    catalog = environ.get(ENV_CATALOG) or profile.catalog
+    try:
+        naming.check_identifier(catalog, "catalog")
+    except naming.NamingError as exc:
+        raise ConfigError(f"{ENV_CATALOG}: {exc}") from None
+    return Settings(
+        profile=name,
+        tracking_uri=tracking_uri,
+        registry_uri=registry_uri,
+        catalog=catalog,
+        schema_name=profile.schema_name,
+        artifact_location=profile.artifact_location or _local_artifact_location(tracking_uri),
+        project=config.project,
+    )

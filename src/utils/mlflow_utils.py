@@ -1,0 +1,151 @@
+"""Tracking-side MLflow access: store set-up, experiments, runs, artifacts, logged models.
+
+With the registry module, the only place that talks to MLflow: a change of
+backend (SQLite, a tracking server, Databricks) touches configuration, not code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.models.model import ModelInfo
+
+from src.utils.config import PROJECT_ROOT, Settings
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    """Where the code that trained a model came from."""
+
+    sha: str
+    branch: str
+    dirty: bool
+
+
+def configure_tracking(settings: Settings) -> None:
+    """Point MLflow at the profile's tracking store and registry."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+
+
+def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[str, str]) -> str:
+    """Return the experiment's ID, creating it (with its artifact location) on first use."""
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location, tags=dict(tags)))
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def git_info() -> GitInfo:
+    """The commit, branch and dirtiness of the working tree ('unknown' outside git)."""
+    sha = _git("rev-parse", "HEAD") or "unknown"
+    branch = _git("rev-parse", "--abbrev-ref", "HEAD") or "unknown"
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return GitInfo(sha=sha, branch=branch, dirty=bool(status) if status is not None else True)
+
+
+def git_author() -> str | None:
+    """The configured git user e-mail, the default author of a training run."""
+    return _git("config", "user.email") or None
+
+
+def pinned_requirements(packages: Sequence[str]) -> list[str]:
+    """``name==version`` for each package as installed now.
+
+    Passing explicit requirements skips MLflow's inference (several seconds per
+    model) and pins exactly what the model was trained with.
+    """
+    return [f"{package}=={metadata.version(package)}" for package in packages]
+
+
+@contextmanager
+def tracked_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[Run]:
+    """Start a run; on an exception it ends FAILED, so no half-logged run looks finished."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+        yield run
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    mlflow.log_params(dict(params))
+
+
+def log_metrics(metrics: Mapping[str, float]) -> None:
+    mlflow.log_metrics(dict(metrics))
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    mlflow.log_figure(figure, artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    mlflow.log_text(text, artifact_file)
+
+
+def log_dict(content: Mapping[str, Any], artifact_file: str) -> None:
+    mlflow.log_dict(dict(content), artifact_file)
+
+
+def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str, target: str, context: str) -> None:
+    """Record the data set as a run input (lineage: source, digest, schema, row count)."""
+    dataset = mlflow.data.from_pandas(frame, source=source_uri, targets=target, name=name, digest=digest)
+    mlflow.log_input(dataset, context=context)
+
+
+def signature_for(inputs: pd.DataFrame, outputs: Any) -> ModelSignature:
+    """A full signature (inputs and outputs), as Unity Catalog requires."""
+    return infer_signature(inputs, outputs)
+
+
+def log_sklearn_model(
+    model: Any,
+    *,
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    pip_requirements: Sequence[str],
+    code_paths: Sequence[Path],
+    trusted_types: Sequence[str],
+    metadata: Mapping[str, Any],
+) -> ModelInfo:
+    """Log a scikit-learn model, skops-serialized (no pickle), with its code and pinned requirements."""
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=list(pip_requirements),
+        code_paths=[str(path) for path in code_paths],
+        serialization_format="skops",
+        skops_trusted_types=list(trusted_types),
+        metadata=dict(metadata),
+    )
+
+
+def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
+    """Where to look at a run: the server's page, or the UI command for an embedded store."""
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"make ui, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
