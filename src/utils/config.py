@@ -100,9 +100,7 @@ class SplitConfig(_Frozen):
     stratify: bool = True
 
 
-MetricName = Literal[
-    "val_accuracy", "val_f1_macro", "val_precision_macro", "val_recall_macro", "val_log_loss"
-]
+MetricName = Literal["val_accuracy", "val_f1_macro", "val_precision_macro", "val_recall_macro", "val_log_loss"]
 
 
 class ValidationConfig(_Frozen):

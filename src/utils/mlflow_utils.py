@@ -7,6 +7,7 @@ backend (SQLite, a tracking server, Databricks) touches configuration, not code.
 from __future__ import annotations
 
 import subprocess
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,9 +50,7 @@ def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[st
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
+        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip()
@@ -63,11 +62,6 @@ def git_info() -> GitInfo:
     branch = _git("rev-parse", "--abbrev-ref", "HEAD") or "unknown"
     status = _git("status", "--porcelain", "--untracked-files=no")
     return GitInfo(sha=sha, branch=branch, dirty=bool(status) if status is not None else True)
-
-
-def git_author() -> str | None:
-    """The configured git user e-mail, the default author of a training run."""
-    return _git("config", "user.email") or None
 
 
 def pinned_requirements(packages: Sequence[str]) -> list[str]:
@@ -108,7 +102,10 @@ def log_dict(content: Mapping[str, Any], artifact_file: str) -> None:
 
 def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str, target: str, context: str) -> None:
     """Record the data set as a run input (lineage: source, digest, schema, row count)."""
-    dataset = mlflow.data.from_pandas(frame, source=source_uri, targets=target, name=name, digest=digest)
+    with warnings.catch_warnings():
+        # A file URI matches both the "" and "file" local sources; MLflow picks the same class either way.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(frame, source=source_uri, targets=target, name=name, digest=digest)
     mlflow.log_input(dataset, context=context)
 
 

@@ -24,15 +24,9 @@ _BUILD = r"build_[A-Za-z0-9.-]+"
 _TIMESTAMP = r"\d{8}_\d{6}"
 
 EXPERIMENT_PATTERN = re.compile(rf"^/(?P<team>{_TEAM})/(?P<project>{_SLUG})/(?P<model_name>{_SLUG})$")
-RUN_PATTERN = re.compile(
-    rf"^v(?P<version>{_SEMVER})_(?P<context>{_CONTEXT})_(?P<suffix>{_TIMESTAMP}|{_BUILD})$"
-)
-REGISTERED_MODEL_PATTERN = re.compile(
-    rf"^(?P<catalog>{_SLUG})\.(?P<schema>{_SLUG})\.(?P<model>{_CODE}_{_SLUG})$"
-)
-FEATURE_PATTERN = re.compile(
-    rf"^(?P<domain>{_CODE})_(?P<feature_name>{_SLUG}?)_v(?P<version>[1-9]\d*)$"
-)
+RUN_PATTERN = re.compile(rf"^v(?P<version>{_SEMVER})_(?P<context>{_CONTEXT})_(?P<suffix>{_TIMESTAMP}|{_BUILD})$")
+REGISTERED_MODEL_PATTERN = re.compile(rf"^(?P<catalog>{_SLUG})\.(?P<schema>{_SLUG})\.(?P<model>{_CODE}_{_SLUG})$")
+FEATURE_PATTERN = re.compile(rf"^(?P<domain>{_CODE})_(?P<feature_name>{_SLUG}?)_v(?P<version>[1-9]\d*)$")
 SEMVER_PATTERN = re.compile(rf"^{_SEMVER}$")
 
 
@@ -107,9 +101,7 @@ def registered_model_name(catalog: str, schema: str, team_code: str, project: st
 
 def check_registered_model_name(name: str) -> str:
     """Refuse a registered model name that is not three-level (Unity Catalog style)."""
-    _require(
-        REGISTERED_MODEL_PATTERN, name, "registered model", "{catalog}.{schema}.{team}_{project}_{model_name}"
-    )
+    _require(REGISTERED_MODEL_PATTERN, name, "registered model", "{catalog}.{schema}.{team}_{project}_{model_name}")
     return name
 
 

@@ -1,0 +1,1 @@
+"""Integration tests: the real pipeline against real (temporary) MLflow stores."""

@@ -1,0 +1,1 @@
+"""Unit tests: configuration, naming, data, features and model code, no MLflow store."""

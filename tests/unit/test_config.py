@@ -1,0 +1,192 @@
+"""Configuration: the shipped files are valid; every kind of mistake names the file, the key and the expectation."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from src.utils.config import (
+    CONFIG_DIR,
+    PROJECT_ROOT,
+    ConfigError,
+    LogisticRegressionSpec,
+    RandomForestSpec,
+    load_environment_config,
+    load_feature_config,
+    load_model_config,
+    resolve_settings,
+)
+
+NO_OVERRIDES: dict[str, str] = {}
+
+
+def test_shipped_model_config_is_valid():
+    config = load_model_config()
+    assert isinstance(config.model, LogisticRegressionSpec)
+    assert config.data.source == "sklearn"
+    assert 0 < config.split.test_size < 1
+    assert config.validation.thresholds["val_accuracy"] == pytest.approx(0.9)
+
+
+def test_shipped_feature_config_lists_versioned_features():
+    config = load_feature_config()
+    assert config.feature_source == "local"
+    assert "iris_petal_ratio_v2" in config.features
+    assert config.feature_set.name == "iris_species_features"
+
+
+def test_example_environment_file_matches_the_shipped_one():
+    # The README tells newcomers to copy the example over environment.yaml: it must change nothing.
+    example = load_environment_config(CONFIG_DIR / "environment.yaml.example")
+    assert example == load_environment_config()
+
+
+def test_random_forest_is_selected_by_type(write_config):
+    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content["model"] = {"type": "random_forest", "params": {"n_estimators": 10}}
+    path = write_config("model_config.yaml", raw=yaml.safe_dump(content))
+    config = load_model_config(path)
+    assert isinstance(config.model, RandomForestSpec)
+    assert config.model.params.n_estimators == 10
+
+
+def test_unknown_key_is_named_with_its_file(write_config):
+    path = write_config("model_config.yaml", {"model": {"params": {"learning_rate": 0.1}}})
+    with pytest.raises(ConfigError) as error:
+        load_model_config(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "model.logistic_regression.params.learning_rate: unknown key" in message
+
+
+def test_wrong_type_names_key_expectation_and_value(write_config):
+    path = write_config("model_config.yaml", {"split": {"test_size": "a fifth"}})
+    with pytest.raises(ConfigError, match=r"split\.test_size: Input should be a valid number.*'a fifth'"):
+        load_model_config(path)
+
+
+def test_out_of_range_value_is_refused(write_config):
+    path = write_config("model_config.yaml", {"split": {"test_size": 1.5}})
+    with pytest.raises(ConfigError, match=r"split\.test_size: Input should be less than 1"):
+        load_model_config(path)
+
+
+def test_unknown_model_type_lists_the_known_ones(write_config):
+    path = write_config("model_config.yaml", {"model": {"type": "xgboost"}})
+    with pytest.raises(ConfigError, match=r"logistic_regression.*random_forest"):
+        load_model_config(path)
+
+
+def test_missing_required_key_is_named(write_config):
+    path = write_config("feature_config.yaml", raw="feature_set: {name: x, version: 1}\n")
+    with pytest.raises(ConfigError, match="features: required key is missing"):
+        load_feature_config(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=f"{missing}: configuration file not found"):
+        load_model_config(missing)
+
+
+def test_invalid_yaml_is_refused(write_config):
+    path = write_config("model_config.yaml", raw="model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_model_config(path)
+
+
+def test_top_level_must_be_a_mapping(write_config):
+    path = write_config("model_config.yaml", raw="- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_model_config(path)
+
+
+def test_file_source_needs_a_path(write_config):
+    path = write_config("model_config.yaml", {"data": {"source": "file"}})
+    with pytest.raises(ConfigError, match="source 'file' needs a path"):
+        load_model_config(path)
+
+
+def test_data_file_must_be_csv_or_parquet(write_config):
+    path = write_config("model_config.yaml", {"data": {"source": "file", "path": "data/iris.xlsx"}})
+    with pytest.raises(ConfigError, match=r"data\.path: .*expected a \.csv or \.parquet file"):
+        load_model_config(path)
+
+
+def test_relative_data_path_starts_at_the_project_root(write_config):
+    path = write_config("model_config.yaml", {"data": {"source": "file", "path": "data/iris.csv"}})
+    assert load_model_config(path).data.path == PROJECT_ROOT / "data" / "iris.csv"
+
+
+def test_feature_listed_twice_is_refused(write_config):
+    twice = ["iris_sepal_length_cm_v1", "iris_sepal_length_cm_v1"]
+    path = write_config("feature_config.yaml", {"features": twice})
+    with pytest.raises(ConfigError, match="features listed twice: iris_sepal_length_cm_v1"):
+        load_feature_config(path)
+
+
+def test_feature_name_off_convention_is_refused(write_config):
+    path = write_config("feature_config.yaml", {"features": ["PetalRatio"]})
+    with pytest.raises(ConfigError, match=r"\{domain\}_\{feature_name\}_v\{version\}"):
+        load_feature_config(path)
+
+
+def test_default_profile_is_dev_with_embedded_store():
+    settings = resolve_settings(environ=NO_OVERRIDES)
+    assert settings.profile == "dev"
+    assert settings.tracking_uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    assert settings.registry_uri == settings.tracking_uri
+    assert settings.artifact_location == (PROJECT_ROOT / "mlartifacts").as_uri()
+    assert settings.experiment_name == "/data-science/iris/species_classifier"
+    assert settings.registered_model_name == "dev_catalog.ml_models.ds_iris_species_classifier"
+
+
+def test_profile_comes_from_the_option_before_the_environment_variable():
+    assert resolve_settings("prod", environ={"ML_ENV": "staging"}).catalog == "prod_catalog"
+    assert resolve_settings(environ={"ML_ENV": "staging"}).catalog == "staging_catalog"
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="profile 'qa' is not defined; expected one of: dev, prod, staging"):
+        resolve_settings("qa", environ=NO_OVERRIDES)
+
+
+def test_environment_variables_override_the_profile():
+    settings = resolve_settings(
+        "prod",
+        environ={
+            "MLFLOW_TRACKING_URI": "http://tracking.internal:5000",
+            "MLFLOW_REGISTRY_URI": "databricks-uc",
+            "UNITY_CATALOG_NAME": "main",
+        },
+    )
+    assert settings.tracking_uri == "http://tracking.internal:5000"
+    assert settings.registry_uri == "databricks-uc"
+    assert settings.registered_model_name == "main.ml_models.ds_iris_species_classifier"
+    assert settings.artifact_location is None  # a server chooses its own
+
+
+def test_registry_defaults_to_the_overridden_tracking_store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'x.db'}"
+    settings = resolve_settings(environ={"MLFLOW_TRACKING_URI": uri})
+    assert settings.registry_uri == uri
+    assert settings.artifact_location == (tmp_path / "mlartifacts").as_uri()
+
+
+def test_catalog_override_must_be_an_identifier():
+    with pytest.raises(ConfigError, match="UNITY_CATALOG_NAME: catalog 'Bad-Catalog'"):
+        resolve_settings(environ={"UNITY_CATALOG_NAME": "Bad-Catalog"})
+
+
+def test_default_profile_must_exist(write_config):
+    content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
+    del content["profiles"]["dev"]
+    path = write_config("environment.yaml", raw=yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match="default_profile 'dev' has no entry under profiles"):
+        load_environment_config(path)
+
+
+def test_team_code_may_not_contain_separators(write_config):
+    path = write_config("environment.yaml", {"project": {"team_code": "data_sci"}})
+    with pytest.raises(ConfigError, match=r"project\.team_code: String should match pattern"):
+        load_environment_config(Path(path))

@@ -1,0 +1,129 @@
+"""Data loading and validation: good data passes and is fingerprinted; bad data is refused, rows and columns named."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.data.load_data import (
+    RAW_FEATURE_COLUMNS,
+    SPECIES,
+    TARGET_COLUMN,
+    DataValidationError,
+    bundled_iris_uri,
+    dataset_digest,
+    load_dataset,
+    read_table,
+    validate_frame,
+)
+from src.utils.config import DataConfig
+
+
+def test_bundled_iris_loads_validated(iris_frame):
+    dataset = load_dataset(DataConfig())
+    assert list(dataset.frame.columns) == [*RAW_FEATURE_COLUMNS, TARGET_COLUMN]
+    assert len(dataset.frame) == 150
+    assert set(dataset.target) == set(SPECIES)
+    assert dataset.source_uri == bundled_iris_uri()
+    assert dataset.source_uri.startswith("file://") and dataset.source_uri.endswith("iris.csv")
+    assert list(dataset.features.columns) == list(RAW_FEATURE_COLUMNS)
+
+
+def test_digest_is_stable_and_content_sensitive(iris_frame):
+    digest = dataset_digest(iris_frame)
+    assert digest == dataset_digest(iris_frame.copy())
+    assert len(digest) == 32
+    changed = iris_frame.copy()
+    changed.loc[0, "sepal_length_cm"] += 0.1
+    assert dataset_digest(changed) != digest
+    assert dataset_digest(iris_frame.iloc[::-1]) != digest  # order is part of the content
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_csv_and_parquet_files_load_the_same(iris_frame, tmp_path, suffix):
+    path = tmp_path / f"iris{suffix}"
+    if suffix == ".csv":
+        iris_frame.to_csv(path, index=False)
+    else:
+        iris_frame.to_parquet(path, index=False)
+    dataset = load_dataset(DataConfig(source="file", path=path))
+    assert dataset.source_uri == path.resolve().as_uri()
+    assert dataset.digest == dataset_digest(validate_frame(iris_frame, "bundled"))
+
+
+def test_integer_measurements_are_coerced_to_float(iris_frame):
+    frame = iris_frame.copy()
+    frame["sepal_length_cm"] = frame["sepal_length_cm"].round().astype("int64")
+    assert validate_frame(frame, "ints")["sepal_length_cm"].dtype == np.float64
+
+
+def _refused(frame: pd.DataFrame) -> str:
+    with pytest.raises(DataValidationError) as error:
+        validate_frame(frame, "bad.csv")
+    return str(error.value)
+
+
+def test_null_measurement_names_row_and_column(iris_frame):
+    frame = iris_frame.copy()
+    frame.loc[7, "sepal_length_cm"] = None
+    message = _refused(frame)
+    assert message.startswith("bad.csv: data does not match schema (1 failure(s))")
+    assert "column 'sepal_length_cm', row 7: failed not_nullable" in message
+
+
+def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
+    frame = iris_frame.copy()
+    frame.loc[3, "petal_width_cm"] = -1.0
+    frame.loc[9, "petal_length_cm"] = 0.0
+    message = _refused(frame)
+    assert "column 'petal_width_cm', row 3: failed in_range" in message and "(value -1.0)" in message
+    assert "column 'petal_length_cm', row 9: failed in_range" in message
+
+
+def test_unknown_label_is_refused(iris_frame):
+    frame = iris_frame.copy()
+    frame.loc[5, TARGET_COLUMN] = "rose"
+    assert "column 'species', row 5: failed isin" in _refused(frame)
+
+
+def test_missing_and_extra_columns_are_named(iris_frame):
+    frame = iris_frame.drop(columns="petal_width_cm").assign(colour="blue")
+    message = _refused(frame)
+    assert "missing column 'petal_width_cm'" in message
+    assert "unexpected column 'colour'" in message
+
+
+def test_text_in_a_measurement_is_refused(iris_frame):
+    frame = iris_frame.copy()
+    frame["sepal_width_cm"] = frame["sepal_width_cm"].astype(object)
+    frame.loc[2, "sepal_width_cm"] = "wide"
+    assert "column 'sepal_width_cm', row 2: failed coerce_dtype('float64') (value 'wide')" in _refused(frame)
+
+
+def test_many_failures_are_summarised(iris_frame):
+    frame = iris_frame.copy()
+    frame[TARGET_COLUMN] = "rose"
+    message = _refused(frame)
+    assert "(150 failure(s))" in message
+    assert "... and 140 more" in message
+
+
+def test_empty_frame_is_refused(iris_frame):
+    with pytest.raises(DataValidationError, match=r"bad\.csv: no rows"):
+        validate_frame(iris_frame.iloc[0:0], "bad.csv")
+
+
+def test_raw_schema_does_not_need_the_label(iris_frame):
+    raw = iris_frame.drop(columns=TARGET_COLUMN)
+    assert list(validate_frame(raw, "request", with_target=False).columns) == list(RAW_FEATURE_COLUMNS)
+
+
+def test_missing_file_is_refused(tmp_path):
+    with pytest.raises(DataValidationError, match="data file not found"):
+        read_table(tmp_path / "none.csv")
+
+
+def test_unreadable_parquet_is_refused(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_text("not parquet")
+    with pytest.raises(DataValidationError, match="cannot read data file"):
+        read_table(path)
