@@ -30,7 +30,14 @@ from src.data.load_data import (
 )
 from src.features.feature_builder import MissingInputError
 from src.models import evaluation
-from src.models.classifier import TRUSTED_TYPES, Split, build_model, fit_model, split_dataset
+from src.models.classifier import (
+    Split,
+    UntrustableModelError,
+    build_model,
+    fit_model,
+    skops_trusted_types,
+    split_dataset,
+)
 from src.models.model_registry import RegisteredVersion, RegistryError, register_model
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT
@@ -69,11 +76,17 @@ class TrainingResult:
 
 @dataclass(frozen=True)
 class _Trained:
+    """A fitted, evaluated model with its plots drawn and its load-time trust computed."""
+
     dataset: Dataset
     split: Split
     model: Pipeline
     train: evaluation.SplitEvaluation
     validation: evaluation.SplitEvaluation
+    importance: pd.DataFrame
+    importance_png: bytes
+    confusion_png: bytes
+    trusted_types: tuple[str, ...]
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -81,20 +94,28 @@ class _Trained:
 
 
 def _train(plan: TrainingPlan) -> _Trained:
-    """Load and validate data, fit and evaluate: no MLflow yet."""
+    """Load and validate data, fit, evaluate and draw the plots: everything before MLflow."""
     config = plan.model_config
     try:
         dataset = load_dataset(config.data)
         split = split_dataset(dataset, config.split, config.random_seed)
         model = fit_model(build_model([d.name for d in plan.features], config.model, config.random_seed), split)
-    except (DataValidationError, MissingInputError) as exc:
+        trusted_types = skops_trusted_types(model)
+    except (DataValidationError, MissingInputError, UntrustableModelError) as exc:
         raise TrainingRefused(str(exc)) from exc
+    validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
+    importance = evaluation.feature_importance(model)
+    confusion = evaluation.confusion_matrix_figure(validation, "Confusion matrix (validation)")
     return _Trained(
         dataset=dataset,
         split=split,
         model=model,
         train=evaluation.evaluate_split(model, split.X_train, split.y_train, "train"),
-        validation=evaluation.evaluate_split(model, split.X_val, split.y_val, "val"),
+        validation=validation,
+        importance=importance,
+        importance_png=evaluation.png_bytes(evaluation.feature_importance_figure(importance)),
+        confusion_png=evaluation.png_bytes(confusion),
+        trusted_types=trusted_types,
     )
 
 
@@ -144,15 +165,9 @@ def _input_example(split: Split) -> pd.DataFrame:
 
 
 def _log_evaluation_artifacts(trained: _Trained) -> None:
-    importance = evaluation.feature_importance(trained.model)
-    mlflow_utils.log_text(importance.to_csv(index=False), "feature_importance/feature_importance.csv")
-    mlflow_utils.log_figure(
-        evaluation.feature_importance_figure(importance), "feature_importance/feature_importance.png"
-    )
-    mlflow_utils.log_figure(
-        evaluation.confusion_matrix_figure(trained.validation, "Confusion matrix (validation)"),
-        "evaluation/confusion_matrix.png",
-    )
+    mlflow_utils.log_text(trained.importance.to_csv(index=False), "feature_importance/feature_importance.csv")
+    mlflow_utils.log_bytes(trained.importance_png, "feature_importance/feature_importance.png")
+    mlflow_utils.log_bytes(trained.confusion_png, "evaluation/confusion_matrix.png")
     mlflow_utils.log_text(trained.validation.report_text, "evaluation/classification_report.txt")
     mlflow_utils.log_dict(trained.validation.report, "evaluation/classification_report.json")
 
@@ -165,7 +180,7 @@ def _log_model(plan: TrainingPlan, trained: _Trained) -> str:
         input_example=example,
         pip_requirements=mlflow_utils.pinned_requirements(MODEL_REQUIREMENTS),
         code_paths=[PROJECT_ROOT / "src"],
-        trusted_types=TRUSTED_TYPES,
+        trusted_types=trained.trusted_types,
         metadata={"feature_set": plan.feature_set_label, "features": [d.name for d in plan.features]},
     )
     return logged.model_uri
@@ -176,8 +191,7 @@ def _register(plan: TrainingPlan, trained: _Trained, run_id: str, model_uri: str
     metrics = trained.metrics
     model_description = (
         f"{identity.use_case}. Owner: {identity.owner}. Input: the raw measurements in cm "
-        f"({', '.join(RAW_FEATURE_COLUMNS)}); output: the species ({', '.join(SPECIES)}). "
-        "See docs/MODEL_CARD.md."
+        f"({', '.join(RAW_FEATURE_COLUMNS)}); output: the species ({', '.join(SPECIES)})."
     )
     version_description = (
         f"v{plan.model_version} ({plan.request.context}) by {plan.author}: "

@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from src.utils.naming import feature_name
 
-Transform = Callable[[pd.DataFrame], pd.Series]
+if TYPE_CHECKING:  # pandas is only handed in: checking a config never pays its import
+    import pandas as pd
+
+Transform = Callable[["pd.DataFrame"], "pd.Series"]
 
 
 class LifecycleStatus(StrEnum):
@@ -80,7 +83,7 @@ def petal_ratio(raw: pd.DataFrame) -> pd.Series:
 
 def petal_log_ratio(raw: pd.DataFrame) -> pd.Series:
     """Natural log of petal length over width: symmetric around 1 and tame on thin petals."""
-    return pd.Series(np.log(raw["petal_length_cm"] / raw["petal_width_cm"]), index=raw.index)
+    return np.log(raw["petal_length_cm"] / raw["petal_width_cm"])
 
 
 def petal_area(raw: pd.DataFrame) -> pd.Series:

@@ -21,8 +21,13 @@ from src.data.load_data import Dataset
 from src.features.feature_builder import FeatureBuilder
 from src.utils.config import ModelSpec, RandomForestSpec, SplitConfig
 
-#: Project classes skops may rebuild when the model is loaded (everything else is sklearn/numpy).
-TRUSTED_TYPES: tuple[str, ...] = (f"{FeatureBuilder.__module__}.{FeatureBuilder.__qualname__}",)
+#: Where a type skops cannot vouch for may come from and still be trusted at load time:
+#: scikit-learn's own compiled types (e.g. a forest's Tree) and this project's feature step.
+TRUSTABLE_MODULES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", FeatureBuilder.__module__ + ".")
+
+
+class UntrustableModelError(TypeError):
+    """The fitted model holds a type that must not be loaded without pickle-like trust."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +77,19 @@ def split_dataset(dataset: Dataset, config: SplitConfig, seed: int) -> Split:
 def fit_model(model: Pipeline, split: Split) -> Pipeline:
     """Fit on the training rows only."""
     return model.fit(split.X_train, split.y_train)
+
+
+def skops_trusted_types(model: Pipeline) -> tuple[str, ...]:
+    """The types skops must be told to trust to load this model, checked against an allowlist.
+
+    Computed from the model itself (a forest needs ``sklearn.tree._tree.Tree``,
+    every model needs the feature step), so changing the estimator cannot
+    produce a logged model that fails to load, nor trust arbitrary code.
+    """
+    import skops.io
+
+    untrusted = tuple(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    refused = [name for name in untrusted if not name.startswith(TRUSTABLE_MODULES)]
+    if refused:
+        raise UntrustableModelError(f"model holds types outside {TRUSTABLE_MODULES}: {', '.join(refused)}")
+    return untrusted

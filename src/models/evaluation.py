@@ -6,6 +6,7 @@ backend, safe to call from any thread.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +102,10 @@ def feature_importance_figure(importance: pd.DataFrame) -> Figure:
     axes.barh(ordered["feature"], ordered["importance"], color="#3b7dd8")
     axes.set(xlabel="importance", title="Feature importance")
     return figure
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """Render a figure to PNG, so plots are drawn before (and without) any MLflow call."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

@@ -7,6 +7,7 @@ backend (SQLite, a tracking server, Databricks) touches configuration, not code.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -88,8 +89,13 @@ def log_metrics(metrics: Mapping[str, float]) -> None:
     mlflow.log_metrics(dict(metrics))
 
 
-def log_figure(figure: Any, artifact_file: str) -> None:
-    mlflow.log_figure(figure, artifact_file)
+def log_bytes(content: bytes, artifact_file: str) -> None:
+    """Log already-rendered content (e.g. a PNG) under ``artifact_file``."""
+    path = Path(artifact_file)
+    with tempfile.TemporaryDirectory() as directory:
+        local = Path(directory) / path.name
+        local.write_bytes(content)
+        mlflow.log_artifact(str(local), artifact_path=str(path.parent) if path.parent.parts else None)
 
 
 def log_text(text: str, artifact_file: str) -> None:

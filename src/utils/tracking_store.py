@@ -9,6 +9,7 @@ before ``mlflow`` is imported.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,8 +26,13 @@ class StorePreparation:
     process: subprocess.Popen[bytes] | None = None
 
     def wait(self) -> None:
-        """Block until the store exists. A failed preparation is left to MLflow itself to report."""
+        """Block until the store exists. A failed preparation is left to MLflow itself to report.
+
+        The wait is used to load MLflow's SQL store code, which the first
+        tracking call needs anyway.
+        """
         if self.process is not None:
+            importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
             self.process.wait()
             self.process = None
 

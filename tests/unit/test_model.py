@@ -3,13 +3,21 @@
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from src.data.load_data import SPECIES, load_dataset
 from src.features.feature_builder import FeatureBuilder
 from src.models import evaluation
-from src.models.classifier import TRUSTED_TYPES, build_classifier, build_model, fit_model, split_dataset
+from src.models.classifier import (
+    UntrustableModelError,
+    build_classifier,
+    build_model,
+    fit_model,
+    skops_trusted_types,
+    split_dataset,
+)
 from src.utils.config import (
     DataConfig,
     LogisticRegressionSpec,
@@ -48,7 +56,6 @@ def test_model_computes_its_own_features_from_raw_measurements():
     pipeline = build_model(FEATURES, LOGISTIC, seed=0)
     assert [name for name, _ in pipeline.steps] == ["features", "scale", "classifier"]
     assert isinstance(pipeline[0], FeatureBuilder) and pipeline[0].features == FEATURES
-    assert TRUSTED_TYPES == ("src.features.feature_builder.FeatureBuilder",)
 
 
 def test_split_is_stratified_and_reproducible(dataset, split):
@@ -113,3 +120,27 @@ def test_plots_are_figures_with_content(model, split):
     assert len(confusion.axes[0].texts) == 9  # one count per cell
     bars = evaluation.feature_importance_figure(evaluation.feature_importance(model))
     assert len(bars.axes[0].patches) == len(FEATURES)
+
+
+def test_trusted_types_are_computed_from_the_model(model, split):
+    assert skops_trusted_types(model) == ("src.features.feature_builder.FeatureBuilder",)
+    spec = RandomForestSpec(type="random_forest", params=RandomForestParams(n_estimators=2))
+    forest = fit_model(build_model(FEATURES, spec, seed=0), split)
+    assert set(skops_trusted_types(forest)) == {
+        "sklearn.tree._tree.Tree",
+        "src.features.feature_builder.FeatureBuilder",
+    }
+
+
+class _Opaque:
+    """A stand-in for arbitrary code a model should never carry."""
+
+    def __init__(self) -> None:
+        self.state = 1
+
+
+def test_a_model_holding_foreign_code_is_refused(model):
+    tampered = clone(model).set_params(classifier__class_weight=None)
+    tampered.fit_marker_ = _Opaque()
+    with pytest.raises(UntrustableModelError, match=r"tests\.unit\.test_model\._Opaque"):
+        skops_trusted_types(tampered)

@@ -1,0 +1,291 @@
+"""End-to-end training on a temporary SQLite store: everything the seed says a run logs is really in the store.
+
+One module-scoped training run is inspected by most tests (training costs
+seconds); the refusal tests use stores of their own and check that nothing
+was created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
+from pipelines.training_plan import TrainingRefused, TrainingRequest
+from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, bundled_iris_uri, load_dataset
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, DataConfig, load_feature_config
+
+pytestmark = pytest.mark.integration
+
+MODEL_NAME = "dev_catalog.ml_models.ds_iris_species_classifier"
+EXPERIMENT = "/data-science/iris/species_classifier"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    """A store of this module's own, selected through MLFLOW_TRACKING_URI like in CI and on servers."""
+    root = tmp_path_factory.mktemp("training-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME", "BUILD_ID"):
+            patch.delenv(name, raising=False)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def trained(store):
+    return run_training(TrainingRequest(version="1.0.0", context="full", build_id="4242", author="alice@example.com"))
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    return MlflowClient()
+
+
+@pytest.fixture(scope="module")
+def run(client, trained):
+    return client.get_run(trained.run_id)
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained, client, tmp_path_factory):
+    version = client.get_model_version(MODEL_NAME, trained.registered.version)
+    return Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path_factory.mktemp("model"))))
+
+
+def test_run_is_named_by_convention_and_finished(trained, run, client):
+    assert trained.run_name == "v1.0.0_full_build_4242"
+    assert run.info.run_name == trained.run_name
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+
+
+def test_experiment_keeps_artifacts_beside_the_store(store, run, client):
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == (store / "mlartifacts").as_uri()
+    assert experiment.tags["team"] == "data-science"
+    assert not (PROJECT_ROOT / "mlruns").exists()
+
+
+def test_parameters_cover_hyperparameters_data_and_features(run):
+    params = run.data.params
+    features = load_feature_config().features
+    assert params["model.type"] == "logistic_regression"
+    assert params["model.C"] == "1.0" and params["model.max_iter"] == "1000"
+    assert params["random_seed"] == "42"
+    assert params["split.test_size"] == "0.2" and params["split.val_rows"] == "30"
+    assert params["data.source"] == "sklearn" and params["data.rows"] == "150"
+    assert params["data.digest"] == load_dataset(DataConfig()).digest
+    assert params["features"] == ",".join(features)
+    assert params["feature.iris_petal_ratio"] == "v2"
+    assert params["feature_set.name"] == "iris_species_features" and params["feature_set.version"] == "1"
+
+
+def test_metrics_cover_training_and_validation(run):
+    for split in ("train", "val"):
+        for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "log_loss"):
+            assert f"{split}_{metric}" in run.data.metrics
+    assert run.data.metrics["val_accuracy"] >= 0.9
+
+
+def test_tags_trace_version_context_build_code_and_author(run):
+    tags = run.data.tags
+    assert tags["model_version"] == "1.0.0"
+    assert tags["training_context"] == "full"
+    assert tags["build_id"] == "4242"
+    assert tags["author"] == "alice@example.com"
+    assert tags["git_dirty"] in {"true", "false"}
+    assert len(tags["git_sha"]) == 40 or tags["git_sha"] == "unknown"
+    assert tags["git_branch"]
+    assert tags["env"] == "dev"
+    assert tags["feature_set"] == "iris_species_features:v1"
+
+
+def test_artifacts_hold_importance_confusion_matrix_and_report(client, run, tmp_path):
+    paths = {f.path for f in client.list_artifacts(run.info.run_id, "feature_importance")}
+    paths |= {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert paths == {
+        "feature_importance/feature_importance.csv",
+        "feature_importance/feature_importance.png",
+        "evaluation/confusion_matrix.png",
+        "evaluation/classification_report.txt",
+        "evaluation/classification_report.json",
+    }
+    local = Path(client.download_artifacts(run.info.run_id, "evaluation", str(tmp_path)))
+    assert (local / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    report = json.loads((local / "classification_report.json").read_text())
+    assert set(SPECIES) <= set(report)
+
+
+def test_dataset_lineage_is_a_run_input(run):
+    (dataset_input,) = run.inputs.dataset_inputs
+    dataset = dataset_input.dataset
+    assert dataset.name == "iris"
+    assert dataset.digest == run.data.params["data.digest"]
+    assert json.loads(dataset.source)["uri"] == bundled_iris_uri()
+    assert {tag.key: tag.value for tag in dataset_input.tags}["mlflow.data.context"] == "training"
+    schema_columns = {column["name"] for column in json.loads(dataset.schema)["mlflow_colspec"]}
+    assert schema_columns == {*RAW_FEATURE_COLUMNS, "species"}
+
+
+def test_logged_model_has_full_signature_over_raw_measurements(model_dir):
+    info = mlflow.models.Model.load(str(model_dir / "MLmodel"))
+    assert info.signature.inputs.input_names() == list(RAW_FEATURE_COLUMNS)
+    assert info.signature.outputs is not None
+    assert info.metadata["feature_set"] == "iris_species_features:v1"
+    assert info.flavors["sklearn"]["serialization_format"] == "skops"
+    example = json.loads((model_dir / "input_example.json").read_text())
+    assert example["columns"] == list(RAW_FEATURE_COLUMNS) and len(example["data"]) == 3
+
+
+def test_logged_model_pins_its_requirements(model_dir):
+    lines = [line for line in (model_dir / "requirements.txt").read_text().splitlines() if line]
+    names = {line.split("==")[0] for line in lines}
+    assert names == set(MODEL_REQUIREMENTS)
+    assert all("==" in line for line in lines)
+
+
+def test_logged_model_carries_its_feature_code(model_dir):
+    assert (model_dir / "code" / "src" / "features" / "feature_definitions.py").is_file()
+
+
+def test_version_is_registered_three_level_with_tags_and_dev_alias(trained, client, run):
+    assert trained.registered.name == MODEL_NAME
+    version = client.get_model_version_by_alias(MODEL_NAME, "dev")
+    assert str(version.version) == trained.registered.version
+    assert version.run_id == run.info.run_id
+    assert "logistic_regression" in version.description
+    assert version.tags["owner"] == "data-science@example.com"
+    assert version.tags["use_case"]
+    assert version.tags["data_lineage"] == f"{bundled_iris_uri()}#digest={run.data.params['data.digest']}"
+    assert version.tags["feature_set"] == "iris_species_features:v1"
+    assert version.tags["author"] == "alice@example.com"
+    model = client.get_registered_model(MODEL_NAME)
+    assert model.description.startswith("Classify iris flowers")
+    assert model.tags["owner"] == "data-science@example.com"
+
+
+def test_registered_model_serves_from_its_own_code_in_a_fresh_process(trained, store, tmp_path):
+    script = (
+        "import sys, json, mlflow, pandas as pd\n"
+        f"model = mlflow.pyfunc.load_model('models:/{MODEL_NAME}@dev')\n"
+        "rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], columns=json.loads(sys.argv[1]))\n"
+        "print(json.dumps([str(p) for p in model.predict(rows)]))\n"
+        "print(sys.modules['src.features.feature_definitions'].__file__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(list(RAW_FEATURE_COLUMNS))],
+        cwd=tmp_path,  # not the project root
+        env={**os.environ, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    predictions, module_file = done.stdout.strip().splitlines()[-2:]
+    assert json.loads(predictions) == ["setosa", "virginica"]
+    assert str(store) in module_file and "/code/src/features/" in module_file
+
+
+def test_retraining_is_reproducible_and_moves_dev(trained, client):
+    again = run_training(TrainingRequest(version="1.0.1", context="incremental", build_id="4243"))
+    assert again.metrics == trained.metrics
+    assert int(again.registered.version) == int(trained.registered.version) + 1
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "dev").version) == again.registered.version
+
+
+def test_summary_says_where_to_look(trained):
+    summary = trained.summary()
+    assert trained.run_id in summary and "val_accuracy" in summary
+    assert f"models:/{MODEL_NAME}@dev" in summary and "make ui" in summary
+
+
+# --- refusals: nothing tracked, nothing registered -------------------------------------
+
+
+def _bad_model_config(tmp_path: Path, **changes: object) -> Path:
+    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content.update(changes)
+    path = tmp_path / "model_config.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def test_config_error_tracks_nothing(store_uri, tmp_path):
+    config = _bad_model_config(tmp_path, random_seed=-1)
+    with pytest.raises(TrainingRefused, match=r"random_seed: Input should be greater than or equal to 0"):
+        run_training(TrainingRequest(version="1.0.0", model_config=config))
+    assert not Path(store_uri.removeprefix("sqlite:///")).exists()
+
+
+def test_bad_data_tracks_nothing(store_uri, tmp_path, iris_frame):
+    data = tmp_path / "iris.csv"
+    iris_frame.assign(petal_width_cm=-1.0).to_csv(data, index=False)
+    config = _bad_model_config(tmp_path, data={"source": "file", "path": str(data)})
+    with pytest.raises(TrainingRefused, match="column 'petal_width_cm', row 0: failed in_range"):
+        run_training(TrainingRequest(version="1.0.0", model_config=config))
+    assert not Path(store_uri.removeprefix("sqlite:///")).exists()
+
+
+def test_experiment_of_another_project_is_refused(store_uri):
+    with pytest.raises(TrainingRefused, match="does not belong to this project"):
+        run_training(TrainingRequest(version="1.0.0", experiment="/ml-platform/fraud/transaction_scorer"))
+    assert not Path(store_uri.removeprefix("sqlite:///")).exists()
+
+
+def test_failed_alias_leaves_no_half_registered_version(trained, client, monkeypatch):
+    before = {v.version for v in client.search_model_versions(f"name='{MODEL_NAME}'")}
+    dev_before = client.get_model_version_by_alias(MODEL_NAME, "dev").version
+
+    def refuse(*args, **kwargs):
+        raise MlflowException("alias service unavailable")
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refuse)
+    with pytest.raises(TrainingRefused, match=r"cannot set alias 'dev'.*alias service unavailable"):
+        run_training(TrainingRequest(version="1.0.2", context="full"))
+    monkeypatch.undo()
+    assert {v.version for v in client.search_model_versions(f"name='{MODEL_NAME}'")} == before
+    assert client.get_model_version_by_alias(MODEL_NAME, "dev").version == dev_before
+
+
+# --- the seed's command line ----------------------------------------------------------
+
+
+def _train_cli(store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    return subprocess.run(
+        [sys.executable, "-m", "src.models.train_model", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_seed_command_trains_and_registers(store_uri):
+    done = _train_cli(
+        store_uri,
+        *("--config", "configs/model_config.yaml", "--experiment", EXPERIMENT, "--context", "full"),
+        *("--version", "1.0.0"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"model:      {MODEL_NAME} version 1 (alias @dev)" in done.stdout
+    registry = MlflowClient(tracking_uri=store_uri, registry_uri=store_uri)
+    assert str(registry.get_model_version_by_alias(MODEL_NAME, "dev").version) == "1"
+
+
+def test_command_refuses_bad_version_with_one_clear_line(store_uri):
+    done = _train_cli(store_uri, "--version", "one")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: model version 'one' does not follow")
+    assert not Path(store_uri.removeprefix("sqlite:///")).exists()
