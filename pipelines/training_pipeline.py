@@ -11,7 +11,6 @@ as ``python -m src.models.train_model``).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -277,6 +276,6 @@ def run_training(request: TrainingRequest) -> TrainingResult:
 
 
 if __name__ == "__main__":
-    from src.models.train_model import main
+    from src.models.train_model import exit_process, main
 
-    sys.exit(main())
+    exit_process(main())

