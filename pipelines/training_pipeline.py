@@ -40,6 +40,7 @@ from src.models.classifier import (
 from src.models.model_registry import RegisteredVersion, RegistryError, register_model
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT
+from src.utils.git_info import git_info
 from src.utils.logging import get_logger
 
 logger = get_logger(__name__)
@@ -104,7 +105,6 @@ def _train(plan: TrainingPlan) -> _Trained:
         raise TrainingRefused(str(exc)) from exc
     validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
     importance = evaluation.feature_importance(model)
-    confusion = evaluation.confusion_matrix_figure(validation, "Confusion matrix (validation)")
     return _Trained(
         dataset=dataset,
         split=split,
@@ -113,7 +113,9 @@ def _train(plan: TrainingPlan) -> _Trained:
         validation=validation,
         importance=importance,
         importance_png=evaluation.png_bytes(evaluation.feature_importance_figure(importance)),
-        confusion_png=evaluation.png_bytes(confusion),
+        confusion_png=evaluation.png_bytes(
+            evaluation.confusion_matrix_figure(validation, "Confusion matrix (validation)")
+        ),
         trusted_types=trusted_types,
     )
 
@@ -143,7 +145,7 @@ def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
 
 
 def _run_tags(plan: TrainingPlan) -> dict[str, str]:
-    git = mlflow_utils.git_info()
+    git = git_info()
     return {
         "model_version": plan.model_version,
         "training_context": plan.request.context,
@@ -240,7 +242,7 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
     identity = settings.project
     experiment_id = mlflow_utils.ensure_experiment(
         plan.experiment,
-        settings.artifact_location,
+        settings.experiment_artifact_location,
         {"team": identity.team, "project": identity.project, "owner": identity.owner},
     )
     with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan)) as run:

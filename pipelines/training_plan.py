@@ -7,7 +7,6 @@ input is refused in well under a second and leaves no trace in MLflow.
 from __future__ import annotations
 
 import getpass
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from src.utils.config import (
     DEFAULT_ENVIRONMENT_CONFIG,
     DEFAULT_FEATURE_CONFIG,
     DEFAULT_MODEL_CONFIG,
-    PROJECT_ROOT,
     ConfigError,
     FeatureConfig,
     ModelConfig,
@@ -25,6 +23,7 @@ from src.utils.config import (
     load_model_config,
     resolve_settings,
 )
+from src.utils.git_info import git_user_email
 from src.utils.naming import NamingError, check_experiment_name, run_name
 
 
@@ -70,16 +69,6 @@ class TrainingPlan:
         return f"{feature_set.name}:v{feature_set.version}"
 
 
-def _git_user_email() -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "config", "user.email"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None
-
-
 def plan_training(request: TrainingRequest) -> TrainingPlan:
     """Load and check every input; raise TrainingRefused before anything is tracked."""
     try:
@@ -96,5 +85,5 @@ def plan_training(request: TrainingRequest) -> TrainingPlan:
         name = run_name(request.version, request.context, build_id=request.build_id)
     except (ConfigError, NamingError, UnknownFeatureError) as exc:
         raise TrainingRefused(str(exc)) from exc
-    author = request.author or _git_user_email() or getpass.getuser()
+    author = request.author or git_user_email() or getpass.getuser()
     return TrainingPlan(request, settings, model_config, feature_config, features, experiment, name, author)

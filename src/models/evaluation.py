@@ -67,13 +67,13 @@ def feature_importance(model: Pipeline) -> pd.DataFrame:
     """
     estimator = model[-1]
     if hasattr(estimator, "feature_importances_"):
-        values = np.asarray(estimator.feature_importances_)
+        values, measure = np.asarray(estimator.feature_importances_), "mean impurity decrease"
     elif hasattr(estimator, "coef_"):
-        values = np.abs(np.asarray(estimator.coef_)).mean(axis=0)
+        values, measure = np.abs(np.asarray(estimator.coef_)).mean(axis=0), "mean |coefficient| (standardized)"
     else:
         raise TypeError(f"{type(estimator).__name__} exposes neither feature_importances_ nor coef_")
     names = model[:-1].get_feature_names_out()
-    table = pd.DataFrame({"feature": names, "importance": values})
+    table = pd.DataFrame({"feature": names, "importance": values, "measure": measure})
     return table.sort_values("importance", ascending=False, ignore_index=True)
 
 
@@ -100,7 +100,7 @@ def feature_importance_figure(importance: pd.DataFrame) -> Figure:
     axes = figure.subplots()
     ordered = importance.iloc[::-1]
     axes.barh(ordered["feature"], ordered["importance"], color="#3b7dd8")
-    axes.set(xlabel="importance", title="Feature importance")
+    axes.set(xlabel=f"importance: {importance['measure'].iloc[0]}", title="Feature importance")
     return figure
 
 

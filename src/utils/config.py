@@ -204,6 +204,13 @@ class Settings(_Frozen):
         return naming.experiment_name(p.team, p.project, p.model_name)
 
     @property
+    def experiment_artifact_location(self) -> str | None:
+        """Artifacts of this project's experiment, under the profile's root (``None``: the server decides)."""
+        if self.artifact_location is None:
+            return None
+        return self.artifact_location.rstrip("/") + self.experiment_name
+
+    @property
     def registered_model_name(self) -> str:
         p = self.project
         return naming.registered_model_name(self.catalog, self.schema_name, p.team_code, p.project, p.model_name)

@@ -6,12 +6,10 @@ backend (SQLite, a tracking server, Databricks) touches configuration, not code.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,7 @@ from mlflow.entities import Run
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 
-from src.utils.config import PROJECT_ROOT, Settings
-
-
-@dataclass(frozen=True)
-class GitInfo:
-    """Where the code that trained a model came from."""
-
-    sha: str
-    branch: str
-    dirty: bool
+from src.utils.config import Settings
 
 
 def configure_tracking(settings: Settings) -> None:
@@ -47,22 +36,6 @@ def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[st
     if experiment is not None:
         return str(experiment.experiment_id)
     return str(client.create_experiment(name, artifact_location=artifact_location, tags=dict(tags)))
-
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
-def git_info() -> GitInfo:
-    """The commit, branch and dirtiness of the working tree ('unknown' outside git)."""
-    sha = _git("rev-parse", "HEAD") or "unknown"
-    branch = _git("rev-parse", "--abbrev-ref", "HEAD") or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return GitInfo(sha=sha, branch=branch, dirty=bool(status) if status is not None else True)
 
 
 def pinned_requirements(packages: Sequence[str]) -> list[str]:

@@ -71,7 +71,7 @@ def test_run_is_named_by_convention_and_finished(trained, run, client):
 
 def test_experiment_keeps_artifacts_beside_the_store(store, run, client):
     experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.artifact_location == (store / "mlartifacts").as_uri()
+    assert experiment.artifact_location == (store / "mlartifacts").as_uri() + EXPERIMENT
     assert experiment.tags["team"] == "data-science"
     assert not (PROJECT_ROOT / "mlruns").exists()
 
@@ -289,3 +289,17 @@ def test_command_refuses_bad_version_with_one_clear_line(store_uri):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: model version 'one' does not follow")
     assert not Path(store_uri.removeprefix("sqlite:///")).exists()
+
+
+def test_prepared_store_has_mlflow_schema(tmp_path):
+    import sqlite3
+
+    from src.utils.tracking_store import prepare_stores
+
+    database = tmp_path / "nested" / "mlflow.db"
+    preparation = prepare_stores(f"sqlite:///{database}")
+    assert preparation.process is not None
+    preparation.wait()
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
+    assert {"experiments", "runs", "registered_models", "model_versions", "alembic_version"} <= tables

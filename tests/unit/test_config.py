@@ -137,6 +137,7 @@ def test_default_profile_is_dev_with_embedded_store():
     assert settings.tracking_uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
     assert settings.registry_uri == settings.tracking_uri
     assert settings.artifact_location == (PROJECT_ROOT / "mlartifacts").as_uri()
+    assert settings.experiment_artifact_location == settings.artifact_location + "/data-science/iris/species_classifier"
     assert settings.experiment_name == "/data-science/iris/species_classifier"
     assert settings.registered_model_name == "dev_catalog.ml_models.ds_iris_species_classifier"
 
@@ -164,6 +165,7 @@ def test_environment_variables_override_the_profile():
     assert settings.registry_uri == "databricks-uc"
     assert settings.registered_model_name == "main.ml_models.ds_iris_species_classifier"
     assert settings.artifact_location is None  # a server chooses its own
+    assert settings.experiment_artifact_location is None
 
 
 def test_registry_defaults_to_the_overridden_tracking_store(tmp_path):

@@ -105,6 +105,7 @@ def test_feature_importance_names_the_configured_features(model):
     assert sorted(table["feature"]) == sorted(FEATURES)
     assert table["importance"].is_monotonic_decreasing
     assert (table["importance"] >= 0).all()
+    assert set(table["measure"]) == {"mean |coefficient| (standardized)"}
 
 
 def test_forest_importance_uses_impurity_decrease(split):
