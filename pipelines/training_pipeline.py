@@ -37,7 +37,7 @@ from src.models.classifier import (
     skops_trusted_types,
     split_dataset,
 )
-from src.models.model_registry import RegisteredVersion, RegistryError, register_model
+from src.models.model_registry import RegisteredVersion, Registry, RegistryError
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT
 from src.utils.git_info import git_info
@@ -201,7 +201,7 @@ def _register(plan: TrainingPlan, trained: _Trained, run_id: str, model_uri: str
     )
     dataset = trained.dataset
     try:
-        return register_model(
+        return Registry().register(
             name=plan.settings.registered_model_name,
             model_uri=model_uri,
             run_id=run_id,
