@@ -202,7 +202,7 @@ def _register(plan: TrainingPlan, trained: _Trained, run_id: str, model_uri: str
     dataset = trained.dataset
     try:
         return Registry().register(
-            name=plan.settings.registered_model_name,
+            name=plan.settings.model_name_for("dev"),
             model_uri=model_uri,
             run_id=run_id,
             model_description=model_description,

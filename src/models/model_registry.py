@@ -159,6 +159,11 @@ class Registry:
         except MlflowException as exc:
             raise RegistryError(f"cannot set alias {alias!r} of {name}: {_message(exc)}") from exc
 
+    def delete_version(self, name: str, version: str) -> None:
+        """Remove a version (used to undo a copy whose promotion failed)."""
+        with suppress(MlflowException):
+            self._client.delete_model_version(name, version)
+
     def copy_version(self, source: VersionInfo, destination: str, description: str) -> VersionInfo:
         """Copy a version into another registered model (another catalog), tags included."""
         check_registered_model_name(destination)

@@ -103,10 +103,30 @@ class SplitConfig(_Frozen):
 MetricName = Literal["val_accuracy", "val_f1_macro", "val_precision_macro", "val_recall_macro", "val_log_loss"]
 
 
-class ValidationConfig(_Frozen):
-    """Absolute quality floors the model must meet (ceiling for log loss)."""
+class ChampionPolicy(_Frozen):
+    """How a candidate compares with the version at ``production`` on the same held-out rows."""
 
+    metrics: tuple[MetricName, ...] = ("val_accuracy", "val_f1_macro")
+    #: The candidate may be at most this much worse (absolute) than the champion.
+    max_regression: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
+class LatencyBudget(_Frozen):
+    """How fast the loaded model must predict, measured in-process through pyfunc."""
+
+    single_row_p99_ms: Annotated[float, Field(gt=0.0)] = 50.0
+    batch_rows: Annotated[int, Field(ge=1)] = 1000
+    batch_p99_ms: Annotated[float, Field(gt=0.0)] = 500.0
+    repeats: Annotated[int, Field(ge=5, le=10_000)] = 50
+
+
+class ValidationConfig(_Frozen):
+    """What a version must show before it may leave ``dev``."""
+
+    #: Absolute floors on held-out metrics (a ceiling for val_log_loss).
     thresholds: dict[MetricName, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    champion: ChampionPolicy = ChampionPolicy()
+    latency: LatencyBudget = LatencyBudget()
 
 
 class ModelConfig(_Frozen):
@@ -173,10 +193,16 @@ class Profile(_Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+PromotionMode = Literal["aliases", "catalogs"]
+
+
 class EnvironmentConfig(_Frozen):
     """The contents of ``configs/environment.yaml``."""
 
     default_profile: Literal["dev", "staging", "prod"] = "dev"
+    #: aliases: one registered model, aliases dev/staging/production (the default).
+    #: catalogs: one registered model per environment catalog, promotion copies the version.
+    promotion_mode: PromotionMode = "aliases"
     project: ProjectIdentity
     profiles: dict[Literal["dev", "staging", "prod"], Profile]
 
@@ -197,6 +223,9 @@ class Settings(_Frozen):
     schema_name: str
     artifact_location: str | None
     project: ProjectIdentity
+    promotion_mode: PromotionMode = "aliases"
+    #: Catalog of each profile, for promotion across catalogs (``promotion_mode: catalogs``).
+    catalogs: dict[str, str] = Field(default_factory=dict)
 
     @property
     def experiment_name(self) -> str:
@@ -212,8 +241,31 @@ class Settings(_Frozen):
 
     @property
     def registered_model_name(self) -> str:
+        return self.model_name_in(self.catalog)
+
+    @property
+    def audit_experiment_name(self) -> str:
+        """Where alias moves are recorded: beside the training experiment."""
+        return f"{self.experiment_name}_registry_audit"
+
+    def model_name_for(self, alias: str) -> str:
+        """The registered model that carries ``alias`` under the promotion mode.
+
+        aliases: the selected profile's model carries all three aliases.
+        catalogs: ``dev`` lives in the dev catalog, ``staging`` in the staging
+        catalog, ``production`` in the prod catalog.
+        """
+        if self.promotion_mode == "aliases":
+            return self.registered_model_name
+        profile = {"dev": "dev", "staging": "staging", "production": "prod"}[alias]
+        if profile not in self.catalogs:
+            raise ConfigError(f"promotion_mode 'catalogs' needs a {profile!r} profile for alias {alias!r}")
+        return self.model_name_in(self.catalogs[profile])
+
+    def model_name_in(self, catalog: str) -> str:
+        """This model's three-level name in ``catalog``."""
         p = self.project
-        return naming.registered_model_name(self.catalog, self.schema_name, p.team_code, p.project, p.model_name)
+        return naming.registered_model_name(catalog, self.schema_name, p.team_code, p.project, p.model_name)
 
 
 # --- loading ----------------------------------------------------------------
@@ -321,4 +373,6 @@ def resolve_settings(
         schema_name=profile.schema_name,
         artifact_location=profile.artifact_location or _local_artifact_location(tracking_uri),
         project=config.project,
+        promotion_mode=config.promotion_mode,
+        catalogs={key: (catalog if key == name else value.catalog) for key, value in config.profiles.items()},
     )

@@ -1,0 +1,89 @@
+"""Promote, roll back and audit the model's aliases: dev -> staging -> production.
+
+    python scripts/promote_model.py --to staging
+    python scripts/promote_model.py --to production --approved-by alice --reason "CHG-1234"
+    python scripts/promote_model.py history [--alias production]
+    python scripts/promote_model.py rollback --alias production --reason "INC-42: error rate"
+
+A promotion takes the version at the alias before the target (forward only),
+only if it passed validation; production also needs an approver other than
+the version's author and a reason. Every move is recorded; exit 0 when
+done (or nothing to do), 2 when refused, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mlflow.exceptions import MlflowException
+
+from src.models.model_registry import Alias, AliasEvent, AliasHistory, RegistryError
+from src.models.promotion import Approval, PromotionRefused, promote, rollback
+from src.utils.cli import EXIT_OK, current_actor, environment_options, refuse, settings_from
+from src.utils.config import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = environment_options()
+    common.add_argument("--actor", help="who runs the command (default: $MLOPS_ACTOR, else git user.email)")
+    parser = argparse.ArgumentParser(
+        prog="python scripts/promote_model.py", description=__doc__.splitlines()[0], parents=[common]
+    )
+    parser.add_argument("--to", choices=["staging", "production"], help="promote to this alias")
+    parser.add_argument("--approved-by", help="approver (production; not the version's author)")
+    parser.add_argument("--reason", help="reason or change ticket (production)")
+    commands = parser.add_subparsers(dest="command")
+    history = commands.add_parser("history", parents=[common], help="every alias move, oldest first")
+    history.add_argument("--alias", choices=[a.value for a in Alias], help="only this alias")
+    back = commands.add_parser("rollback", parents=[common], help="point an alias back at its previous version")
+    back.add_argument("--alias", required=True, choices=["staging", "production"])
+    back.add_argument("--reason", required=True, help="why (an incident, a ticket)")
+    return parser
+
+
+def _format(events: list[AliasEvent]) -> str:
+    if not events:
+        return "no alias moves recorded"
+    header = (
+        f"{'#':>3}  {'when (UTC)':<19}  {'alias':<10}  {'action':<8}  {'from -> to':<12}  {'by':<24}  approval / reason"
+    )
+    rows = [header]
+    for e in events:
+        moved = f"v{e.from_version or '-'} -> v{e.to_version or '-'}"
+        approval = f"approved by {e.approved_by}: " if e.approved_by else ""
+        rows.append(
+            f"{e.sequence:>3}  {e.at:%Y-%m-%d %H:%M:%S}  {e.alias:<10}  {e.action:<8}  {moved:<12}  {e.actor:<{width}}  "
+            f"{approval}{e.reason}"
+        )
+    return f"{events[0].model}\n" + "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None and args.to is None:
+        return refuse("say what to do: --to staging|production, history, or rollback")
+    try:
+        settings = settings_from(args)
+        actor = current_actor(args.actor)
+        if args.command == "history":
+            models = sorted({settings.model_name_for(alias) for alias in Alias})
+            events = AliasHistory(settings.audit_experiment_name).events(alias=args.alias)
+            print(_format([e for e in events if e.model in models]))
+            return EXIT_OK
+        if args.command == "rollback":
+            move = rollback(settings, Alias(args.alias), actor=actor, reason=args.reason)
+        else:
+            approval = Approval(approved_by=args.approved_by, reason=args.reason)
+            move = promote(settings, Alias(args.to), actor=actor, approval=approval)
+    except (ConfigError, RegistryError, PromotionRefused) as exc:
+        return refuse(str(exc))
+    except MlflowException as exc:
+        return refuse(f"the tracking backend failed: {exc.message}")
+    print(move.describe())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

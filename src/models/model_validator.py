@@ -1,0 +1,373 @@
+"""The validation gate: one decision per model version, recorded on the version and in a run.
+
+A version passes only if every check passes:
+
+- contract: it loads through ``mlflow.pyfunc``; its signature has inputs (the
+  raw measurements) and outputs; its input example predicts; its
+  requirements are pinned; its feature step computes the feature set it was
+  registered with; the held-out data is the data it was trained on;
+- metrics: ``mlflow.models.evaluate`` on the training run's held-out rows,
+  judged by ``mlflow.validate_evaluation_results`` against the configured
+  floors and against the champion (the version at ``production``) evaluated
+  on the same rows;
+- behaviour: a canonical flower of each species is predicted right, and
+  predictions do not change under measurement noise or column order;
+- latency: one-row and batch prediction within the configured budget.
+
+Validation never moves an alias; the promotion policy reads its verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, load_dataset
+from src.models.classifier import split_dataset
+from src.models.model_registry import Alias, Registry, VersionInfo
+from src.models.promotion import AUTHOR_TAG, VALIDATION_FAILED_CHECKS_TAG, VALIDATION_STATUS_TAG
+from src.utils.config import ModelConfig, Settings, SplitConfig
+from src.utils.naming import run_name
+
+#: Our metric names -> mlflow.models.evaluate's, and whether larger is better.
+EVALUATE_METRICS: dict[str, tuple[str, bool]] = {
+    "val_accuracy": ("accuracy_score", True),
+    "val_f1_macro": ("f1_score", True),
+    "val_precision_macro": ("precision_score", True),
+    "val_recall_macro": ("recall_score", True),
+    "val_log_loss": ("log_loss", False),
+}
+
+#: A typical flower of each species (Fisher's data set means, rounded): any usable model gets these right.
+CANONICAL_FLOWERS = pd.DataFrame(
+    [[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]],
+    columns=list(RAW_FEATURE_COLUMNS),
+)
+CANONICAL_SPECIES = ("setosa", "versicolor", "virginica")
+#: Half the measurement precision of the data set (0.1 cm): noise a model must not react to.
+MEASUREMENT_NOISE_CM = 0.01
+MIN_NOISE_AGREEMENT = 0.95
+
+
+class ValidationRefused(ValueError):
+    """The version to validate cannot be found or its training run is unreadable."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its name, verdict and a sentence a person can act on."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ValidationDecision:
+    """The verdict on one version, with every check, the metrics and the baseline used."""
+
+    model: str
+    version: str
+    checks: tuple[CheckResult, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline_version: str | None = None
+    run_id: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(check.name for check in self.checks if not check.passed)
+
+    def report(self) -> str:
+        lines = [f"Validation of {self.model} version {self.version}: {'PASSED' if self.passed else 'FAILED'}"]
+        lines += [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+        baseline = f"version {self.baseline_version} (@production)" if self.baseline_version else "none"
+        lines.append(f"  champion baseline: {baseline}")
+        if self.run_id:
+            lines.append(f"  validation run: {self.run_id}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    frame: pd.DataFrame  # raw measurements + species
+    digest_matches: bool
+    detail: str
+
+    @property
+    def features(self) -> pd.DataFrame:
+        return self.frame.loc[:, list(RAW_FEATURE_COLUMNS)]
+
+
+def resolve_candidate(settings: Settings, registry: Registry, version: str | None, alias: str | None) -> VersionInfo:
+    """The version to validate: by number (in the dev model) or by alias."""
+    if (version is None) == (alias is None):
+        raise ValidationRefused("name exactly one of --version or --alias")
+    if version is not None:
+        return registry.version(settings.model_name_for(Alias.DEV), version)
+    if alias not in {a.value for a in Alias}:
+        raise ValidationRefused(f"unknown alias {alias!r}; expected one of: dev, staging, production")
+    model = settings.model_name_for(alias)
+    found = registry.version_at(model, alias)
+    if found is None:
+        raise ValidationRefused(f"no version of {model} holds @{alias}")
+    return found
+
+
+def _held_out(candidate: VersionInfo, model_config: ModelConfig) -> _HeldOut:
+    """The training run's validation rows, rebuilt from its own split parameters."""
+    if candidate.run_id is None:
+        raise ValidationRefused(f"version {candidate.version} has no training run to take its held-out rows from")
+    params = mlflow.MlflowClient().get_run(candidate.run_id).data.params
+    split = SplitConfig(test_size=float(params["split.test_size"]), stratify=params["split.stratify"] == "True")
+    dataset = load_dataset(model_config.data)
+    held_out = split_dataset(dataset, split, int(params["random_seed"]))
+    frame = held_out.X_val.assign(**{TARGET_COLUMN: held_out.y_val.to_numpy()}).reset_index(drop=True)
+    trained_on = params.get("data.digest")
+    matches = trained_on == dataset.digest
+    detail = (
+        f"{len(frame)} held-out rows of the data it was trained on (digest {dataset.digest[:12]})"
+        if matches
+        else f"configured data (digest {dataset.digest[:12]}) is not the training data ({(trained_on or '?')[:12]})"
+    )
+    return _HeldOut(frame, matches, detail)
+
+
+def _check(name: str, test: Callable[[], tuple[bool, str]]) -> CheckResult:
+    """Run one check; an exception is a failed check with its message, never a crash."""
+    try:
+        passed, detail = test()
+    except Exception as exc:  # any error inside a check is that check's failure
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+    return CheckResult(name, passed, detail)
+
+
+def _contract_checks(model: mlflow.pyfunc.PyFuncModel, local: Path, candidate: VersionInfo) -> list[CheckResult]:
+    def signature() -> tuple[bool, str]:
+        inputs, outputs = model.metadata.get_input_schema(), model.metadata.get_output_schema()
+        names = inputs.input_names() if inputs else []
+        ok = names == list(RAW_FEATURE_COLUMNS) and outputs is not None
+        return ok, f"inputs {names}, outputs {'present' if outputs else 'missing'}"
+
+    def input_example() -> tuple[bool, str]:
+        example = model.input_example
+        if example is None:
+            return False, "no input example logged"
+        predicted = [str(p) for p in model.predict(example)]
+        return set(predicted) <= set(SPECIES), f"predicts {predicted}"
+
+    def pinned() -> tuple[bool, str]:
+        lines = [line for line in (local / "requirements.txt").read_text().splitlines() if line.strip()]
+        loose = [line for line in lines if "==" not in line]
+        return not loose, f"{len(lines)} requirements, unpinned: {loose or 'none'}"
+
+    def features() -> tuple[bool, str]:
+        inside = list(model.get_raw_model()[0].features)
+        registered = candidate.tags.get("features", "").split(",")
+        logged = list(model.metadata.metadata.get("features", []))
+        ok = inside == registered == logged
+        return ok, f"feature step computes {inside}" + ("" if ok else f"; registered {registered}; logged {logged}")
+
+    return [
+        _check("signature", signature),
+        _check("input_example", input_example),
+        _check("requirements_pinned", pinned),
+        _check("feature_set", features),
+    ]
+
+
+CHAMPION_PREFIX = "champion_"
+
+
+def _evaluate(model_uri: str, data: pd.DataFrame, *, prefix: str = "") -> mlflow.models.EvaluationResult:
+    """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
+    config: dict[str, object] = {
+        "average": "macro",
+        "label_list": list(SPECIES),
+        "log_model_explainability": False,
+        "metric_prefix": prefix,
+    }
+    if prefix:
+        config["max_classes_for_multiclass_roc_pr"] = 0  # the candidate's curves are the ones to look at
+    return mlflow.models.evaluate(
+        model_uri,
+        data,
+        targets=TARGET_COLUMN,
+        model_type="classifier",
+        evaluators=["default"],
+        evaluator_config={"default": config},
+    )
+
+
+def _metric_checks(
+    candidate_result: mlflow.models.EvaluationResult,
+    champion_result: mlflow.models.EvaluationResult | None,
+    model_config: ModelConfig,
+) -> list[CheckResult]:
+    """Floors from config, tightened by the champion's score minus the allowed regression."""
+    policy = model_config.validation
+    checks = []
+    for ours in sorted(set(policy.thresholds) | (set(policy.champion.metrics) if champion_result else set())):
+        theirs, greater_is_better = EVALUATE_METRICS[ours]
+        bounds = []
+        if ours in policy.thresholds:
+            bounds.append((policy.thresholds[ours], "floor" if greater_is_better else "ceiling"))
+        if champion_result is not None and ours in policy.champion.metrics:
+            allowed = policy.champion.max_regression * (1 if greater_is_better else -1)
+            bounds.append((champion_result.metrics[CHAMPION_PREFIX + theirs] - allowed, "champion"))
+        limit, origin = (max if greater_is_better else min)(bounds, key=lambda bound: bound[0])
+        threshold = MetricThreshold(threshold=float(limit), greater_is_better=greater_is_better)
+        value = candidate_result.metrics[theirs]
+        try:
+            mlflow.validate_evaluation_results({theirs: threshold}, candidate_result)
+            passed = True
+        except ModelValidationFailedException:
+            passed = False
+        relation = ">=" if greater_is_better else "<="
+        checks.append(CheckResult(f"metric_{ours}", passed, f"{value:.4f} {relation} {limit:.4f} ({origin})"))
+    return checks
+
+
+def _behaviour_checks(model: mlflow.pyfunc.PyFuncModel, held_out: _HeldOut) -> list[CheckResult]:
+    def canonical() -> tuple[bool, str]:
+        predicted = tuple(str(p) for p in model.predict(CANONICAL_FLOWERS))
+        return predicted == CANONICAL_SPECIES, f"typical flowers predicted {list(predicted)}"
+
+    def noise() -> tuple[bool, str]:
+        rows = held_out.features
+        noisy = rows + np.random.default_rng(0).uniform(-MEASUREMENT_NOISE_CM, MEASUREMENT_NOISE_CM, rows.shape)
+        agreement = float(np.mean(model.predict(rows) == model.predict(noisy)))
+        return agreement >= MIN_NOISE_AGREEMENT, f"{agreement:.0%} unchanged under ±{MEASUREMENT_NOISE_CM} cm noise"
+
+    def column_order() -> tuple[bool, str]:
+        rows = held_out.features
+        same = bool(np.array_equal(model.predict(rows), model.predict(rows[rows.columns[::-1]])))
+        return same, "same predictions with columns reversed" if same else "predictions depend on column order"
+
+    return [
+        _check("canonical_flowers", canonical),
+        _check("invariant_to_measurement_noise", noise),
+        _check("invariant_to_column_order", column_order),
+    ]
+
+
+def _p99_ms(predict: Callable[[], object], repeats: int) -> float:
+    predict()  # warm-up
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict()
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(timings, 99))
+
+
+def _latency_checks(
+    model: mlflow.pyfunc.PyFuncModel, held_out: _HeldOut, model_config: ModelConfig
+) -> list[CheckResult]:
+    budget = model_config.validation.latency
+    one_row = held_out.features.iloc[:1]
+    batch = held_out.features.sample(budget.batch_rows, replace=True, random_state=0)
+
+    def single() -> tuple[bool, str]:
+        p99 = _p99_ms(lambda: model.predict(one_row), budget.repeats)
+        return p99 <= budget.single_row_p99_ms, f"p99 {p99:.2f} ms <= {budget.single_row_p99_ms:g} ms"
+
+    def batched() -> tuple[bool, str]:
+        p99 = _p99_ms(lambda: model.predict(batch), max(5, budget.repeats // 5))
+        return p99 <= budget.batch_p99_ms, f"{budget.batch_rows} rows: p99 {p99:.2f} ms <= {budget.batch_p99_ms:g} ms"
+
+    return [_check("latency_single_row", single), _check("latency_batch", batched)]
+
+
+def _record(decision: ValidationDecision, registry: Registry, run_id: str) -> ValidationDecision:
+    """Write the verdict on the version (tags) and in its validation run (params, metrics, JSON)."""
+    decision = ValidationDecision(**{**asdict(decision), "checks": decision.checks, "run_id": run_id})
+    status = "passed" if decision.passed else "failed"
+    mlflow.set_tags({"validation.status": status, "validation.failed_checks": ",".join(decision.failed_checks)})
+    mlflow.log_dict(
+        {**asdict(decision), "passed": decision.passed, "failed_checks": list(decision.failed_checks)},
+        "validation/decision.json",
+    )
+    tags = {
+        VALIDATION_STATUS_TAG: status,
+        VALIDATION_FAILED_CHECKS_TAG: ",".join(decision.failed_checks),
+        "validation.run_id": run_id,
+        "validation.at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "validation.baseline_version": decision.baseline_version or "",
+        **{f"validation.check.{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
+    }
+    registry.set_version_tags(decision.model, decision.version, tags)
+    return decision
+
+
+def validate_version(
+    settings: Settings,
+    model_config: ModelConfig,
+    *,
+    version: str | None = None,
+    alias: str | None = None,
+    registry: Registry | None = None,
+) -> ValidationDecision:
+    """Validate one version, record the decision, and return it. Moves no alias."""
+    registry = registry or Registry()
+    candidate = resolve_candidate(settings, registry, version, alias)
+    held_out = _held_out(candidate, model_config)
+    champion = registry.version_at(settings.model_name_for(Alias.PRODUCTION), Alias.PRODUCTION)
+    if champion is not None and champion.tags.get("promotion.copied_from", champion.uri) == candidate.uri:
+        champion = None  # the candidate is the champion: nothing to compare with
+    if champion is not None and champion.version == candidate.version and champion.name == candidate.name:
+        champion = None
+    experiment = mlflow.set_experiment(settings.experiment_name)
+    semver = candidate.tags.get("model_version", "0.0.0")
+    name = run_name(semver, "validation")
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=name) as run:
+        mlflow.set_tags(
+            {
+                "validation.model": candidate.name,
+                "validation.version": candidate.version,
+                "validation.baseline_version": champion.version if champion else "",
+                AUTHOR_TAG: candidate.tags.get(AUTHOR_TAG, ""),
+            }
+        )
+        checks = [CheckResult("held_out_data", held_out.digest_matches, held_out.detail)]
+        with tempfile.TemporaryDirectory() as directory:
+            local = Path(mlflow.artifacts.download_artifacts(candidate.source, dst_path=directory))
+            try:
+                model = mlflow.pyfunc.load_model(str(local))
+            except Exception as exc:  # a model that does not load fails the gate
+                checks.append(CheckResult("loads", False, f"{type(exc).__name__}: {exc}"))
+                decision = ValidationDecision(candidate.name, candidate.version, tuple(checks))
+                return _record(decision, registry, run.info.run_id)
+            checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
+            checks += _contract_checks(model, local, candidate)
+            candidate_result = _evaluate(str(local), held_out.frame)
+        champion_result = _evaluate(champion.uri, held_out.frame, prefix=CHAMPION_PREFIX) if champion else None
+        checks += _metric_checks(candidate_result, champion_result, model_config)
+        checks += _behaviour_checks(model, held_out)
+        checks += _latency_checks(model, held_out, model_config)
+        decision = ValidationDecision(
+            model=candidate.name,
+            version=candidate.version,
+            checks=tuple(checks),
+            metrics=dict(candidate_result.metrics),
+            baseline_version=champion.version if champion else None,
+        )
+        return _record(decision, registry, run.info.run_id)
+
+
+def decision_as_json(decision: ValidationDecision) -> str:
+    return json.dumps({**asdict(decision), "passed": decision.passed}, indent=2, default=str)

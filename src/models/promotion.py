@@ -1,0 +1,225 @@
+"""Promotion policy and its execution: dev -> staging -> production, history kept, rollback possible.
+
+The policy is plain functions over what the registry says about a version:
+forward only (a target alias takes the version at the alias before it), only
+a version that passed validation, and production only with an approval and
+a reason from someone other than the version's author (four-eyes).
+
+Every move runs under the target alias's lock and is recorded in the alias
+history before it is confirmed, so racing promotions leave one consistent
+alias and a history whose every ``from`` is the previous ``to``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
+from src.utils.config import Settings
+
+#: Tags the validator writes on a version and the promotion policy reads.
+VALIDATION_STATUS_TAG = "validation.status"
+VALIDATION_FAILED_CHECKS_TAG = "validation.failed_checks"
+AUTHOR_TAG = "author"
+COPIED_FROM_TAG = "promotion.copied_from"
+
+#: Which alias each target takes its version from.
+SOURCE_OF: dict[Alias, Alias] = {Alias.STAGING: Alias.DEV, Alias.PRODUCTION: Alias.STAGING}
+
+
+class PromotionRefused(ValueError):
+    """The policy forbids this move; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved a move and why (a reason or a change ticket)."""
+
+    approved_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """The outcome of a promotion or rollback."""
+
+    model: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    action: str
+    changed: bool
+
+    def describe(self) -> str:
+        if not self.changed:
+            return f"{self.model}@{self.alias} already points to version {self.to_version}: nothing to do"
+        before = f"version {self.from_version}" if self.from_version else "(unset)"
+        return f"{self.action}: {self.model}@{self.alias} {before} -> version {self.to_version}"
+
+
+def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval) -> None:
+    """Refuse, with the reason, a move the policy does not allow."""
+    if target not in SOURCE_OF:
+        raise PromotionRefused("@dev is set by training; promote to staging or production")
+    status = candidate.tags.get(VALIDATION_STATUS_TAG)
+    if status is None:
+        raise PromotionRefused(
+            f"version {candidate.version} of {candidate.name} has not been validated: "
+            f"run scripts/validate_model.py --version {candidate.version}"
+        )
+    if status != "passed":
+        failed = candidate.tags.get(VALIDATION_FAILED_CHECKS_TAG, "see its validation run")
+        raise PromotionRefused(f"version {candidate.version} failed validation ({failed})")
+    if target is Alias.PRODUCTION:
+        _check_approval(candidate, approval)
+
+
+def _check_approval(candidate: VersionInfo, approval: Approval) -> None:
+    if not approval.approved_by:
+        raise PromotionRefused("production needs an approval: --approved-by NAME")
+    if not approval.reason:
+        raise PromotionRefused("production needs a reason or change ticket: --reason TEXT")
+    author = candidate.tags.get(AUTHOR_TAG)
+    if not author:
+        raise PromotionRefused(f"version {candidate.version} records no author: four-eyes cannot be checked")
+    if approval.approved_by.strip().lower() == author.strip().lower():
+        raise PromotionRefused(
+            f"{approval.approved_by} trained version {candidate.version} and cannot approve it (four-eyes)"
+        )
+
+
+def promote(
+    settings: Settings,
+    target: Alias,
+    *,
+    actor: str,
+    approval: Approval = Approval(),
+    registry: Registry | None = None,
+    history: AliasHistory | None = None,
+) -> Move:
+    """Move ``target`` to the version now at the alias before it, if the policy allows."""
+    registry = registry or Registry()
+    history = history or AliasHistory(settings.audit_experiment_name)
+    if target not in SOURCE_OF:
+        raise PromotionRefused("@dev is set by training; promote to staging or production")
+    source = SOURCE_OF[target]
+    candidate = registry.version_at(settings.model_name_for(source), source)
+    if candidate is None:
+        raise PromotionRefused(f"no version holds @{source} of {settings.model_name_for(source)}")
+    check_promotion(target, candidate, approval)
+    model = settings.model_name_for(target)
+    if model == candidate.name:
+        return _move(registry, history, model, target, candidate, "promote", actor, approval)
+    return _promote_across_catalogs(registry, history, model, target, candidate, actor, approval)
+
+
+def _promote_across_catalogs(
+    registry: Registry,
+    history: AliasHistory,
+    model: str,
+    target: Alias,
+    candidate: VersionInfo,
+    actor: str,
+    approval: Approval,
+) -> Move:
+    """Copy the candidate into the target catalog's model, then move the alias there."""
+    with registry.lock(model, target.value):
+        current = registry.version_at(model, target)
+        if current is not None and current.tags.get(COPIED_FROM_TAG) == candidate.uri:
+            return Move(model, target.value, current.version, current.version, "promote", changed=False)
+    copy = registry.copy_version(candidate, model, description=f"{candidate.name} promoted to {target.value}")
+    registry.set_version_tags(model, copy.version, {COPIED_FROM_TAG: candidate.uri})
+    copy = registry.version(model, copy.version)
+    try:
+        return _move(registry, history, model, target, copy, "promote", actor, approval)
+    except (RegistryError, PromotionRefused):
+        registry.delete_version(model, copy.version)
+        raise
+
+
+def rollback(
+    settings: Settings,
+    alias: Alias,
+    *,
+    actor: str,
+    reason: str,
+    registry: Registry | None = None,
+    history: AliasHistory | None = None,
+) -> Move:
+    """Point ``alias`` back at the version that held it before the current one."""
+    registry = registry or Registry()
+    history = history or AliasHistory(settings.audit_experiment_name)
+    if not reason:
+        raise PromotionRefused("a rollback needs a reason: --reason TEXT")
+    model = settings.model_name_for(alias)
+    current = registry.version_at(model, alias)
+    if current is None:
+        raise PromotionRefused(f"@{alias.value} of {model} is not set: nothing to roll back")
+    previous = previous_holder(history.events(model, alias.value), current.version)
+    if previous is None:
+        raise PromotionRefused(
+            f"version {current.version} is the first recorded holder of {model}@{alias.value}: nothing to roll back to"
+        )
+    return _move(
+        registry,
+        history,
+        model,
+        alias,
+        registry.version(model, previous),
+        "rollback",
+        actor,
+        Approval(reason=reason),
+        expected_current=current.version,
+    )
+
+
+def previous_holder(events: list[AliasEvent], current_version: str) -> str | None:
+    """The version the latest promotion to ``current_version`` replaced (rollbacks step back, not forth)."""
+    for event in reversed(events):
+        if event.action == "promote" and event.to_version == current_version:
+            return event.from_version
+    return None
+
+
+def _move(
+    registry: Registry,
+    history: AliasHistory,
+    model: str,
+    alias: Alias,
+    version: VersionInfo,
+    action: str,
+    actor: str,
+    approval: Approval,
+    *,
+    expected_current: str | None = None,
+) -> Move:
+    """Under the alias lock: record, move, confirm; undo the move if it cannot be confirmed."""
+    with registry.lock(model, alias.value):
+        current = registry.version_at(model, alias)
+        before = current.version if current else None
+        if expected_current is not None and before != expected_current:
+            raise PromotionRefused(f"{model}@{alias.value} moved to version {before} meanwhile; look again")
+        if before == version.version:
+            return Move(model, alias.value, before, version.version, action, changed=False)
+        run_id = history.begin(
+            model=model,
+            alias=alias.value,
+            action=action,
+            from_version=before,
+            to_version=version.version,
+            actor=actor,
+            reason=approval.reason or "",
+            approved_by=approval.approved_by,
+        )
+        try:
+            registry.point_alias(model, alias.value, version.version)
+        except RegistryError:
+            history.abandon(run_id)
+            raise
+        try:
+            history.confirm(run_id)
+        except RegistryError:
+            registry.point_alias(model, alias.value, before)  # the history must not miss a move
+            history.abandon(run_id)
+            raise
+    return Move(model, alias.value, before, version.version, action, changed=True)
