@@ -46,15 +46,14 @@ def _parser() -> argparse.ArgumentParser:
 def _format(events: list[AliasEvent]) -> str:
     if not events:
         return "no alias moves recorded"
-    header = (
-        f"{'#':>3}  {'when (UTC)':<19}  {'alias':<10}  {'action':<8}  {'from -> to':<12}  {'by':<24}  approval / reason"
-    )
-    rows = [header]
+    width = max(len("by"), *(len(e.actor) for e in events))
+    rows = [f"{'#':>3}  {'when (UTC)':<19}  {'alias':<10}  {'action':<8}  {'from -> to':<12}  {'by':<{width}}  reason"]
     for e in events:
         moved = f"v{e.from_version or '-'} -> v{e.to_version or '-'}"
         approval = f"approved by {e.approved_by}: " if e.approved_by else ""
+        when = f"{e.at:%Y-%m-%d %H:%M:%S}"
         rows.append(
-            f"{e.sequence:>3}  {e.at:%Y-%m-%d %H:%M:%S}  {e.alias:<10}  {e.action:<8}  {moved:<12}  {e.actor:<{width}}  "
+            f"{e.sequence:>3}  {when:<19}  {e.alias:<10}  {e.action:<8}  {moved:<12}  {e.actor:<{width}}  "
             f"{approval}{e.reason}"
         )
     return f"{events[0].model}\n" + "\n".join(rows)
