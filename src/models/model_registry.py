@@ -117,7 +117,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
                 return None
-            raise RegistryError(f"cannot read alias {alias!r} of {name}: {_message(exc)}") from exc
+            raise RegistryError(f"cannot read alias '{alias}' of {name}: {_message(exc)}") from exc
         return self._info(found)
 
     def model_exists(self, name: str) -> bool:
@@ -157,7 +157,7 @@ class Registry:
             else:
                 self._client.set_registered_model_alias(name, alias, version)
         except MlflowException as exc:
-            raise RegistryError(f"cannot set alias {alias!r} of {name}: {_message(exc)}") from exc
+            raise RegistryError(f"cannot set alias '{alias}' of {name}: {_message(exc)}") from exc
 
     def delete_version(self, name: str, version: str) -> None:
         """Remove a version (used to undo a copy whose promotion failed)."""
@@ -238,8 +238,9 @@ class Registry:
         deadline = time.monotonic() + timeout_s
         while True:
             holder = self._read_lock(name, tag)
-            if holder is None or holder[1] < time.time():
-                self._write_tag(name, tag, f"{token} {time.time() + lease_s:.3f}")
+            if (holder is None or holder[1] < time.time()) and self._try_write_tag(
+                name, tag, f"{token} {time.time() + lease_s:.3f}"
+            ):
                 time.sleep(settle_s)
                 current = self._read_lock(name, tag)
                 if current is not None and current[0] == token:
@@ -265,11 +266,20 @@ class Registry:
         token, _, expiry = value.partition(" ")
         return token, float(expiry or 0)
 
-    def _write_tag(self, name: str, key: str, value: str) -> None:
+    def _try_write_tag(self, name: str, key: str, value: str) -> bool:
+        """Write a lock tag; ``False`` when a concurrent writer won the race.
+
+        SQL stores insert a new tag without an upsert, so two first writers
+        collide on the unique key: one of them gets an error. A failed write
+        followed by a successful read is that collision; a failed read means
+        the backend is down, and raises.
+        """
         try:
             self._client.set_registered_model_tag(name, key, value)
-        except MlflowException as exc:
-            raise RegistryError(f"cannot write tag {key!r} of {name}: {_message(exc)}") from exc
+        except MlflowException:
+            self._read_lock(name, key)
+            return False
+        return True
 
 
 class AliasHistory:
