@@ -10,9 +10,14 @@ VERSION ?= 1.0.0
 CONTEXT ?= full
 EXPERIMENT ?= /data-science/iris/species_classifier
 UI_PORT ?= 5000
+SERVER_PORT ?= 5000
+# make server BACKEND_STORE_URI=postgresql://postgres@127.0.0.1:5432/mlflow for a PostgreSQL-backed server
+BACKEND_STORE_URI ?= sqlite:///mlflow.db
+APPROVER ?= release-manager@example.com
+REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train test test-unit test-integration lint format ui bench-train lock clean distclean
+.PHONY: help venv train lifecycle test test-unit test-integration lint format ui server bench-train lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -34,6 +39,13 @@ train: $(STAMP) ## train, track and register the model on the embedded store (al
 		--context $(CONTEXT) \
 		--version $(VERSION)
 
+lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by $$APPROVER), then the alias history
+	$(BIN)/python -m src.models.train_model --version $(VERSION) --context $(CONTEXT)
+	$(BIN)/python scripts/validate_model.py --alias dev
+	$(BIN)/python scripts/promote_model.py --to staging
+	$(BIN)/python scripts/promote_model.py --to production --approved-by "$(APPROVER)" --reason "$(REASON)"
+	$(BIN)/python scripts/promote_model.py history
+
 test: $(STAMP) ## run all tests
 	$(BIN)/pytest tests/ -v
 
@@ -54,6 +66,10 @@ format: $(STAMP) ## fix what ruff can fix
 
 ui: $(STAMP) ## MLflow UI on the embedded store, http://127.0.0.1:$(UI_PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+server: $(STAMP) ## MLflow tracking server on $$BACKEND_STORE_URI with served artifacts, http://127.0.0.1:$(SERVER_PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" \
+		--serve-artifacts --artifacts-destination ./mlartifacts --host 127.0.0.1 --port $(SERVER_PORT)
 
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
 	$(BIN)/python benchmarks/bench_train.py

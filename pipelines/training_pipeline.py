@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+from mlflow.models.model import ModelInfo
 from sklearn.pipeline import Pipeline
 
 from pipelines.training_plan import TrainingPlan, TrainingRefused, TrainingRequest, plan_training
@@ -173,7 +174,7 @@ def _log_evaluation_artifacts(trained: _Trained) -> None:
     mlflow_utils.log_dict(trained.validation.report, "evaluation/classification_report.json")
 
 
-def _log_model(plan: TrainingPlan, trained: _Trained) -> str:
+def _log_model(plan: TrainingPlan, trained: _Trained) -> ModelInfo:
     example = _input_example(trained.split)
     logged = mlflow_utils.log_sklearn_model(
         trained.model,
@@ -184,10 +185,10 @@ def _log_model(plan: TrainingPlan, trained: _Trained) -> str:
         trusted_types=trained.trusted_types,
         metadata={"feature_set": plan.feature_set_label, "features": [d.name for d in plan.features]},
     )
-    return logged.model_uri
+    return logged
 
 
-def _register(plan: TrainingPlan, trained: _Trained, run_id: str, model_uri: str) -> RegisteredVersion:
+def _register(plan: TrainingPlan, trained: _Trained, run_id: str, logged: ModelInfo) -> RegisteredVersion:
     identity = plan.settings.project
     metrics = trained.metrics
     model_description = (
@@ -203,7 +204,8 @@ def _register(plan: TrainingPlan, trained: _Trained, run_id: str, model_uri: str
     try:
         return Registry().register(
             name=plan.settings.model_name_for("dev"),
-            model_uri=model_uri,
+            model_uri=logged.model_uri,
+            model_id=logged.model_id,
             run_id=run_id,
             model_description=model_description,
             version_description=version_description,
@@ -258,8 +260,8 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
             context="training",
         )
         _log_evaluation_artifacts(trained)
-        model_uri = _log_model(plan, trained)
-        registered = _register(plan, trained, run_id, model_uri)
+        logged = _log_model(plan, trained)
+        registered = _register(plan, trained, run_id, logged)
     logger.info("registered %s version %s as @%s", registered.name, registered.version, registered.alias)
     return TrainingResult(
         run_id=run_id,

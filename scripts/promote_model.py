@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from mlflow.exceptions import MlflowException
 
-from src.models.model_registry import Alias, AliasEvent, AliasHistory, RegistryError
+from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.utils.cli import EXIT_OK, current_actor, environment_options, refuse, settings_from
-from src.utils.config import ConfigError
+from src.utils.config import ConfigError, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +59,15 @@ def _format(events: list[AliasEvent]) -> str:
     return f"{events[0].model}\n" + "\n".join(rows)
 
 
+def _holders(settings: Settings) -> str:
+    registry = Registry()
+    holders = []
+    for alias in Alias:
+        found = registry.version_at(settings.model_name_for(alias), alias)
+        holders.append(f"@{alias.value} = {'v' + found.version if found else '(unset)'}")
+    return "now: " + ", ".join(holders)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None and args.to is None:
@@ -70,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             models = sorted({settings.model_name_for(alias) for alias in Alias})
             events = AliasHistory(settings.audit_experiment_name).events(alias=args.alias)
             print(_format([e for e in events if e.model in models]))
+            print(_holders(settings))
             return EXIT_OK
         if args.command == "rollback":
             move = rollback(settings, Alias(args.alias), actor=actor, reason=args.reason)

@@ -7,6 +7,7 @@ test touches the developer's ``mlflow.db``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +59,26 @@ def store_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("ML_ENV", raising=False)
     monkeypatch.delenv("UNITY_CATALOG_NAME", raising=False)
     yield uri
+
+
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def require_service(name: str, probe) -> None:
+    """Skip when a backing service is absent locally; under CI=true its absence is a failure."""
+    try:
+        probe()
+    except Exception as exc:  # any connection error means the service is not usable
+        message = f"{name} is not reachable ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI must provide it")
+        pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The running PostgreSQL (trust auth), or a skip/fail naming what is missing."""
+    import psycopg
+
+    require_service("PostgreSQL at " + POSTGRES_DSN, lambda: psycopg.connect(POSTGRES_DSN, connect_timeout=3).close())
+    return POSTGRES_DSN

@@ -183,6 +183,7 @@ class Registry:
         name: str,
         model_uri: str,
         run_id: str,
+        model_id: str | None,
         model_description: str,
         version_description: str,
         model_tags: Mapping[str, str],
@@ -205,7 +206,12 @@ class Registry:
             else:
                 client.create_registered_model(name, tags=dict(model_tags), description=model_description)
             version = client.create_model_version(
-                name, source=model_uri, run_id=run_id, tags=dict(version_tags), description=version_description
+                name,
+                source=model_uri,
+                run_id=run_id,
+                tags=dict(version_tags),
+                description=version_description,
+                model_id=model_id,  # a tracking server requires it for a models:/<model_id> source
             )
         except MlflowException as exc:
             raise RegistryError(f"cannot register {model_uri} as {name}: {_message(exc)}") from exc
@@ -251,9 +257,11 @@ class Registry:
         try:
             yield
         finally:
-            current = self._read_lock(name, tag)
-            if current is not None and current[0] == token:
-                with suppress(MlflowException):  # if this fails, the lease expires on its own
+            # Release only our own lease; if the backend is down, the lease expires on its own
+            # and the error that brought us here is the one the caller sees.
+            with suppress(RegistryError, MlflowException):
+                current = self._read_lock(name, tag)
+                if current is not None and current[0] == token:
                     self._client.delete_registered_model_tag(name, tag)
 
     def _read_lock(self, name: str, tag: str) -> tuple[str, float] | None:

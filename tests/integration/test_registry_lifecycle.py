@@ -385,7 +385,8 @@ def test_history_command_prints_every_move(store):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0] == MODEL
-    assert len(lines) == 2 + 6  # model, header, six moves
+    assert len(lines) == 2 + 6 + 1  # model, header, six moves, current holders
+    assert lines[-1] == "now: @dev = v3, @staging = v3, @production = v1"
     assert "rollback" in done.stdout and "approved by bob: CHG-2" in done.stdout
 
 

@@ -1,0 +1,188 @@
+"""The whole lifecycle against a real ``mlflow server`` on PostgreSQL with served artifacts.
+
+A fresh database per run on the machine's PostgreSQL; the server is started
+and stopped here. The same commands as on the embedded store, pointed at the
+server by ``MLFLOW_TRACKING_URI`` only: no code path differs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
+from src.models.promotion import Approval, promote
+from src.utils.config import PROJECT_ROOT, resolve_settings
+
+pytestmark = pytest.mark.integration
+
+MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class TrackingServer:
+    """An ``mlflow server`` process that can be stopped and started again on the same store."""
+
+    backend_uri: str
+    artifacts: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", self.backend_uri,
+            "--serve-artifacts", "--artifacts-destination", str(self.artifacts),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("mlflow server did not become healthy within 120 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    import psycopg
+
+    name = f"mlflow_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    running = TrackingServer(database, tmp_path_factory.mktemp("served-artifacts"), _free_port())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def env(server: TrackingServer) -> dict[str, str]:
+    """The environment of every command: only the tracking URI differs from the embedded default."""
+    environment = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_REGISTRY_URI", "ML_ENV"}}
+    return {**environment, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+
+
+def _run(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    return done
+
+
+def _ok(env: dict[str, str], *command: str) -> str:
+    done = _run(env, *command)
+    assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def test_lifecycle_runs_unchanged_against_the_server(env, server):
+    _ok(env, "-m", "src.models.train_model", "--version", "1.0.0", "--author", "alice@example.com")
+    assert "PASSED" in _ok(env, "scripts/validate_model.py", "--alias", "dev")
+    _ok(env, "scripts/promote_model.py", "--to", "staging", "--actor", "alice@example.com")
+    _ok(env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-1")
+    _ok(env, "-m", "src.models.train_model", "--version", "1.1.0", "--author", "alice@example.com")
+    assert "champion baseline: version 1" in _ok(env, "scripts/validate_model.py", "--version", "2")
+    _ok(env, "scripts/promote_model.py", "--to", "staging")
+    _ok(env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-2")
+    assert "-> version 1" in _ok(
+        env, "scripts/promote_model.py", "rollback", "--alias", "production", "--reason", "INC-1"
+    )
+    history = _ok(env, "scripts/promote_model.py", "history")
+    assert history.strip().splitlines()[-1] == "now: @dev = v2, @staging = v2, @production = v1"
+    client = MlflowClient(server.url, server.url)
+    run = client.get_run(client.get_model_version(MODEL, "1").run_id)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # artifacts went through the server
+    assert {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")} >= {"evaluation/confusion_matrix.png"}
+
+
+def test_refusals_exit_non_zero_against_the_server(env):
+    self_approval = _run(
+        env, "scripts/promote_model.py", "--to", "production", "--approved-by", "alice@example.com", "--reason", "x"
+    )
+    assert self_approval.returncode == 2
+    unknown = _run(env, "scripts/validate_model.py", "--version", "77")
+    assert unknown.returncode == 2 and "has no version '77'" in unknown.stderr
+
+
+def test_server_going_down_mid_promotion_changes_nothing(env, server, monkeypatch):
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    settings = resolve_settings()
+    client = MlflowClient(server.url, server.url)
+    registry, history = Registry(client), AliasHistory(settings.audit_experiment_name, client)
+    before = ({a.value: registry.version_at(MODEL, a).version for a in Alias}, history.events())
+    original = Registry.point_alias
+
+    def crash_then_move(self, *args, **kwargs):
+        server.stop()  # the server dies between recording the move and moving the alias
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "point_alias", crash_then_move)
+    with pytest.raises(RegistryError, match="cannot set alias 'production'"):
+        promote(
+            settings,
+            Alias.PRODUCTION,
+            actor="carol",
+            approval=Approval("bob", "CHG-3"),
+            registry=registry,
+            history=history,
+        )
+    monkeypatch.undo()
+    server.start()
+    after = ({a.value: registry.version_at(MODEL, a).version for a in Alias}, history.events())
+    assert after == before
