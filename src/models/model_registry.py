@@ -164,12 +164,21 @@ class Registry:
         with suppress(MlflowException):
             self._client.delete_model_version(name, version)
 
-    def copy_version(self, source: VersionInfo, destination: str, description: str) -> VersionInfo:
+    def ensure_model(self, name: str, description: str) -> None:
+        """Create the registered model if it does not exist yet (e.g. a catalog's first promotion)."""
+        check_registered_model_name(name)
+        if self.model_exists(name):
+            return
+        try:
+            self._client.create_registered_model(name, description=description)
+        except MlflowException as exc:
+            if not self.model_exists(name):  # a concurrent first promotion may have created it
+                raise RegistryError(f"cannot create {name}: {_message(exc)}") from exc
+
+    def copy_version(self, source: VersionInfo, destination: str) -> VersionInfo:
         """Copy a version into another registered model (another catalog), tags included."""
         check_registered_model_name(destination)
         try:
-            if not self.model_exists(destination):
-                self._client.create_registered_model(destination, description=description)
             copied = self._client.copy_model_version(source.uri, destination)
             for key, value in source.tags.items():
                 self._client.set_model_version_tag(destination, copied.version, key, value)

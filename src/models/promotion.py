@@ -123,18 +123,20 @@ def _promote_across_catalogs(
     approval: Approval,
 ) -> Move:
     """Copy the candidate into the target catalog's model, then move the alias there."""
+    registry.ensure_model(model, description=f"{candidate.name} as promoted to @{target.value}")
     with registry.lock(model, target.value):
         current = registry.version_at(model, target)
         if current is not None and current.tags.get(COPIED_FROM_TAG) == candidate.uri:
             return Move(model, target.value, current.version, current.version, "promote", changed=False)
-    copy = registry.copy_version(candidate, model, description=f"{candidate.name} promoted to {target.value}")
-    registry.set_version_tags(model, copy.version, {COPIED_FROM_TAG: candidate.uri})
-    copy = registry.version(model, copy.version)
-    try:
-        return _move(registry, history, model, target, copy, "promote", actor, approval)
-    except (RegistryError, PromotionRefused):
-        registry.delete_version(model, copy.version)
-        raise
+        copy = registry.copy_version(candidate, model)
+        try:
+            registry.set_version_tags(model, copy.version, {COPIED_FROM_TAG: candidate.uri})
+            return _move_locked(
+                registry, history, model, target, registry.version(model, copy.version), "promote", actor, approval
+            )
+        except (RegistryError, PromotionRefused):
+            registry.delete_version(model, copy.version)  # no copy is left behind without its alias
+            raise
 
 
 def rollback(
@@ -195,31 +197,49 @@ def _move(
 ) -> Move:
     """Under the alias lock: record, move, confirm; undo the move if it cannot be confirmed."""
     with registry.lock(model, alias.value):
-        current = registry.version_at(model, alias)
-        before = current.version if current else None
-        if expected_current is not None and before != expected_current:
-            raise PromotionRefused(f"{model}@{alias.value} moved to version {before} meanwhile; look again")
-        if before == version.version:
-            return Move(model, alias.value, before, version.version, action, changed=False)
-        run_id = history.begin(
-            model=model,
-            alias=alias.value,
-            action=action,
-            from_version=before,
-            to_version=version.version,
-            actor=actor,
-            reason=approval.reason or "",
-            approved_by=approval.approved_by,
+        return _move_locked(
+            registry, history, model, alias, version, action, actor, approval, expected_current=expected_current
         )
-        try:
-            registry.point_alias(model, alias.value, version.version)
-        except RegistryError:
-            history.abandon(run_id)
-            raise
-        try:
-            history.confirm(run_id)
-        except RegistryError:
-            registry.point_alias(model, alias.value, before)  # the history must not miss a move
-            history.abandon(run_id)
-            raise
+
+
+def _move_locked(
+    registry: Registry,
+    history: AliasHistory,
+    model: str,
+    alias: Alias,
+    version: VersionInfo,
+    action: str,
+    actor: str,
+    approval: Approval,
+    *,
+    expected_current: str | None = None,
+) -> Move:
+    """The move itself; the caller holds the alias lock."""
+    current = registry.version_at(model, alias)
+    before = current.version if current else None
+    if expected_current is not None and before != expected_current:
+        raise PromotionRefused(f"{model}@{alias.value} moved to version {before} meanwhile; look again")
+    if before == version.version:
+        return Move(model, alias.value, before, version.version, action, changed=False)
+    run_id = history.begin(
+        model=model,
+        alias=alias.value,
+        action=action,
+        from_version=before,
+        to_version=version.version,
+        actor=actor,
+        reason=approval.reason or "",
+        approved_by=approval.approved_by,
+    )
+    try:
+        registry.point_alias(model, alias.value, version.version)
+    except RegistryError:
+        history.abandon(run_id)
+        raise
+    try:
+        history.confirm(run_id)
+    except RegistryError:
+        registry.point_alias(model, alias.value, before)  # the history must not miss a move
+        history.abandon(run_id)
+        raise
     return Move(model, alias.value, before, version.version, action, changed=True)

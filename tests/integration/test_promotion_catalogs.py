@@ -1,0 +1,75 @@
+"""Promotion across catalogs (promotion_mode: catalogs) on a real SQLite registry.
+
+One registered model per environment catalog; promotion copies the version
+(copy_model_version) into the next catalog and sets the alias there.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from pipelines.training_pipeline import run_training
+from pipelines.training_plan import TrainingRequest
+from src.models.model_registry import Alias, AliasHistory, Registry
+from src.models.model_validator import validate_version
+from src.models.promotion import COPIED_FROM_TAG, Approval, promote, rollback
+from src.utils.config import CONFIG_DIR, load_model_config, resolve_settings
+
+pytestmark = pytest.mark.integration
+
+DEV, STAGING, PROD = (f"{c}_catalog.ml_models.ds_iris_species_classifier" for c in ("dev", "staging", "prod"))
+
+
+@pytest.fixture(scope="module")
+def catalogs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalogs")
+    content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
+    content["promotion_mode"] = "catalogs"
+    env_config = root / "environment.yaml"
+    env_config.write_text(yaml.safe_dump(content))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
+            patch.delenv(name, raising=False)
+        settings = resolve_settings(path=env_config)
+        client = MlflowClient(uri, uri)
+        yield settings, env_config, Registry(client), AliasHistory(settings.audit_experiment_name, client)
+
+
+def test_each_alias_lives_in_its_catalog(catalogs):
+    settings, env_config, registry, history = catalogs
+    for version in ("1.0.0", "1.1.0"):
+        trained = run_training(TrainingRequest(version=version, author="alice", environment_config=env_config))
+        assert trained.registered.name == DEV
+        assert validate_version(
+            settings, load_model_config(), version=trained.registered.version, registry=registry
+        ).passed
+        staged = promote(settings, Alias.STAGING, actor="alice", registry=registry, history=history)
+        released = promote(
+            settings,
+            Alias.PRODUCTION,
+            actor="carol",
+            approval=Approval("bob", f"CHG-{version}"),
+            registry=registry,
+            history=history,
+        )
+        assert (staged.model, released.model) == (STAGING, PROD)
+    staging_copy = registry.version_at(STAGING, Alias.STAGING)
+    production_copy = registry.version_at(PROD, Alias.PRODUCTION)
+    assert staging_copy.tags[COPIED_FROM_TAG] == f"models:/{DEV}/2"
+    assert production_copy.tags[COPIED_FROM_TAG] == f"models:/{STAGING}/{staging_copy.version}"
+    assert production_copy.tags["validation.status"] == "passed"  # the verdict travels with the copy
+    assert registry.version_at(DEV, Alias.PRODUCTION) is None  # no alias leaks into another catalog
+    assert [(e.model, e.alias, e.to_version) for e in history.events() if e.model == PROD] == [
+        (PROD, "production", "1"),
+        (PROD, "production", "2"),
+    ]
+
+
+def test_rollback_stays_in_the_production_catalog(catalogs):
+    settings, _, registry, history = catalogs
+    move = rollback(settings, Alias.PRODUCTION, actor="carol", reason="INC-9", registry=registry, history=history)
+    assert (move.model, move.from_version, move.to_version) == (PROD, "2", "1")
