@@ -17,7 +17,7 @@ APPROVER ?= release-manager@example.com
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train lifecycle test test-unit test-integration lint format ui server bench-train lock clean distclean
+.PHONY: help venv train validate lifecycle test test-unit test-integration lint format ui server bench-train lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ train: $(STAMP) ## train, track and register the model on the embedded store (al
 		--context $(CONTEXT) \
 		--version $(VERSION)
 
-lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by $$APPROVER), then the alias history
+validate: $(STAMP) ## validate the version at @dev (exit 1 if it fails the gate)
+	$(BIN)/python scripts/validate_model.py --alias dev
+
+lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by APPROVER=...), then the alias history
 	$(BIN)/python -m src.models.train_model --version $(VERSION) --context $(CONTEXT)
 	$(BIN)/python scripts/validate_model.py --alias dev
 	$(BIN)/python scripts/promote_model.py --to staging
@@ -64,10 +67,10 @@ format: $(STAMP) ## fix what ruff can fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-ui: $(STAMP) ## MLflow UI on the embedded store, http://127.0.0.1:$(UI_PORT)
+ui: $(STAMP) ## MLflow UI on the embedded store (port UI_PORT, default 5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-server: $(STAMP) ## MLflow tracking server on $$BACKEND_STORE_URI with served artifacts, http://127.0.0.1:$(SERVER_PORT)
+server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI (SQLite or PostgreSQL), artifacts served
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" \
 		--serve-artifacts --artifacts-destination ./mlartifacts --host 127.0.0.1 --port $(SERVER_PORT)
 
