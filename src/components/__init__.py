@@ -1,0 +1,1 @@
+"""Inference components: the scoring path shared by batch and online serving."""

@@ -1,0 +1,203 @@
+"""The inference component: one code path from raw measurements to species, shared by batch and online.
+
+``Scorer`` resolves ``models:/<name>@<alias>`` to a concrete version once,
+loads it once, checks every input against the model's signature and returns
+predictions with class names and probabilities.
+
+The logged model is a scikit-learn Pipeline (feature step, scaler,
+classifier). Called row by row it spends ~2.7 ms in pandas and sklearn's
+input checks for a ~20 us computation, so the Scorer compiles the fitted
+pipeline into NumPy: the same feature definitions applied to arrays, the
+scaler's mean and scale, and (for a logistic regression) the softmax of the
+linear scores. Other classifiers keep their own ``predict_proba`` on the
+compiled features. ``tests/integration/test_inference.py`` proves parity with
+the Pipeline on every row of the data set and on random inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from src.features.feature_definitions import FeatureDefinition, resolve_features
+
+#: Column arrays keyed by raw column name: the form every input is turned into before scoring.
+Columns = Mapping[str, np.ndarray]
+
+
+class InputError(ValueError):
+    """A request or file does not fit the model's signature; ``field`` names what is at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """Which concrete version is being served, resolved once from an alias."""
+
+    name: str
+    version: str
+    alias: str | None
+    run_id: str | None
+    features: tuple[str, ...]
+    loaded_at: datetime
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted class indices and class probabilities, row-aligned with the input."""
+
+    indices: np.ndarray
+    probabilities: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Species names (an object array: build it only when names are needed)."""
+        return np.asarray(self.classes, dtype=object)[self.indices]
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.probabilities, columns=[f"probability_{c}" for c in self.classes])
+        frame.insert(0, "prediction", self.labels)
+        return frame
+
+
+class CompiledPipeline:
+    """The fitted Pipeline as NumPy arithmetic: the same numbers without per-call pandas overhead."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        builder, scaler, classifier = pipeline[0], pipeline[1], pipeline[-1]
+        self.definitions: tuple[FeatureDefinition, ...] = resolve_features(tuple(builder.features))
+        self.mean = np.asarray(scaler.mean_, dtype=np.float64)
+        self.scale = np.asarray(scaler.scale_, dtype=np.float64)
+        self.classes = tuple(str(c) for c in classifier.classes_)
+        self._classifier = classifier
+        self._linear = isinstance(classifier, LogisticRegression) and len(self.classes) > 2
+        if self._linear:
+            self.coef = np.asarray(classifier.coef_, dtype=np.float64).T.copy()
+            self.intercept = np.asarray(classifier.intercept_, dtype=np.float64)
+
+    def features(self, columns: Columns) -> np.ndarray:
+        """The model's feature matrix, computed by the registered feature definitions."""
+        values = [np.asarray(d.transform(columns), dtype=np.float64) for d in self.definitions]  # type: ignore[arg-type]
+        return np.column_stack(values)
+
+    def predict_proba(self, columns: Columns) -> np.ndarray:
+        scaled = (self.features(columns) - self.mean) / self.scale
+        if not self._linear:
+            return np.asarray(self._classifier.predict_proba(scaled))
+        scores = scaled @ self.coef + self.intercept
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+class Scorer:
+    """Validate raw measurements against the signature and predict, for one resolved model version."""
+
+    def __init__(self, handle: ModelHandle, pipeline: Pipeline, input_columns: Sequence[str]) -> None:
+        if tuple(pipeline[0].features) != handle.features:
+            raise ValueError(
+                f"{handle.uri}: its feature step computes {list(pipeline[0].features)} but it was registered "
+                f"with {list(handle.features)}"
+            )
+        self.handle = handle
+        self.pipeline = pipeline
+        self.input_columns = tuple(input_columns)
+        self.compiled = CompiledPipeline(pipeline)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.compiled.classes
+
+    # --- input checks ----------------------------------------------------------
+
+    def columns_from_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Check a frame's columns, types and nulls; return float arrays per column."""
+        self.check_names(list(frame.columns))
+        return {name: self.to_float(name, frame[name].to_numpy()) for name in self.input_columns}
+
+    def check_names(self, names: Sequence[str]) -> None:
+        missing = [c for c in self.input_columns if c not in names]
+        extra = [c for c in names if c not in self.input_columns]
+        if missing:
+            raise InputError(", ".join(missing), f"missing column(s); the model takes {list(self.input_columns)}")
+        if extra:
+            raise InputError(
+                ", ".join(map(str, extra)), f"unknown column(s); the model takes {list(self.input_columns)}"
+            )
+
+    @staticmethod
+    def to_float(name: str, values: np.ndarray | Sequence[object]) -> np.ndarray:
+        """Numbers as float64; a null or a non-number is an InputError naming the column and rows."""
+        array = np.asarray(values)
+        if array.size == 0:
+            raise InputError("(input)", "no rows to score")
+        if array.dtype.kind in "fiu":
+            converted = array.astype(np.float64, copy=False)
+        else:
+            bad = [i for i, v in enumerate(array.tolist()) if v is not None and not _is_number(v)]
+            if bad:
+                raise InputError(name, f"expected numbers, got {array.tolist()[bad[0]]!r} at row(s) {_rows(bad)}")
+            converted = np.array([np.nan if v is None else v for v in array.tolist()], dtype=np.float64)
+        nulls = np.flatnonzero(np.isnan(converted))
+        if nulls.size:
+            raise InputError(name, f"null value at row(s) {_rows(nulls.tolist())}")
+        return converted
+
+    # --- scoring ---------------------------------------------------------------
+
+    def predict_columns(self, columns: Columns) -> Predictions:
+        probabilities = self.compiled.predict_proba(columns)
+        return Predictions(indices=probabilities.argmax(axis=1), probabilities=probabilities, classes=self.classes)
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Validate and score a frame of raw measurements: prediction and one probability per class."""
+        return self.predict_columns(self.columns_from_frame(frame)).to_frame()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _rows(indices: Sequence[int], limit: int = 5) -> str:
+    shown = ", ".join(str(i) for i in indices[:limit])
+    return shown + (f" (and {len(indices) - limit} more)" if len(indices) > limit else "")
+
+
+def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
+    """Resolve an alias (or take a version) once, load that version, and build its Scorer."""
+    import mlflow.sklearn
+
+    from src.models.model_registry import Registry
+
+    registry = Registry()
+    if (alias is None) == (version is None):
+        raise ValueError("name exactly one of alias or version")
+    info = registry.version(model_name, version) if version else registry.version_at(model_name, alias or "")
+    if info is None:
+        raise LookupError(f"no version of {model_name} holds @{alias}")
+    pipeline = mlflow.sklearn.load_model(info.uri)
+    model_info = mlflow.models.get_model_info(info.uri)
+    inputs = model_info.signature.inputs.input_names() if model_info.signature else []
+    handle = ModelHandle(
+        name=info.name,
+        version=info.version,
+        alias=alias,
+        run_id=info.run_id,
+        features=tuple(model_info.metadata.get("features", ())) if model_info.metadata else (),
+        loaded_at=datetime.now(UTC),
+    )
+    return Scorer(handle, pipeline, inputs)

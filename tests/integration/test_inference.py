@@ -1,0 +1,134 @@
+"""Inference on a registered model: the scorer resolves an alias once; batch scoring is streamed and all-or-nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import pipelines.inference_pipeline as inference
+from pipelines.inference_pipeline import LINEAGE_COLUMNS, BatchError, run_batch
+from pipelines.training_pipeline import run_training
+from pipelines.training_plan import TrainingRequest
+from src.components.scoring import load_scorer
+from src.data.load_data import RAW_FEATURE_COLUMNS
+from src.utils.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inference-store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
+            patch.delenv(name, raising=False)
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def registered(store):
+    return run_training(TrainingRequest(version="1.0.0", author="alice")).registered
+
+
+@pytest.fixture(scope="module")
+def scorer(registered):
+    return load_scorer(registered.name, alias="dev")
+
+
+@pytest.fixture
+def measurements(iris_frame):
+    return (
+        iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)].sample(1000, replace=True, random_state=3).reset_index(drop=True)
+    )
+
+
+def test_scorer_resolves_the_alias_once(scorer, registered):
+    assert (scorer.handle.name, scorer.handle.version, scorer.handle.alias) == (registered.name, "1", "dev")
+    assert scorer.handle.run_id and scorer.input_columns == RAW_FEATURE_COLUMNS
+    assert scorer.handle.features == tuple(scorer.pipeline[0].features)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_batch_scores_every_row_with_lineage(scorer, measurements, tmp_path, suffix):
+    source, target = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    measurements.to_csv(source, index=False) if suffix == ".csv" else measurements.to_parquet(source, index=False)
+    result = run_batch(scorer, source, target, chunk_rows=128)
+    assert (result.rows_in, result.rows_scored, result.rows_rejected) == (1000, 1000, 0)
+    output = pd.read_csv(target) if suffix == ".csv" else pd.read_parquet(target)
+    expected = scorer.score_frame(measurements)
+    assert output["prediction"].astype(str).tolist() == expected["prediction"].tolist()
+    pd.testing.assert_frame_equal(output.loc[:, list(RAW_FEATURE_COLUMNS)], measurements, check_dtype=False)
+    assert set(LINEAGE_COLUMNS) <= set(output.columns)
+    assert output["model_version"].astype(str).unique().tolist() == ["1"]
+    assert output["model_alias"].astype(str).unique().tolist() == ["dev"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, target.name])  # no leftovers
+
+
+def test_a_crash_mid_run_leaves_no_output(scorer, measurements, tmp_path, monkeypatch):
+    source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    measurements.to_parquet(source, index=False)
+    original, calls = inference._scored, []
+
+    def crash_on_third_chunk(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("simulated crash while scoring")
+        return original(*args)
+
+    monkeypatch.setattr(inference, "_scored", crash_on_third_chunk)
+    with pytest.raises(MemoryError):
+        run_batch(scorer, source, target, chunk_rows=100)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.parquet"]
+
+
+def test_bad_rows_stop_the_run_and_are_named(scorer, measurements, tmp_path):
+    bad = measurements.astype({"petal_width_cm": object})
+    bad.loc[[5, 700], "petal_width_cm"] = ["wide", None]
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    bad.to_csv(source, index=False)
+    with pytest.raises(BatchError, match=r"row 5: petal_width_cm: not a number; row 700: petal_width_cm: null"):
+        run_batch(scorer, source, target, chunk_rows=128)
+    assert not target.exists()
+
+
+def test_bad_rows_can_be_set_aside(scorer, measurements, tmp_path):
+    bad = measurements.astype({"sepal_length_cm": object})
+    bad.loc[[2, 999], "sepal_length_cm"] = ["long", None]
+    source, target, rejects = tmp_path / "in.csv", tmp_path / "out.parquet", tmp_path / "rejects.csv"
+    bad.to_csv(source, index=False)
+    result = run_batch(scorer, source, target, rejects_path=rejects, chunk_rows=128)
+    assert (result.rows_scored, result.rows_rejected) == (998, 2)
+    set_aside = pd.read_csv(rejects)
+    assert set_aside["reject_reason"].tolist() == ["sepal_length_cm: not a number", "sepal_length_cm: null"]
+    assert pq.read_metadata(target).num_rows == 998
+
+
+def test_missing_column_is_refused(scorer, measurements, tmp_path):
+    source = tmp_path / "in.parquet"
+    measurements.drop(columns="sepal_width_cm").to_parquet(source, index=False)
+    with pytest.raises(BatchError, match="sepal_width_cm: missing column"):
+        run_batch(scorer, source, tmp_path / "out.parquet")
+
+
+def test_command_line(store, registered, measurements, tmp_path):
+    source, target = tmp_path / "in.parquet", tmp_path / "preds.parquet"
+    measurements.to_parquet(source, index=False)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+    command = [sys.executable, "pipelines/inference_pipeline.py", "--alias", "dev", "--input", str(source)]
+    done = subprocess.run([*command, "--output", str(target)], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "version 1 (@dev): scored 1000 of 1000 rows" in done.stdout
+    missing = subprocess.run([*command[:-1], str(tmp_path / "none.csv"), "--output", str(target)], cwd=PROJECT_ROOT,
+                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert missing.returncode == 2 and "input file not found" in missing.stderr
+    unset = subprocess.run([*command[:3], "production", *command[4:], "--output", str(target)], cwd=PROJECT_ROOT,
+                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert unset.returncode == 2 and "holds @production" in unset.stderr
