@@ -178,14 +178,14 @@ def _rows(indices: Sequence[int], limit: int = 5) -> str:
 
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
-    """Resolve an alias (or take a version) once, load that version, and build its Scorer."""
+    """Resolve an alias once (or take ``version``, e.g. the alias's new holder), load it, build its Scorer."""
     import mlflow.sklearn
 
     from src.models.model_registry import Registry
 
     registry = Registry()
-    if (alias is None) == (version is None):
-        raise ValueError("name exactly one of alias or version")
+    if alias is None and version is None:
+        raise ValueError("name an alias or a version")
     info = registry.version(model_name, version) if version else registry.version_at(model_name, alias or "")
     if info is None:
         raise LookupError(f"no version of {model_name} holds @{alias}")

@@ -1,0 +1,113 @@
+"""MLflow scoring-protocol payloads -> column arrays, without pandas on the request path.
+
+The formats ``mlflow models serve`` accepts on ``POST /invocations``:
+``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs`` (JSON)
+and CSV with a header. Any of them becomes one float array per raw column,
+checked by the Scorer; a malformed body is an ``InputError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from src.components.scoring import InputError, Scorer
+
+JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def parse_json(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
+    """A JSON body in any MLflow format, as checked column arrays."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError("(body)", f"malformed JSON: {exc}") from None
+    if not isinstance(payload, dict) or len(payload.keys() & set(JSON_FORMATS)) != 1:
+        keys = list(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise InputError("(body)", f"expected one of the keys {list(JSON_FORMATS)}, got {keys}")
+    key = next(k for k in JSON_FORMATS if k in payload)
+    value = payload[key]
+    if key == "dataframe_split":
+        return _from_split(value, scorer)
+    if isinstance(value, Mapping):  # {"inputs": {"column": [values]}}
+        return _from_columns(value, scorer, key)
+    if not isinstance(value, list) or not value:
+        raise InputError(key, "expected a non-empty list of rows")
+    if all(isinstance(row, Mapping) for row in value):
+        return _from_records(value, scorer, key)
+    if all(isinstance(row, list) for row in value):
+        return _from_rows(scorer.input_columns, value, scorer, key)
+    raise InputError(key, "rows must all be objects (column -> value) or all be lists in the signature's column order")
+
+
+def parse_csv(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
+    """A CSV body with a header row, as checked column arrays."""
+    try:
+        reader = csv.reader(io.StringIO(body.decode("utf-8")))
+        header = next(reader, None)
+        rows = [row for row in reader if row]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError("(body)", f"malformed CSV: {exc}") from None
+    if header is None:
+        raise InputError("(body)", "empty CSV: expected a header row and data rows")
+    scorer.check_names([name.strip() for name in header])
+    parsed = [[_csv_value(cell) for cell in row] for row in rows]
+    return _from_rows([name.strip() for name in header], parsed, scorer, "csv")
+
+
+def _csv_value(cell: str) -> object:
+    text = cell.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _from_split(value: Any, scorer: Scorer) -> dict[str, np.ndarray]:
+    if not isinstance(value, Mapping) or "columns" not in value or "data" not in value:
+        raise InputError("dataframe_split", 'expected {"columns": [...], "data": [[...], ...]}')
+    columns, data = value["columns"], value["data"]
+    if not isinstance(columns, list) or not isinstance(data, list):
+        raise InputError("dataframe_split", "columns and data must be lists")
+    scorer.check_names(columns)
+    return _from_rows(columns, data, scorer, "dataframe_split.data")
+
+
+def _from_rows(columns: Sequence[str], rows: list[Any], scorer: Scorer, field: str) -> dict[str, np.ndarray]:
+    if not rows:
+        raise InputError(field, "no rows to score")
+    width = len(columns)
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            raise InputError(f"{field}[{index}]", f"expected a list of {width} values ({list(columns)})")
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        transposed = list(zip(*rows, strict=True))
+        return {name: scorer.to_float(name, transposed[columns.index(name)]) for name in scorer.input_columns}
+    return {name: scorer.to_float(name, matrix[:, columns.index(name)]) for name in scorer.input_columns}
+
+
+def _from_records(records: list[Mapping[str, Any]], scorer: Scorer, field: str) -> dict[str, np.ndarray]:
+    names = list(dict.fromkeys(name for record in records for name in record))
+    scorer.check_names(names)
+    for index, record in enumerate(records):
+        missing = [name for name in scorer.input_columns if name not in record]
+        if missing:
+            raise InputError(f"{field}[{index}]", f"missing {', '.join(missing)}")
+    return {name: scorer.to_float(name, [record[name] for record in records]) for name in scorer.input_columns}
+
+
+def _from_columns(columns: Mapping[str, Any], scorer: Scorer, field: str) -> dict[str, np.ndarray]:
+    scorer.check_names(list(columns))
+    lengths = {len(values) if isinstance(values, list) else -1 for values in columns.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise InputError(field, "every column must be a list of the same length")
+    return {name: scorer.to_float(name, columns[name]) for name in scorer.input_columns}

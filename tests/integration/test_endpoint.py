@@ -1,0 +1,296 @@
+"""The REST endpoint as a real process: payload formats, refusals, metrics, hot-swap under load, failed reloads.
+
+The endpoint is started with ``scripts/deploy_endpoint.py`` on a temporary
+store, exactly as a user starts it, and spoken to over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.training_pipeline import run_training
+from pipelines.training_plan import TrainingRequest
+from src.models.model_registry import Alias, Registry
+from src.models.model_validator import validate_version
+from src.models.promotion import promote
+from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+
+pytestmark = pytest.mark.integration
+
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.7, 2.2]
+SECRET = "test-webhook-secret"
+MAX_BODY = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _train_validate_promote(version: str) -> str:
+    settings = resolve_settings()
+    registered = run_training(TrainingRequest(version=version, author="alice")).registered
+    assert validate_version(settings, load_model_config(), version=registered.version).passed
+    promote(settings, Alias.STAGING, actor="alice")
+    return registered.version
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("endpoint-store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
+            patch.delenv(name, raising=False)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        assert _train_validate_promote("1.0.0") == "1"
+        yield root, uri
+
+
+@pytest.fixture(scope="module")
+def endpoint(store):
+    root, uri = store
+    port = _free_port()
+    log = root / "inference.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "ENDPOINT_WEBHOOK_SECRET": SECRET}
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "staging", "--port", str(port),
+               "--poll-seconds", "0.5", "--max-body-bytes", str(MAX_BODY), "--inference-log", str(log)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read().decode()
+        try:
+            if _request(port, "GET", "/ping")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield port, log, uri
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _request(port: int, method: str, path: str, body: bytes | str | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:  # fmt: skip
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _invoke(port: int, payload: object, content_type: str = "application/json") -> tuple[int, dict]:
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    status, raw = _request(port, "POST", "/invocations", body, {"Content-Type": content_type})
+    return status, json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": COLUMNS, "data": [SETOSA, VIRGINICA]}},
+        {"dataframe_records": [dict(zip(COLUMNS, SETOSA, strict=True)), dict(zip(COLUMNS, VIRGINICA, strict=True))]},
+        {"instances": [dict(zip(COLUMNS, SETOSA, strict=True)), dict(zip(COLUMNS, VIRGINICA, strict=True))]},
+        {"instances": [SETOSA, VIRGINICA]},
+        {"inputs": {c: [SETOSA[i], VIRGINICA[i]] for i, c in enumerate(COLUMNS)}},
+        {"dataframe_split": {"columns": COLUMNS[::-1], "data": [SETOSA[::-1], VIRGINICA[::-1]]}},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances_records", "instances_lists", "inputs_columns", "reordered"],
+)
+def test_every_mlflow_payload_format(endpoint, payload):
+    status, answer = _invoke(endpoint[0], payload)
+    assert (status, answer) == (200, {"predictions": ["setosa", "virginica"]})
+
+
+def test_csv_payload(endpoint):
+    body = ",".join(COLUMNS) + "\n" + ",".join(map(str, SETOSA)) + "\n"
+    assert _invoke(endpoint[0], body, "text/csv") == (200, {"predictions": ["setosa"]})
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status", "field", "message"),
+    [
+        ("{not json", "application/json", 400, "(body)", "malformed JSON"),
+        ({"rows": []}, "application/json", 400, "(body)", "expected one of the keys"),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, "wide", 1.4, 0.2]]}},
+            "application/json",
+            400,
+            "sepal_width_cm",
+            "expected numbers, got 'wide'",
+        ),
+        (
+            {"dataframe_records": [{"sepal_length_cm": 5.0}]},
+            "application/json",
+            400,
+            "sepal_width_cm, petal_length_cm, petal_width_cm",
+            "missing column",
+        ),
+        (
+            {"dataframe_split": {"columns": [*COLUMNS, "colour"], "data": [[*SETOSA, 1]]}},
+            "application/json",
+            400,
+            "colour",
+            "unknown column",
+        ),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, None, 1.4, 0.2]]}},
+            "application/json",
+            400,
+            "sepal_width_cm",
+            "null value at row(s) 0",
+        ),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": []}},
+            "application/json",
+            400,
+            "dataframe_split.data",
+            "no rows",
+        ),
+        ({"instances": [SETOSA[:3]]}, "application/json", 400, "instances[0]", "expected a list of 4 values"),
+        ("a,b\n1,2\n", "text/csv", 400, ", ".join(COLUMNS), "missing column"),
+        ("<xml/>", "application/xml", 415, None, "unsupported content type"),
+    ],
+    ids=[
+        "malformed",
+        "unknown-format",
+        "wrong-type",
+        "missing",
+        "extra",
+        "null",
+        "empty",
+        "short-row",
+        "csv-columns",
+        "media-type",
+    ],
+)
+def test_bad_requests_are_4xx_naming_the_field(endpoint, payload, content_type, status, field, message):
+    got, answer = _invoke(endpoint[0], payload, content_type)
+    assert got == status
+    assert message in answer["message"]
+    assert answer.get("field") == field
+
+
+def test_oversized_body_is_413(endpoint):
+    rows = [SETOSA] * 2000  # well over the 20 kB limit set for this endpoint
+    status, answer = _invoke(endpoint[0], {"dataframe_split": {"columns": COLUMNS, "data": rows}})
+    assert status == 413 and "over 20000 bytes" in answer["message"]
+
+
+def test_health_version_metrics_and_openapi(endpoint):
+    port = endpoint[0]
+    health = json.loads(_request(port, "GET", "/health")[1])
+    assert health["model_name"] == "dev_catalog.ml_models.ds_iris_species_classifier"
+    assert (health["alias"], health["status"]) == ("staging", "ok") and health["loaded_at"]
+    assert json.loads(_request(port, "GET", "/version")[1])["mlflow_version"].startswith("3.17")
+    metrics = _request(port, "GET", "/metrics")[1].decode()
+    assert 'iris_requests_total{status="200"}' in metrics and 'iris_requests_total{status="400"}' in metrics
+    assert "iris_request_latency_seconds_bucket" in metrics and 'iris_model_version{alias="staging"' in metrics
+    schema = json.loads(_request(port, "GET", "/openapi.json")[1])
+    body = schema["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
+    split = next(v for v in body["schema"]["oneOf"] if "dataframe_split" in v["properties"])
+    assert split["properties"]["dataframe_split"]["properties"]["columns"]["items"]["enum"] == COLUMNS
+
+
+def test_smoke_command(endpoint, store):
+    port, _, uri = endpoint
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    command = [sys.executable, "scripts/deploy_endpoint.py", "smoke", "--url", f"http://127.0.0.1:{port}"]
+    passed = subprocess.run([*command, "--alias", "staging"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert passed.returncode == 0 and "passed" in passed.stdout, passed.stdout + passed.stderr
+    wrong = subprocess.run([*command, "--alias", "production"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                           text=True)  # fmt: skip
+    assert wrong.returncode == 1 and "FAIL health" in wrong.stdout
+
+
+def _signed(payload: dict, secret: str = SECRET) -> tuple[str, dict[str, str]]:
+    body, delivery, stamp = json.dumps(payload), str(uuid.uuid4()), str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.{body}".encode(), hashlib.sha256).digest()
+    headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
+               "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
+    return body, headers
+
+
+def test_webhook_signature_is_verified(endpoint):
+    data = {"name": "dev_catalog.ml_models.ds_iris_species_classifier", "alias": "staging", "version": "1"}
+    event = {"entity": "model_version_alias", "action": "created", "data": data}
+    body, headers = _signed(event)
+    assert _request(endpoint[0], "POST", "/webhooks/mlflow", body, headers) == (200, b'{"accepted":true}')
+    forged_body, forged = _signed(event, secret="not-the-secret")
+    assert _request(endpoint[0], "POST", "/webhooks/mlflow", forged_body, forged)[0] == 401
+
+
+def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
+    port, log, _ = endpoint
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
+        while not stop.is_set():
+            connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+
+    clients = [threading.Thread(target=hammer) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        assert _train_validate_promote("1.1.0") == "2"  # staging moves 1 -> 2 while requests flow
+        deadline = time.monotonic() + 60
+        while json.loads(_request(port, "GET", "/health")[1])["model_version"] != "2":
+            assert time.monotonic() < deadline, "the endpoint did not pick up the alias move"
+            time.sleep(0.2)
+        time.sleep(1.0)  # keep serving on the new version for a moment
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+    assert len(statuses) > 100 and set(statuses) == {200}
+    time.sleep(1.5)  # the inference log flushes every 0.5 s
+    with sqlite3.connect(log) as connection:
+        versions = dict(connection.execute("select model_version, count(*) from inference_log group by 1").fetchall())
+    assert set(versions) >= {"1", "2"}
+
+
+def test_failed_reload_keeps_serving_the_old_version(endpoint, store, tmp_path):
+    port, _, uri = endpoint
+    client = MlflowClient(uri, uri)
+    good = client.get_model_version("dev_catalog.ml_models.ds_iris_species_classifier", "2")
+    broken = Path(mlflow.artifacts.download_artifacts(good.source, dst_path=str(tmp_path / "broken-model")))
+    (broken / "model.skops").write_bytes(b"not a model")  # a version whose model cannot be loaded
+    version = client.create_model_version(good.name, source=str(broken), run_id=good.run_id, tags=dict(good.tags))
+    Registry(client).point_alias(good.name, "staging", str(version.version))  # a bad move, bypassing the gate
+    deadline = time.monotonic() + 30
+    while (health := json.loads(_request(port, "GET", "/health")[1]))["last_reload_error"] is None:
+        assert time.monotonic() < deadline, "the failed reload was not reported"
+        time.sleep(0.2)
+    assert health["status"] == "degraded" and health["model_version"] == "2"
+    assert f"version {version.version}" in health["last_reload_error"]
+    assert _invoke(port, {"instances": [SETOSA]}) == (200, {"predictions": ["setosa"]})
+    assert 'iris_model_reloads_total{outcome="failed"} 1.0' in _request(port, "GET", "/metrics")[1].decode()
