@@ -15,10 +15,12 @@ SERVER_PORT ?= 5000
 BACKEND_STORE_URI ?= sqlite:///mlflow.db
 APPROVER ?= release-manager@example.com
 ALIAS ?= production
+SERVE_PORT ?= 8001
+SMOKE_PORT ?= 8099
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train validate lifecycle batch test test-unit test-integration lint format ui server bench-train bench-batch lock clean distclean
+.PHONY: help venv train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -49,6 +51,14 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 	$(BIN)/python scripts/promote_model.py --to staging
 	$(BIN)/python scripts/promote_model.py --to production --approved-by "$(APPROVER)" --reason "$(REASON)"
 	$(BIN)/python scripts/promote_model.py history
+	$(MAKE) --no-print-directory batch ALIAS=production
+	$(BIN)/python scripts/deploy_endpoint.py --alias production --port $(SMOKE_PORT) --poll-seconds 60 & \
+		pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
+		for i in $$(seq 1 60); do curl -sf http://127.0.0.1:$(SMOKE_PORT)/ping >/dev/null && break; sleep 0.5; done; \
+		$(BIN)/python scripts/deploy_endpoint.py smoke --alias production --url http://127.0.0.1:$(SMOKE_PORT)
+
+serve: $(STAMP) ## REST endpoint for models:/<name>@$(ALIAS) on port $(SERVE_PORT) (MLflow scoring protocol)
+	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT)
 
 test: $(STAMP) ## run all tests
 	$(BIN)/pytest tests/ -v
@@ -78,6 +88,9 @@ server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI (SQLite or Postg
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
 	$(BIN)/python benchmarks/bench_train.py
 
+bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app
+	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_serve.py
+
 bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_batch.py
 
@@ -90,7 +103,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlartifacts mlruns data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov benchmarks/results
+	rm -rf mlflow.db mlartifacts mlruns logs data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment

@@ -1,0 +1,183 @@
+"""Benchmark: this project's endpoint vs ``mlflow models serve`` vs a constant response, on one registered model.
+
+Each server runs alone (one uvicorn worker) while a keep-alive HTTP load
+generator in this process measures requests/s and p50/p99 latency for
+one-row requests at concurrency 1 and 8 and 100-row requests at
+concurrency 8. The servers take turns, round after round, so machine noise
+hits all of them. Also: time until ready, and resident memory under load.
+Target: >= 3x the requests/s of ``mlflow models serve`` at concurrency 8 for
+one-row requests, with a lower p99.
+
+Usage: ``python benchmarks/bench_serve.py [--seconds S] [--rounds N]`` (``make bench-serve``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._model import train_into  # noqa: E402
+
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}}).encode()
+HUNDRED_ROWS = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[6.3, 2.9, 5.0, 1.8]] * 100}}).encode()
+SCENARIOS = (("1 row, c=1", ONE_ROW, 1), ("1 row, c=8", ONE_ROW, 8), ("100 rows, c=8", HUNDRED_ROWS, 8))
+
+
+@dataclass
+class Server:
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    ready_seconds: float = 0.0
+
+    def start(self) -> None:
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        while time.perf_counter() - started < 180:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=1):
+                    self.ready_seconds = time.perf_counter() - started
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.label} did not start")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its children (mlflow models serve runs uvicorn as a child)."""
+        assert self.process is not None
+        pids = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        total = 0
+        for pid in pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
+        return total / 1024
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+async def _client(port: int, body: bytes, deadline: float, latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = (
+        f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        if not head.startswith(b"HTTP/1.1 200"):
+            errors.append(1)
+    writer.close()
+
+
+def load(port: int, body: bytes, concurrency: int, seconds: float) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 in ms, and the number of non-200 answers."""
+
+    async def run() -> tuple[list[float], list[int]]:
+        latencies: list[float] = []
+        errors: list[int] = []
+        await asyncio.gather(*(_client(port, body, time.perf_counter() + 0.5, [], []) for _ in range(concurrency)))
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(_client(port, body, deadline, latencies, errors) for _ in range(concurrency)))
+        return latencies, errors
+
+    latencies, errors = asyncio.run(run())
+    ordered = sorted(latencies)
+    return (len(ordered) / seconds, ordered[len(ordered) // 2] * 1000, ordered[int(len(ordered) * 0.99)] * 1000,
+            len(errors))  # fmt: skip
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as directory:
+        name = train_into(Path(directory))
+        uri = os.environ["MLFLOW_TRACKING_URI"]
+        # mlflow models serve execs `uvicorn` from PATH: put this interpreter's bin directory first
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "PATH": path}
+        python = sys.executable
+        ports = [_port(), _port(), _port()]
+        servers = [
+            Server("this endpoint", [python, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(ports[0]),
+                                     "--inference-log", f"{directory}/log.db"], env, ports[0]),
+            Server("mlflow models serve", [python, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@dev",
+                                           "--env-manager", "local", "-w", "1", "-p", str(ports[1])], env, ports[1]),
+            Server("constant response", [python, "benchmarks/constant_app.py", str(ports[2])], env, ports[2]),
+        ]  # fmt: skip
+        results: dict[tuple[str, str], list[tuple[float, float, float, int]]] = {}
+        ready: dict[str, list[float]] = {}
+        memory: dict[str, list[float]] = {}
+        for round_index in range(args.rounds):
+            for server in servers:
+                server.start()
+                ready.setdefault(server.label, []).append(server.ready_seconds)
+                for scenario, body, concurrency in SCENARIOS:
+                    results.setdefault((server.label, scenario), []).append(
+                        load(server.port, body, concurrency, args.seconds)
+                    )
+                memory.setdefault(server.label, []).append(server.rss_mb())
+                server.stop()
+            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+    print(f"{'server':<21} {'scenario':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
+    for (label, scenario), runs in results.items():
+        rate = statistics.median(r[0] for r in runs)
+        p50 = statistics.median(r[1] for r in runs)
+        p99 = statistics.median(r[2] for r in runs)
+        print(f"{label:<21} {scenario:<14} {rate:>9,.0f} {p50:>8.2f} {p99:>8.2f} {sum(r[3] for r in runs):>8}")
+    for server in servers:
+        print(f"{server.label:<21} ready in {statistics.median(ready[server.label]):.1f} s, "
+              f"RSS {statistics.median(memory[server.label]):.0f} MB")  # fmt: skip
+    ours = statistics.median(r[0] for r in results[("this endpoint", "1 row, c=8")])
+    theirs = statistics.median(r[0] for r in results[("mlflow models serve", "1 row, c=8")])
+    ceiling = statistics.median(r[0] for r in results[("constant response", "1 row, c=8")])
+    our_p99 = statistics.median(r[2] for r in results[("this endpoint", "1 row, c=8")])
+    their_p99 = statistics.median(r[2] for r in results[("mlflow models serve", "1 row, c=8")])
+    verdict = "meets" if ours >= 3 * theirs and our_p99 < their_p99 else "misses"
+    print(f"1 row, c=8: {ours / theirs:.1f}x mlflow models serve (p99 {our_p99:.1f} vs {their_p99:.1f} ms; "
+          f"{verdict} the >= 3x target); {ours / ceiling:.0%} of the constant-response ceiling")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
