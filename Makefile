@@ -20,7 +20,7 @@ SMOKE_PORT ?= 8099
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
+.PHONY: help venv venv-spark train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml s
 	touch $@
 
 venv: $(STAMP) ## create/update the virtual environment (only when requirements change)
+
+$(VENV)/.spark-installed: $(STAMP) requirements-spark.txt
+	$(BIN)/pip install --quiet -r requirements-spark.txt
+	touch $@
+
+venv-spark: $(VENV)/.spark-installed ## add the optional Spark extra (batch --engine spark, Java 17)
 
 train: $(STAMP) ## train, track and register the model on the embedded store (alias @dev)
 	$(BIN)/python -m src.models.train_model \

@@ -2,6 +2,7 @@
 
     python pipelines/inference_pipeline.py --alias production --input data.parquet --output preds.parquet
     python pipelines/inference_pipeline.py --alias staging --input data.csv --output preds.csv --rejects bad.csv
+    python pipelines/inference_pipeline.py --alias production --input data.parquet --output preds_dir --engine spark
 
 The input is streamed in chunks (memory bounded whatever the file size) and
 the output is written to a temporary file beside the target, renamed into
@@ -270,6 +271,83 @@ def _empty_input(scorer: Scorer) -> pa.Table:
     return pa.table({name: pa.array([], pa.float64()) for name in scorer.input_columns})
 
 
+def run_spark(
+    scorer: Scorer,
+    input_path: Path,
+    output_dir: Path,
+    *,
+    master: str = "local[2]",
+    rejects_dir: Path | None = None,
+) -> BatchResult:
+    """Score with ``mlflow.pyfunc.spark_udf`` on Spark; output is a Parquet directory, renamed into place.
+
+    The output has the input columns, ``prediction`` and the lineage columns.
+    spark_udf serves the model's pyfunc ``predict`` (the species), so the
+    Spark output carries no probability columns.
+    """
+    import mlflow.pyfunc
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as sf
+
+    started = time.perf_counter()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's Python workers use this venv
+    if not input_path.exists():
+        raise BatchError(f"{input_path}: input not found")
+    _format(input_path)
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("iris-batch-inference")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    reader = spark.read.option("header", True).option("inferSchema", True)
+    frame = reader.csv(str(input_path)) if input_path.suffix.lower() == ".csv" else spark.read.parquet(str(input_path))
+    scorer.check_names(frame.columns)
+    for name in scorer.input_columns:  # a value that is not a number becomes null, and its row is refused
+        frame = frame.withColumn(name, sf.col(name).cast("double"))
+    invalid = sf.lit(False)
+    for name in scorer.input_columns:
+        invalid = invalid | sf.col(name).isNull()
+    bad_rows = frame.filter(invalid).count()
+    if bad_rows and rejects_dir is None:
+        raise BatchError(f"{input_path}: {bad_rows} row(s) with a null or non-numeric measurement (--rejects)")
+    handle = scorer.handle
+    predict = mlflow.pyfunc.spark_udf(spark, model_uri=handle.uri, result_type="string", env_manager="local")
+    scored = frame.filter(~invalid).withColumn("prediction", predict(sf.struct(*scorer.input_columns)))
+    lineage = {
+        "model_name": handle.name,
+        "model_version": handle.version,
+        "model_alias": handle.alias or "",
+        "model_run_id": handle.run_id or "",
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for name, value in lineage.items():
+        scored = scored.withColumn(name, sf.lit(value))
+    temporary = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.partial")
+    try:
+        scored.write.mode("overwrite").parquet(str(temporary))
+        if rejects_dir is not None and bad_rows:
+            frame.filter(invalid).write.mode("overwrite").parquet(str(rejects_dir))
+        rows_in = frame.count()
+        if output_dir.exists():
+            raise BatchError(f"{output_dir}: already exists; choose a new output directory")
+        os.replace(temporary, output_dir)
+    finally:
+        if temporary.exists():
+            import shutil
+
+            shutil.rmtree(temporary, ignore_errors=True)
+    return BatchResult(
+        rows_in=rows_in,
+        rows_scored=rows_in - bad_rows,
+        rows_rejected=bad_rows,
+        seconds=time.perf_counter() - started,
+        output=output_dir,
+        rejects=rejects_dir,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from src.utils.cli import environment_options
 
@@ -283,7 +361,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, required=True, help=".csv or .parquet (written atomically)")
     parser.add_argument("--rejects", type=Path, help="set invalid rows aside here instead of failing")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (memory bound)")
-    parser.add_argument("--engine", choices=["pandas"], default="pandas", help="scoring engine")
+    parser.add_argument(
+        "--engine",
+        choices=["arrow", "spark"],
+        default="arrow",
+        help="arrow: streamed in this process (default); spark: mlflow.pyfunc.spark_udf, output is a directory",
+    )
+    parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
     return parser
 
 
@@ -298,17 +382,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _format(args.input)
-        _format(args.output)
+        if args.engine == "arrow":
+            _format(args.output)
         settings = settings_from(args)
         scorer = load_scorer(settings.model_name_for(args.alias), alias=args.alias)
-        result = run_batch(
-            scorer,
-            args.input,
-            args.output,
-            rejects_path=args.rejects,
-            chunk_rows=args.chunk_rows,
-            progress=sys.stderr.isatty(),
-        )
+        if args.engine == "spark":
+            result = run_spark(scorer, args.input, args.output, master=args.master, rejects_dir=args.rejects)
+        else:
+            result = run_batch(
+                scorer,
+                args.input,
+                args.output,
+                rejects_path=args.rejects,
+                chunk_rows=args.chunk_rows,
+                progress=sys.stderr.isatty(),
+            )
     except (BatchError, ConfigError, RegistryError, LookupError) as exc:
         return refuse(str(exc))
     except MlflowException as exc:

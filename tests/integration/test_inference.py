@@ -132,3 +132,19 @@ def test_command_line(store, registered, measurements, tmp_path):
     unset = subprocess.run([*command[:3], "production", *command[4:], "--output", str(target)], cwd=PROJECT_ROOT,
                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert unset.returncode == 2 and "holds @production" in unset.stderr
+
+
+def test_spark_engine_scores_like_the_arrow_engine(scorer, measurements, tmp_path):
+    from tests.conftest import require_service
+
+    require_service("PySpark (make venv-spark)", lambda: __import__("pyspark"))
+    source = tmp_path / "in.parquet"
+    measurements.head(200).to_parquet(source, index=False)
+    spark_result = inference.run_spark(scorer, source, tmp_path / "spark_out")
+    arrow_result = run_batch(scorer, source, tmp_path / "arrow_out.parquet")
+    assert (spark_result.rows_scored, arrow_result.rows_scored) == (200, 200)
+    spark_rows = pd.read_parquet(tmp_path / "spark_out").sort_values(list(RAW_FEATURE_COLUMNS), kind="stable")
+    arrow_rows = pd.read_parquet(tmp_path / "arrow_out.parquet").sort_values(list(RAW_FEATURE_COLUMNS), kind="stable")
+    assert spark_rows["prediction"].tolist() == arrow_rows["prediction"].astype(str).tolist()
+    assert set(LINEAGE_COLUMNS) <= set(spark_rows.columns)
+    assert not list(tmp_path.glob(".*partial"))
