@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from src.components.scoring import InputError, Scorer
+from src.components.scoring import InputError, ModelHandle, Scorer
 
 SUPPORTED = {".csv", ".parquet"}
 LINEAGE_COLUMNS = ("model_name", "model_version", "model_alias", "model_run_id", "scored_at")
@@ -151,6 +151,17 @@ def _invalid_rows(scorer: Scorer, table: pa.Table) -> pd.Series:
     return pd.concat(problems).groupby(level=0).agg("; ".join)
 
 
+def _lineage(handle: ModelHandle) -> dict[str, str]:
+    """The lineage columns every scored row carries: which model version scored it, and when."""
+    return {
+        "model_name": handle.name,
+        "model_version": handle.version,
+        "model_alias": handle.alias or "",
+        "model_run_id": handle.run_id or "",
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _constant(value: str, rows: int) -> pa.DictionaryArray:
     """A column holding one value on every row, stored once (dictionary-encoded)."""
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
@@ -208,14 +219,7 @@ def _run_batch(
     lenient: bool,
 ) -> BatchResult:
     started = time.perf_counter()
-    handle = scorer.handle
-    lineage = {
-        "model_name": handle.name,
-        "model_version": handle.version,
-        "model_alias": handle.alias or "",
-        "model_run_id": handle.run_id or "",
-        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    lineage = _lineage(scorer.handle)
     writer = AtomicTableWriter(output_path)
     rejects = AtomicTableWriter(rejects_path) if rejects_path else None
     rows_in = rows_rejected = 0
@@ -315,14 +319,7 @@ def run_spark(
     handle = scorer.handle
     predict = mlflow.pyfunc.spark_udf(spark, model_uri=handle.uri, result_type="string", env_manager="local")
     scored = frame.filter(~invalid).withColumn("prediction", predict(sf.struct(*scorer.input_columns)))
-    lineage = {
-        "model_name": handle.name,
-        "model_version": handle.version,
-        "model_alias": handle.alias or "",
-        "model_run_id": handle.run_id or "",
-        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    for name, value in lineage.items():
+    for name, value in _lineage(handle).items():
         scored = scored.withColumn(name, sf.lit(value))
     temporary = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.partial")
     try:

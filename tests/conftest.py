@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -82,3 +83,23 @@ def postgres_dsn() -> str:
 
     require_service("PostgreSQL at " + POSTGRES_DSN, lambda: psycopg.connect(POSTGRES_DSN, connect_timeout=3).close())
     return POSTGRES_DSN
+
+
+@contextmanager
+def use_store(root: Path) -> Iterator[str]:
+    """Point every MLflow call and command at a fresh SQLite store under ``root`` (a module's own store).
+
+    Both URIs are set in the environment (which wins over configs/environment.yaml, and which
+    subprocesses inherit) and in MLflow's process-wide state; the profile overrides are cleared.
+    """
+    import mlflow
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        for name in ("ML_ENV", "UNITY_CATALOG_NAME", "BUILD_ID", "GITHUB_RUN_ID"):
+            patch.delenv(name, raising=False)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        yield uri

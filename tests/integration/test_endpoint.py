@@ -31,6 +31,7 @@ from src.models.model_registry import Alias, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import promote
 from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
@@ -57,13 +58,7 @@ def _train_validate_promote(version: str) -> str:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("endpoint-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
-            patch.delenv(name, raising=False)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+    with use_store(root) as uri:
         assert _train_validate_promote("1.0.0") == "1"
         yield root, uri
 

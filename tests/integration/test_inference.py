@@ -17,18 +17,14 @@ from pipelines.training_plan import TrainingRequest
 from src.components.scoring import load_scorer
 from src.data.load_data import RAW_FEATURE_COLUMNS
 from src.utils.config import PROJECT_ROOT
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("inference-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
-            patch.delenv(name, raising=False)
+    with use_store(tmp_path_factory.mktemp("inference-store")) as uri:
         yield uri
 
 

@@ -16,6 +16,7 @@ from src.models.model_registry import Alias, AliasHistory, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import COPIED_FROM_TAG, Approval, promote, rollback
 from src.utils.config import CONFIG_DIR, load_model_config, resolve_settings
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +30,7 @@ def catalogs(tmp_path_factory):
     content["promotion_mode"] = "catalogs"
     env_config = root / "environment.yaml"
     env_config.write_text(yaml.safe_dump(content))
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME"):
-            patch.delenv(name, raising=False)
+    with use_store(root) as uri:
         settings = resolve_settings(path=env_config)
         client = MlflowClient(uri, uri)
         yield settings, env_config, Registry(client), AliasHistory(settings.audit_experiment_name, client)

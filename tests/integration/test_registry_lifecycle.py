@@ -23,6 +23,7 @@ from src.models.model_registry import Alias, AliasHistory, Registry, RegistryErr
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_model_config, resolve_settings
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +33,7 @@ AUTHOR = "alice@example.com"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("lifecycle-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME", "BUILD_ID"):
-            patch.delenv(name, raising=False)
-        import mlflow
-
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+    with use_store(tmp_path_factory.mktemp("lifecycle-store")) as uri:
         yield uri
 
 

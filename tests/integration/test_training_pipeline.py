@@ -23,6 +23,7 @@ from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, bundled_iris_uri, load_dataset
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, DataConfig, load_feature_config
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +35,7 @@ EXPERIMENT = "/data-science/iris/species_classifier"
 def store(tmp_path_factory: pytest.TempPathFactory):
     """A store of this module's own, selected through MLFLOW_TRACKING_URI like in CI and on servers."""
     root = tmp_path_factory.mktemp("training-store")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "UNITY_CATALOG_NAME", "BUILD_ID"):
-            patch.delenv(name, raising=False)
+    with use_store(root):
         yield root
 
 
