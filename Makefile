@@ -20,7 +20,7 @@ SMOKE_PORT ?= 8099
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
+.PHONY: help venv venv-spark docs train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -75,10 +75,15 @@ test-unit: $(STAMP) ## run unit tests only
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v
 
-lint: $(STAMP) ## ruff (flake8 + black rules) and the GitHub workflow schemas
+lint: $(STAMP) ## ruff (flake8 + black rules), workflow schemas, feature lifecycle, catalog up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/python -m src.features.lifecycle check
+	$(BIN)/python -m src.features.catalog --check
+
+docs: $(STAMP) ## regenerate docs/FEATURE_CATALOG.md from the feature definitions and their lifecycle
+	$(BIN)/python -m src.features.catalog
 
 format: $(STAMP) ## fix what ruff can fix
 	$(BIN)/ruff check --fix .

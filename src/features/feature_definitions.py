@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,15 +24,6 @@ if TYPE_CHECKING:  # pandas is only handed in: checking a config never pays its 
 Transform = Callable[["pd.DataFrame"], "pd.Series"]
 
 
-class LifecycleStatus(StrEnum):
-    """Where a feature stands on its way from a notebook to the feature store."""
-
-    LOCAL = "LOCAL"  # defined by one model's author
-    VALIDATED = "VALIDATED"  # tested, deterministic, passes data checks
-    REFACTORED = "REFACTORED"  # generalised in this shared module, owned and described
-    REGISTERED = "REGISTERED"  # applied to the feature store and materialised
-
-
 class UnknownFeatureError(KeyError):
     """A configured feature name is not defined (or not at that version)."""
 
@@ -43,14 +33,17 @@ class UnknownFeatureError(KeyError):
 
 @dataclass(frozen=True)
 class FeatureDefinition:
-    """One feature at one version: what it means, who owns it and how it is computed."""
+    """One feature at one version: what it means, who owns it and how it is computed.
+
+    Where it stands in its lifecycle (LOCAL ... REGISTERED) is recorded in
+    ``configs/feature_lifecycle.yaml`` and moved only by ``src.features.lifecycle``.
+    """
 
     domain: str
     base_name: str
     version: int
     description: str
     owner: str
-    status: LifecycleStatus
     inputs: tuple[str, ...]
     transform: Transform = field(compare=False, repr=False)
     dtype: str = "float64"
@@ -107,7 +100,6 @@ def _raw(column: str, description: str) -> FeatureDefinition:
         version=1,
         description=description,
         owner=_OWNER,
-        status=LifecycleStatus.REFACTORED,
         inputs=(column,),
         transform=_column(column),
     )
@@ -124,7 +116,6 @@ DEFINITIONS: tuple[FeatureDefinition, ...] = (
         version=1,
         description="Petal length divided by petal width.",
         owner=_OWNER,
-        status=LifecycleStatus.VALIDATED,
         inputs=("petal_length_cm", "petal_width_cm"),
         transform=petal_ratio,
     ),
@@ -134,7 +125,6 @@ DEFINITIONS: tuple[FeatureDefinition, ...] = (
         version=2,
         description="Log of petal length over petal width (v1 on a log scale: symmetric, outlier-robust).",
         owner=_OWNER,
-        status=LifecycleStatus.VALIDATED,
         inputs=("petal_length_cm", "petal_width_cm"),
         transform=petal_log_ratio,
     ),
@@ -144,7 +134,6 @@ DEFINITIONS: tuple[FeatureDefinition, ...] = (
         version=1,
         description="Petal length times petal width, in square centimetres.",
         owner=_OWNER,
-        status=LifecycleStatus.LOCAL,
         inputs=("petal_length_cm", "petal_width_cm"),
         transform=petal_area,
     ),
@@ -154,7 +143,6 @@ DEFINITIONS: tuple[FeatureDefinition, ...] = (
         version=1,
         description="Sepal length divided by sepal width.",
         owner=_OWNER,
-        status=LifecycleStatus.LOCAL,
         inputs=("sepal_length_cm", "sepal_width_cm"),
         transform=sepal_ratio,
     ),

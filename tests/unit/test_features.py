@@ -9,7 +9,6 @@ from src.features.feature_builder import FeatureBuilder, MissingInputError, buil
 from src.features.feature_definitions import (
     DEFINITIONS,
     FEATURES,
-    LifecycleStatus,
     UnknownFeatureError,
     get_feature,
     resolve_features,
@@ -52,7 +51,6 @@ def test_every_definition_is_named_by_convention_and_documented():
         parsed = parse_feature_name(definition.name)
         assert parsed.version == definition.version
         assert definition.description and definition.owner
-        assert isinstance(definition.status, LifecycleStatus)
         assert set(definition.inputs) <= set(RAW.columns)
 
 
