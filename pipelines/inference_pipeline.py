@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from src.components.scoring import InputError, ModelHandle, Scorer
+
+if TYPE_CHECKING:  # PySpark is an optional extra: imported only by the Spark engine
+    from pyspark.sql import SparkSession
 
 SUPPORTED = {".csv", ".parquet"}
 LINEAGE_COLUMNS = ("model_name", "model_version", "model_alias", "model_run_id", "scored_at")
@@ -289,15 +294,15 @@ def run_spark(
     spark_udf serves the model's pyfunc ``predict`` (the species), so the
     Spark output carries no probability columns.
     """
-    import mlflow.pyfunc
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as sf
 
     started = time.perf_counter()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's Python workers use this venv
     if not input_path.exists():
         raise BatchError(f"{input_path}: input not found")
     _format(input_path)
+    if output_dir.exists():
+        raise BatchError(f"{output_dir}: already exists; choose a new output directory")
     spark = (
         SparkSession.builder.master(master)
         .appName("iris-batch-inference")
@@ -305,6 +310,27 @@ def run_spark(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
+    try:
+        rows_in, bad_rows = _score_on_spark(spark, scorer, input_path, output_dir, rejects_dir)
+    finally:
+        spark.stop()  # the JVM and its Python workers keep a core busy until stopped
+    return BatchResult(
+        rows_in=rows_in,
+        rows_scored=rows_in - bad_rows,
+        rows_rejected=bad_rows,
+        seconds=time.perf_counter() - started,
+        output=output_dir,
+        rejects=rejects_dir,
+    )
+
+
+def _score_on_spark(
+    spark: SparkSession, scorer: Scorer, input_path: Path, output_dir: Path, rejects_dir: Path | None
+) -> tuple[int, int]:
+    """Read, refuse or set aside bad rows, score with spark_udf, write; return (rows in, rows rejected)."""
+    import mlflow.pyfunc
+    from pyspark.sql import functions as sf
+
     reader = spark.read.option("header", True).option("inferSchema", True)
     frame = reader.csv(str(input_path)) if input_path.suffix.lower() == ".csv" else spark.read.parquet(str(input_path))
     scorer.check_names(frame.columns)
@@ -332,17 +358,8 @@ def run_spark(
         os.replace(temporary, output_dir)
     finally:
         if temporary.exists():
-            import shutil
-
             shutil.rmtree(temporary, ignore_errors=True)
-    return BatchResult(
-        rows_in=rows_in,
-        rows_scored=rows_in - bad_rows,
-        rows_rejected=bad_rows,
-        seconds=time.perf_counter() - started,
-        output=output_dir,
-        rejects=rejects_dir,
-    )
+    return rows_in, bad_rows
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -62,8 +63,6 @@ class ServingConfig:
 
 def smoke_check(scorer: Scorer) -> None:
     """Raise unless the scorer predicts the typical flower of each species right."""
-    import numpy as np
-
     predicted = scorer.predict_columns({k: np.asarray(v) for k, v in SMOKE_ROWS.items()}).labels.tolist()
     if predicted != SMOKE_SPECIES:
         raise ValueError(f"smoke check failed: typical flowers predicted {predicted}, expected {SMOKE_SPECIES}")

@@ -23,7 +23,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +36,9 @@ from mlflow.models.evaluation.validation import ModelValidationFailedException
 from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, load_dataset
 from src.models.classifier import split_dataset
 from src.models.model_registry import Alias, Registry, VersionInfo
-from src.models.promotion import AUTHOR_TAG, VALIDATION_FAILED_CHECKS_TAG, VALIDATION_STATUS_TAG
+from src.models.promotion import AUTHOR_TAG, COPIED_FROM_TAG, VALIDATION_FAILED_CHECKS_TAG, VALIDATION_STATUS_TAG
 from src.utils.config import ModelConfig, Settings, SplitConfig
+from src.utils.mlflow_utils import ensure_experiment
 from src.utils.naming import run_name
 
 #: Our metric names -> mlflow.models.evaluate's, and whether larger is better.
@@ -295,7 +296,7 @@ def _latency_checks(
 
 def _record(decision: ValidationDecision, registry: Registry, run_id: str) -> ValidationDecision:
     """Write the verdict on the version (tags) and in its validation run (params, metrics, JSON)."""
-    decision = ValidationDecision(**{**asdict(decision), "checks": decision.checks, "run_id": run_id})
+    decision = replace(decision, run_id=run_id)
     status = "passed" if decision.passed else "failed"
     mlflow.set_tags({"validation.status": status, "validation.failed_checks": ",".join(decision.failed_checks)})
     mlflow.log_dict(
@@ -327,14 +328,18 @@ def validate_version(
     candidate = resolve_candidate(settings, registry, version, alias)
     held_out = _held_out(candidate, model_config)
     champion = registry.version_at(settings.model_name_for(Alias.PRODUCTION), Alias.PRODUCTION)
-    if champion is not None and champion.tags.get("promotion.copied_from", champion.uri) == candidate.uri:
+    if champion is not None and champion.tags.get(COPIED_FROM_TAG, champion.uri) == candidate.uri:
         champion = None  # the candidate is the champion: nothing to compare with
     if champion is not None and champion.version == candidate.version and champion.name == candidate.name:
         champion = None
-    experiment = mlflow.set_experiment(settings.experiment_name)
-    semver = candidate.tags.get("model_version", "0.0.0")
-    name = run_name(semver, "validation")
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=name) as run:
+    identity = settings.project
+    experiment_id = ensure_experiment(
+        settings.experiment_name,
+        settings.experiment_artifact_location,
+        {"team": identity.team, "project": identity.project, "owner": identity.owner},
+    )
+    name = run_name(candidate.tags.get("model_version", "0.0.0"), "validation")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
         mlflow.set_tags(
             {
                 "validation.model": candidate.name,
