@@ -109,7 +109,7 @@ def promote(
     check_promotion(target, candidate, approval)
     model = settings.model_name_for(target)
     if model == candidate.name:
-        return _move(registry, history, model, target, candidate, "promote", actor, approval)
+        return _move(registry, history, _MoveRequest(model, target, candidate, "promote", actor, approval))
     return _promote_across_catalogs(registry, history, model, target, candidate, actor, approval)
 
 
@@ -131,9 +131,8 @@ def _promote_across_catalogs(
         copy = registry.copy_version(candidate, model)
         try:
             registry.set_version_tags(model, copy.version, {COPIED_FROM_TAG: candidate.uri})
-            return _move_locked(
-                registry, history, model, target, registry.version(model, copy.version), "promote", actor, approval
-            )
+            copied = registry.version(model, copy.version)
+            return _move_locked(registry, history, _MoveRequest(model, target, copied, "promote", actor, approval))
         except (RegistryError, PromotionRefused):
             registry.delete_version(model, copy.version)  # no copy is left behind without its alias
             raise
@@ -162,9 +161,7 @@ def rollback(
         raise PromotionRefused(
             f"version {current.version} is the first recorded holder of {model}@{alias.value}: nothing to roll back to"
         )
-    return _move(
-        registry,
-        history,
+    request = _MoveRequest(
         model,
         alias,
         registry.version(model, previous),
@@ -173,6 +170,7 @@ def rollback(
         Approval(reason=reason),
         expected_current=current.version,
     )
+    return _move(registry, history, request)
 
 
 def previous_holder(events: list[AliasEvent], current_version: str) -> str | None:
@@ -183,63 +181,53 @@ def previous_holder(events: list[AliasEvent], current_version: str) -> str | Non
     return None
 
 
-def _move(
-    registry: Registry,
-    history: AliasHistory,
-    model: str,
-    alias: Alias,
-    version: VersionInfo,
-    action: str,
-    actor: str,
-    approval: Approval,
-    *,
-    expected_current: str | None = None,
-) -> Move:
+@dataclass(frozen=True)
+class _MoveRequest:
+    """One alias move to make: point ``alias`` of ``model`` at ``version``."""
+
+    model: str
+    alias: Alias
+    version: VersionInfo
+    action: str
+    actor: str
+    approval: Approval
+    expected_current: str | None = None  # for a rollback: refuse if the alias moved since it was read
+
+
+def _move(registry: Registry, history: AliasHistory, request: _MoveRequest) -> Move:
     """Under the alias lock: record, move, confirm; undo the move if it cannot be confirmed."""
-    with registry.lock(model, alias.value):
-        return _move_locked(
-            registry, history, model, alias, version, action, actor, approval, expected_current=expected_current
-        )
+    with registry.lock(request.model, request.alias.value):
+        return _move_locked(registry, history, request)
 
 
-def _move_locked(
-    registry: Registry,
-    history: AliasHistory,
-    model: str,
-    alias: Alias,
-    version: VersionInfo,
-    action: str,
-    actor: str,
-    approval: Approval,
-    *,
-    expected_current: str | None = None,
-) -> Move:
+def _move_locked(registry: Registry, history: AliasHistory, request: _MoveRequest) -> Move:
     """The move itself; the caller holds the alias lock."""
+    model, alias, target = request.model, request.alias.value, request.version.version
     current = registry.version_at(model, alias)
     before = current.version if current else None
-    if expected_current is not None and before != expected_current:
-        raise PromotionRefused(f"{model}@{alias.value} moved to version {before} meanwhile; look again")
-    if before == version.version:
-        return Move(model, alias.value, before, version.version, action, changed=False)
+    if request.expected_current is not None and before != request.expected_current:
+        raise PromotionRefused(f"{model}@{alias} moved to version {before} meanwhile; look again")
+    if before == target:
+        return Move(model, alias, before, target, request.action, changed=False)
     run_id = history.begin(
         model=model,
-        alias=alias.value,
-        action=action,
+        alias=alias,
+        action=request.action,
         from_version=before,
-        to_version=version.version,
-        actor=actor,
-        reason=approval.reason or "",
-        approved_by=approval.approved_by,
+        to_version=target,
+        actor=request.actor,
+        reason=request.approval.reason or "",
+        approved_by=request.approval.approved_by,
     )
     try:
-        registry.point_alias(model, alias.value, version.version)
+        registry.point_alias(model, alias, target)
     except RegistryError:
         history.abandon(run_id)
         raise
     try:
         history.confirm(run_id)
     except RegistryError:
-        registry.point_alias(model, alias.value, before)  # the history must not miss a move
+        registry.point_alias(model, alias, before)  # the history must not miss a move
         history.abandon(run_id)
         raise
-    return Move(model, alias.value, before, version.version, action, changed=True)
+    return Move(model, alias, before, target, request.action, changed=True)
