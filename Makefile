@@ -20,7 +20,7 @@ SMOKE_PORT ?= 8099
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark docs train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
+.PHONY: help venv venv-spark docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ lint: $(STAMP) ## ruff (flake8 + black rules), workflow schemas, feature lifecyc
 	$(BIN)/python -m src.features.lifecycle check
 	$(BIN)/python -m src.features.catalog --check
 
+features: $(STAMP) ## build the feature store from the definitions: write the source, apply, materialise
+	$(BIN)/python -m src.features.feature_store apply
+
 docs: $(STAMP) ## regenerate docs/FEATURE_CATALOG.md from the feature definitions and their lifecycle
 	$(BIN)/python -m src.features.catalog
 
@@ -114,7 +117,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlartifacts mlruns logs data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov benchmarks/results
+	rm -rf mlflow.db mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment

@@ -27,12 +27,15 @@ import numpy as np
 import yaml
 
 from src.features.feature_definitions import DEFINITIONS, FEATURES, FeatureDefinition, get_feature
+from src.features.feature_store import StoreLocation
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT
 from src.utils.naming import NamingError, parse_feature_name
 
 LIFECYCLE_FILE = CONFIG_DIR / "feature_lifecycle.yaml"
 SHARED_MODULE = "src.features.feature_definitions"
 TESTS_DIR = PROJECT_ROOT / "tests"
+#: The feature store a feature must be applied to before it is REGISTERED.
+STORE = StoreLocation()
 
 
 class LifecycleStatus(StrEnum):
@@ -159,13 +162,11 @@ def _refactored_gate(definition: FeatureDefinition) -> list[GateResult]:
 
 
 def _registered_gate(definition: FeatureDefinition) -> list[GateResult]:
-    return [
-        GateResult(
-            "applied and materialised in the feature store",
-            False,
-            "the feature store is not part of this project yet: no feature can be REGISTERED",
-        )
-    ]
+    from src.features.feature_store import registered_features
+
+    in_store = definition.name in registered_features(STORE)
+    detail = f"in the feature view at {STORE.root}" if in_store else f"not applied and materialised at {STORE.root}"
+    return [GateResult("applied and materialised in the feature store", in_store, detail + " (make features)")]
 
 
 GATES: dict[LifecycleStatus, Callable[[FeatureDefinition], list[GateResult]]] = {

@@ -8,6 +8,7 @@ import yaml
 from src.features import lifecycle
 from src.features.catalog import CATALOG, render
 from src.features.feature_definitions import FEATURES, FeatureDefinition, get_feature
+from src.features.feature_store import StoreLocation
 from src.features.lifecycle import LifecycleError, LifecycleStatus, advance, check, fingerprint, load_states
 
 
@@ -32,7 +33,8 @@ def test_a_feature_advances_one_step_and_the_step_is_recorded(record):
     assert advance("iris_petal_area_cm2_v1", "alice", record)[1] is LifecycleStatus.REFACTORED
 
 
-def test_registration_needs_the_feature_store(record):
+def test_registration_needs_the_feature_store(record, tmp_path, monkeypatch):
+    monkeypatch.setattr(lifecycle, "STORE", StoreLocation(tmp_path / "no-store-here"))
     with pytest.raises(
         LifecycleError, match="REGISTERED gate is not met: applied and materialised in the feature store"
     ):

@@ -1,0 +1,77 @@
+"""The Feast store built from the definitions: point-in-time training rows and online rows equal the builder's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from src.data.load_data import load_bundled_iris
+from src.features import lifecycle
+from src.features.feature_builder import build_features
+from src.features.feature_store import (
+    ENTITY_KEY,
+    FIRST_EVENT,
+    TIMESTAMP,
+    StoreLocation,
+    apply_and_materialize,
+    entity_frame,
+    historical_features,
+    online_features,
+    registered_features,
+)
+from src.features.lifecycle import LifecycleStatus, advance, check, load_states
+from src.utils.config import load_feature_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def location(tmp_path_factory):
+    return StoreLocation(tmp_path_factory.mktemp("feature-store"))
+
+
+@pytest.fixture(scope="module")
+def store(location):
+    return apply_and_materialize(location)
+
+
+@pytest.fixture(scope="module")
+def expected():
+    iris = load_bundled_iris()
+    features = build_features(iris.drop(columns="species"), load_feature_config().features)
+    return pd.concat([entity_frame(iris), features], axis=1)
+
+
+def test_historical_features_are_the_builder_s(store, expected):
+    config = load_feature_config()
+    entities = expected[[ENTITY_KEY, TIMESTAMP]]
+    rows = historical_features(store, config, entities).sort_values(ENTITY_KEY, ignore_index=True)
+    pd.testing.assert_frame_equal(
+        rows[list(config.features)], expected[list(config.features)].reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_point_in_time_join_does_not_see_the_future(store, expected):
+    config = load_feature_config()
+    early = expected[[ENTITY_KEY, TIMESTAMP]].head(3).assign(**{TIMESTAMP: FIRST_EVENT - timedelta(days=1)})
+    rows = historical_features(store, config, early)
+    assert rows[list(config.features)].isna().all().all()  # asked before the flowers were measured
+
+
+def test_online_features_by_key_are_the_builder_s(store, expected):
+    config = load_feature_config()
+    rows = online_features(store, config, [3, 150, 1])
+    want = expected.set_index(ENTITY_KEY).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows[list(config.features)], want, check_dtype=False)
+
+
+def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, location, tmp_path, monkeypatch):
+    assert registered_features(location) >= set(load_feature_config().features)
+    record = tmp_path / "feature_lifecycle.yaml"
+    record.write_text(lifecycle.LIFECYCLE_FILE.read_text())
+    monkeypatch.setattr(lifecycle, "STORE", location)
+    assert advance("iris_sepal_length_cm_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
+    state = load_states(record)["iris_sepal_length_cm_v1"]
+    assert state.fingerprint and check(record) == []
