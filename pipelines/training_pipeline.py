@@ -26,9 +26,12 @@ from src.data.load_data import (
     TARGET_COLUMN,
     Dataset,
     DataValidationError,
+    dataset_digest,
     load_dataset,
+    validate_frame,
 )
 from src.features.feature_builder import MissingInputError
+from src.features.feature_store import FeatureStoreError, feature_service_name
 from src.models import evaluation
 from src.models.classifier import (
     Split,
@@ -94,15 +97,27 @@ class _Trained:
         return {**self.train.metrics, **self.validation.metrics}
 
 
+def _training_data(plan: TrainingPlan) -> Dataset:
+    """The configured data, or, with ``feature_source: store``, the same rows as the feature store serves them."""
+    dataset = load_dataset(plan.model_config.data)
+    if plan.feature_config.feature_source == "local":
+        return dataset
+    from src.features.feature_store import StoreLocation, training_measurements
+
+    frame = validate_frame(training_measurements(dataset.frame, plan.feature_config), "feature store")
+    source = f"{StoreLocation().source.as_uri()}#feature_service={feature_service_name(plan.feature_config)}"
+    return Dataset(frame=frame, source_uri=source, digest=dataset_digest(frame))
+
+
 def _train(plan: TrainingPlan) -> _Trained:
     """Load and validate data, fit, evaluate and draw the plots: everything before MLflow."""
     config = plan.model_config
     try:
-        dataset = load_dataset(config.data)
+        dataset = _training_data(plan)
         split = split_dataset(dataset, config.split, config.random_seed)
         model = fit_model(build_model([d.name for d in plan.features], config.model, config.random_seed), split)
         trusted_types = skops_trusted_types(model)
-    except (DataValidationError, MissingInputError, UntrustableModelError) as exc:
+    except (DataValidationError, MissingInputError, UntrustableModelError, FeatureStoreError) as exc:
         raise TrainingRefused(str(exc)) from exc
     validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
     importance = evaluation.feature_importance(model)
@@ -140,6 +155,7 @@ def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
         "feature_set.name": plan.feature_config.feature_set.name,
         "feature_set.version": plan.feature_config.feature_set.version,
         "feature_source": plan.feature_config.feature_source,
+        "feature_service": feature_service_name(plan.feature_config),
         "features": ",".join(d.name for d in plan.features),
         **feature_versions,
     }

@@ -17,16 +17,17 @@ training from local features and an endpoint without lookups never pay it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from src.data.load_data import TARGET_COLUMN, load_bundled_iris
+from src.data.load_data import RAW_FEATURE_COLUMNS, TARGET_COLUMN, load_bundled_iris
 from src.features.feature_builder import build_features
 from src.features.feature_definitions import DEFINITIONS
 from src.utils.config import PROJECT_ROOT, FeatureConfig, load_feature_config
@@ -41,11 +42,19 @@ VIEW_NAME = "iris_features"
 FIRST_EVENT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+class FeatureStoreError(RuntimeError):
+    """The feature store cannot serve what was asked (missing store, service or rows)."""
+
+
+def _default_root() -> Path:
+    return Path(os.environ.get("FEATURE_STORE_DIR") or PROJECT_ROOT / "feature_store")
+
+
 @dataclass(frozen=True)
 class StoreLocation:
-    """Where the embedded feature store keeps its registry, online store and source data."""
+    """Where the embedded feature store keeps its registry, online store and source data ($FEATURE_STORE_DIR)."""
 
-    root: Path = PROJECT_ROOT / "feature_store"
+    root: Path = field(default_factory=_default_root)
 
     @property
     def source(self) -> Path:
@@ -158,6 +167,40 @@ def online_features(store: FeatureStore, feature_config: FeatureConfig, flower_i
     service = store.get_feature_service(feature_service_name(feature_config))
     rows = [{ENTITY_KEY: int(key)} for key in flower_ids]
     return pd.DataFrame(store.get_online_features(features=service, entity_rows=rows).to_dict())
+
+
+#: The model's inputs as features: the raw measurements, version 1 (identity transforms).
+RAW_INPUT_FEATURES = {f"iris_{column}_v1": column for column in RAW_FEATURE_COLUMNS}
+
+
+def training_measurements(
+    data: pd.DataFrame, feature_config: FeatureConfig, location: StoreLocation | None = None
+) -> pd.DataFrame:
+    """The training rows as the store serves them, point in time, through the feature set's service.
+
+    The model takes raw measurements and computes its own features, so its
+    inputs are the raw ``_v1`` features of the service; the label comes from
+    the data. Refuses, naming what is missing, rather than train on gaps.
+    """
+    location = location or StoreLocation()
+    missing = [name for name in RAW_INPUT_FEATURES if name not in feature_config.features]
+    if missing:
+        raise FeatureStoreError(f"feature_source 'store' needs the model's inputs in the feature set: {missing}")
+    if not location.registry.exists():
+        raise FeatureStoreError(f"no feature store at {location.root}: run `make features` first")
+    store = open_store(location)
+    name = feature_service_name(feature_config)
+    try:
+        store.get_feature_service(name)
+    except Exception as exc:  # Feast raises its own not-found types
+        raise FeatureStoreError(f"feature service {name} is not in the store at {location.root}: {exc}") from None
+    entities = entity_frame(data)
+    rows = historical_features(store, feature_config, entities).set_index(ENTITY_KEY).loc[entities[ENTITY_KEY]]
+    gaps = rows.index[rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1)].tolist()
+    if gaps:
+        raise FeatureStoreError(f"the store has no features for flower_id {gaps[:5]} ({len(gaps)} rows)")
+    frame = rows[list(RAW_INPUT_FEATURES)].rename(columns=RAW_INPUT_FEATURES).reset_index(drop=True)
+    return frame.assign(**{TARGET_COLUMN: data[TARGET_COLUMN].to_numpy()})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -153,7 +153,8 @@ class FeatureConfig(_Frozen):
     """The contents of ``configs/feature_config.yaml``."""
 
     feature_set: FeatureSetConfig
-    feature_source: Literal["local"] = "local"
+    #: local: computed from the raw data by the feature builder; store: read from the Feast feature service.
+    feature_source: Literal["local", "store"] = "local"
     features: Annotated[tuple[str, ...], Field(min_length=1)]
 
     @field_validator("features")

@@ -6,7 +6,11 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+import yaml
+from mlflow import MlflowClient
 
+from pipelines.training_pipeline import run_training
+from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.data.load_data import load_bundled_iris
 from src.features import lifecycle
 from src.features.feature_builder import build_features
@@ -22,7 +26,8 @@ from src.features.feature_store import (
     registered_features,
 )
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states
-from src.utils.config import load_feature_config
+from src.utils.config import CONFIG_DIR, load_feature_config
+from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +80,34 @@ def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, lo
     assert advance("iris_sepal_length_cm_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
     state = load_states(record)["iris_sepal_length_cm_v1"]
     assert state.fingerprint and check(record) == []
+
+
+def _store_feature_config(tmp_path):
+    content = yaml.safe_load((CONFIG_DIR / "feature_config.yaml").read_text())
+    content["feature_source"] = "store"
+    path = tmp_path / "feature_config.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def test_training_from_the_store_equals_training_from_local_features(store, location, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATURE_STORE_DIR", str(location.root))
+    with use_store(tmp_path / "mlflow"):
+        local = run_training(TrainingRequest(version="1.0.0", author="alice"))
+        from_store = run_training(
+            TrainingRequest(version="1.0.1", author="alice", feature_config=_store_feature_config(tmp_path))
+        )
+        client = MlflowClient()
+        local_params = client.get_run(local.run_id).data.params
+        store_params = client.get_run(from_store.run_id).data.params
+    assert from_store.metrics == local.metrics
+    assert store_params["data.digest"] == local_params["data.digest"]  # the very same training rows
+    assert store_params["feature_source"] == "store" and store_params["feature_service"] == "iris_species_features_v1"
+    assert store_params["data.uri"].endswith("#feature_service=iris_species_features_v1")
+
+
+def test_training_from_a_missing_store_tracks_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATURE_STORE_DIR", str(tmp_path / "nowhere"))
+    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="run `make features` first"):
+        run_training(TrainingRequest(version="1.0.0", feature_config=_store_feature_config(tmp_path)))
+    assert not (tmp_path / "mlflow" / "mlflow.db").exists()
