@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often the alias is checked")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
     parser.add_argument("--inference-log", type=Path, help="SQLite inference log (default: logs/inference_<alias>.db)")
+    parser.add_argument(
+        "--feature-lookup", action="store_true", help="also serve requests carrying only flower_id (online store)"
+    )
     commands = parser.add_subparsers(dest="command")
     smoke = commands.add_parser("smoke", parents=[common], help="check a running endpoint end to end")
     smoke.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8001")
@@ -73,7 +76,13 @@ def serve(args: argparse.Namespace) -> int:
 
     watcher = AliasWatcher(slot, config, metrics, resolve, lambda v: load_scorer(name, alias=args.alias, version=v))
     log = InferenceLog(config.inference_log) if config.inference_log else None
-    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log)
+    lookup = None
+    if args.feature_lookup:  # imports feast (~4.5 s) only when asked for
+        from src.features.feature_store import OnlineLookup
+        from src.utils.config import load_feature_config
+
+        lookup = OnlineLookup(load_feature_config()).measurements
+    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup)
     print(f"serving {name} version {scorer.handle.version} (@{args.alias}) on http://{args.host}:{args.port}",
           flush=True)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False, log_level="warning",
@@ -127,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return smoke(args) if args.command == "smoke" else serve(args)
-    except (ConfigError, RegistryError, LookupError, ValueError) as exc:
+    except (ConfigError, RegistryError, LookupError, ValueError, RuntimeError) as exc:
         return refuse(str(exc))
     except MlflowException as exc:
         return refuse(f"the tracking backend failed: {exc.message}")

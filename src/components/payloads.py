@@ -45,6 +45,33 @@ def parse_json(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
     raise InputError(key, "rows must all be objects (column -> value) or all be lists in the signature's column order")
 
 
+def parse_keys(body: bytes, key: str) -> list[int] | None:
+    """The entity keys of a JSON request that carries only ``key`` (an online-lookup request), else ``None``."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # parse_json reports it
+    if not isinstance(payload, dict) or len(payload) != 1:
+        return None
+    ((name, value),) = payload.items()
+    if name == "dataframe_split" and isinstance(value, Mapping) and value.get("columns") == [key]:
+        values = [row[0] if isinstance(row, list) and len(row) == 1 else row for row in value.get("data") or []]
+    elif (
+        name in {"dataframe_records", "instances", "inputs"}
+        and isinstance(value, list)
+        and value
+        and all(isinstance(row, Mapping) and list(row) == [key] for row in value)
+    ):
+        values = [row[key] for row in value]
+    elif name == "inputs" and isinstance(value, Mapping) and list(value) == [key] and isinstance(value[key], list):
+        values = value[key]
+    else:
+        return None
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise InputError(key, f"expected integer {key} values, got {values[:5]}")
+    return values
+
+
 def parse_csv(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
     """A CSV body with a header row, as checked column arrays."""
     try:

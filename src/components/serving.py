@@ -32,7 +32,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from src.components.payloads import JSON_FORMATS, parse_csv, parse_json
+from src.components.payloads import JSON_FORMATS, parse_csv, parse_json, parse_keys
 from src.components.scoring import InputError, Scorer
 from src.utils.logging import get_logger
 
@@ -46,6 +46,7 @@ SMOKE_ROWS = {
     "petal_width_cm": [0.2, 1.3, 2.0],
 }
 SMOKE_SPECIES = ["setosa", "versicolor", "virginica"]
+ENTITY_KEY = "flower_id"  # the feature store's entity key (src.features.feature_store)
 WEBHOOK_MAX_AGE_S = 300
 
 
@@ -283,6 +284,7 @@ def create_app(
     metrics: Metrics | None = None,
     watcher: AliasWatcher | None = None,
     log: InferenceLog | None = None,
+    lookup: Callable[[list[int]], dict[str, np.ndarray]] | None = None,
 ) -> FastAPI:
     """The FastAPI application serving ``slot``; the watcher and log are started and stopped with it."""
     metrics = metrics or Metrics()
@@ -332,7 +334,14 @@ def create_app(
         media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         started = time.perf_counter()
         try:
-            if media == "application/json":
+            keys = parse_keys(bytes(body), ENTITY_KEY) if lookup is not None and media == "application/json" else None
+            if keys is not None:
+                try:
+                    columns = lookup(keys)  # type: ignore[misc]
+                except KeyError as exc:
+                    metrics.errors.labels("unknown_key").inc()
+                    return _error(404, f"no features in the online store for {ENTITY_KEY} {exc.args[0]}", ENTITY_KEY)
+            elif media == "application/json":
                 columns = parse_json(bytes(body), scorer)
             elif media in {"text/csv", "application/csv"}:
                 columns = parse_csv(bytes(body), scorer)

@@ -203,6 +203,30 @@ def training_measurements(
     return frame.assign(**{TARGET_COLUMN: data[TARGET_COLUMN].to_numpy()})
 
 
+class OnlineLookup:
+    """Raw measurements by ``flower_id`` from the online store, for a request that carries only the key."""
+
+    def __init__(self, feature_config: FeatureConfig, location: StoreLocation | None = None) -> None:
+        location = location or StoreLocation()
+        if not location.registry.exists():
+            raise FeatureStoreError(f"no feature store at {location.root}: run `make features` first")
+        self.store = open_store(location)
+        self.feature_config = feature_config
+        missing = [name for name in RAW_INPUT_FEATURES if name not in feature_config.features]
+        if missing:
+            raise FeatureStoreError(f"online lookup needs the model's inputs in the feature set: {missing}")
+        self.store.get_feature_service(feature_service_name(feature_config))  # fail at start, not per request
+
+    def measurements(self, flower_ids: Sequence[int]) -> dict[str, Any]:
+        """Float arrays per raw column, in request order; a key without features is an error naming it."""
+        rows = online_features(self.store, self.feature_config, flower_ids)
+        unknown = [key for key, row in zip(flower_ids, rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1), strict=True)
+                   if row]  # fmt: skip
+        if unknown:
+            raise KeyError(unknown)
+        return {column: rows[name].to_numpy(dtype=float) for name, column in RAW_INPUT_FEATURES.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.features.feature_store", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

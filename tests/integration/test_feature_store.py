@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
 
 import pandas as pd
@@ -11,7 +18,7 @@ from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
-from src.data.load_data import load_bundled_iris
+from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
 from src.features import lifecycle
 from src.features.feature_builder import build_features
 from src.features.feature_store import (
@@ -26,7 +33,7 @@ from src.features.feature_store import (
     registered_features,
 )
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states
-from src.utils.config import CONFIG_DIR, load_feature_config
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_feature_config
 from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
@@ -111,3 +118,50 @@ def test_training_from_a_missing_store_tracks_nothing(tmp_path, monkeypatch):
     with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="run `make features` first"):
         run_training(TrainingRequest(version="1.0.0", feature_config=_store_feature_config(tmp_path)))
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_endpoint_serves_a_key_only_request_from_the_online_store(store, location, tmp_path, expected):
+    """A request with only flower_id gets the same prediction as one with that flower's measurements."""
+    with use_store(tmp_path / "mlflow") as uri:
+        run_training(TrainingRequest(version="1.0.0", author="alice"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "FEATURE_STORE_DIR": str(location.root),
+    }
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port), "--feature-lookup",
+               "--inference-log", str(tmp_path / "log.db")]  # fmt: skip
+    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def post(payload):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/invocations", json.dumps(payload), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "endpoint did not start"
+            try:
+                post({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+                break
+            except OSError:
+                time.sleep(0.3)
+        keys = [3, 51, 150]
+        by_key = post({"dataframe_records": [{"flower_id": key} for key in keys]})
+        iris = load_bundled_iris()
+        rows = iris.loc[[k - 1 for k in keys], list(RAW_FEATURE_COLUMNS)]
+        by_value = post({"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
+        assert by_key[0] == 200 and by_key == by_value
+        status, answer = post({"inputs": {"flower_id": [999]}})
+        assert status == 404 and "flower_id [999]" in answer["message"]
+        status, answer = post({"dataframe_records": [{"flower_id": "three"}]})
+        assert status == 400 and answer["field"] == "flower_id"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
