@@ -202,11 +202,13 @@ class Registry:
         """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it.
 
         The version is created with its tags and description in one call; if
-        the alias cannot be set, the version is deleted again, so a failure
-        never leaves a half-registered version behind.
+        the alias cannot be set, the version is deleted again, and a registered
+        model created for a version that failed is deleted too, so a failure
+        never leaves a half-registered model behind.
         """
         check_registered_model_name(name)
         client = self._client
+        created = False
         try:
             if self.model_exists(name):
                 client.update_registered_model(name, description=model_description)
@@ -214,6 +216,7 @@ class Registry:
                     client.set_registered_model_tag(name, key, value)
             else:
                 client.create_registered_model(name, tags=dict(model_tags), description=model_description)
+                created = True
             version = client.create_model_version(
                 name,
                 source=model_uri,
@@ -223,6 +226,9 @@ class Registry:
                 model_id=model_id,  # a tracking server requires it for a models:/<model_id> source
             )
         except MlflowException as exc:
+            if created:  # a model created for this version must not stay behind empty
+                with suppress(MlflowException):
+                    client.delete_registered_model(name)
             raise RegistryError(f"cannot register {model_uri} as {name}: {_message(exc)}") from exc
         try:
             client.set_registered_model_alias(name, alias.value, version.version)

@@ -301,3 +301,18 @@ def test_prepared_store_has_mlflow_schema(tmp_path):
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
     assert {"experiments", "runs", "registered_models", "model_versions", "alembic_version"} <= tables
+
+
+def test_failed_first_version_leaves_no_empty_registered_model(trained, client, monkeypatch):
+    monkeypatch.setenv("UNITY_CATALOG_NAME", "fresh_catalog")  # a model that does not exist yet
+
+    def refuse(*args, **kwargs):
+        raise MlflowException("version service unavailable")
+
+    monkeypatch.setattr(MlflowClient, "create_model_version", refuse)
+    with pytest.raises(TrainingRefused, match=r"cannot register .* version service unavailable"):
+        run_training(TrainingRequest(version="1.0.3", context="full"))
+    monkeypatch.undo()
+    names = {model.name for model in client.search_registered_models()}
+    assert "fresh_catalog.ml_models.ds_iris_species_classifier" not in names
+    assert MODEL_NAME in names

@@ -27,6 +27,7 @@ UNITY_CATALOG_METHODS = {
     "get_registered_model",
     "update_registered_model",
     "set_registered_model_tag",
+    "delete_registered_model",
     "delete_registered_model_tag",
     "create_model_version",
     "get_model_version",
