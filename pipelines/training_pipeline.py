@@ -20,7 +20,6 @@ from sklearn.pipeline import Pipeline
 
 from pipelines.training_plan import TrainingPlan, TrainingRefused, TrainingRequest, plan_training
 from src.data.load_data import (
-    DATASET_NAME,
     RAW_FEATURE_COLUMNS,
     SPECIES,
     TARGET_COLUMN,
@@ -102,11 +101,13 @@ def _training_data(plan: TrainingPlan) -> Dataset:
     dataset = load_dataset(plan.model_config.data)
     if plan.feature_config.feature_source == "local":
         return dataset
-    from src.features.feature_store import StoreLocation, training_measurements
+    from src.features.feature_store import source_uri, training_measurements
 
-    frame = validate_frame(training_measurements(dataset.frame, plan.feature_config), "feature store")
-    source = f"{StoreLocation().source.as_uri()}#feature_service={feature_service_name(plan.feature_config)}"
-    return Dataset(frame=frame, source_uri=source, digest=dataset_digest(frame))
+    store = plan.settings.feature_store
+    frame = validate_frame(training_measurements(dataset.frame, plan.feature_config, store), "feature store")
+    service = feature_service_name(plan.feature_config)
+    source = f"{source_uri(store)}#feature_service={service}"
+    return Dataset(frame=frame, source_uri=source, digest=dataset_digest(frame), name=service)
 
 
 def _train(plan: TrainingPlan) -> _Trained:
@@ -271,7 +272,7 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
             trained.dataset.frame,
             source_uri=trained.dataset.source_uri,
             digest=trained.dataset.digest,
-            name=DATASET_NAME,
+            name=trained.dataset.name,
             target=TARGET_COLUMN,
             context="training",
         )

@@ -81,7 +81,7 @@ def serve(args: argparse.Namespace) -> int:
         from src.features.feature_store import OnlineLookup
         from src.utils.config import load_feature_config
 
-        lookup = OnlineLookup(load_feature_config()).measurements
+        lookup = OnlineLookup(load_feature_config(), settings.feature_store).measurements
     app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup)
     print(f"serving {name} version {scorer.handle.version} (@{args.alias}) on http://{args.host}:{args.port}",
           flush=True)  # fmt: skip

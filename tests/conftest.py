@@ -8,6 +8,7 @@ test touches the developer's ``mlflow.db``.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +84,32 @@ def postgres_dsn() -> str:
 
     require_service("PostgreSQL at " + POSTGRES_DSN, lambda: psycopg.connect(POSTGRES_DSN, connect_timeout=3).close())
     return POSTGRES_DSN
+
+
+@contextmanager
+def fresh_database(postgres_dsn: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database on the running server, dropped (with its connections) afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The running Redis, or a skip/fail naming what is missing."""
+    import redis
+
+    require_service("Redis at " + REDIS_URL, lambda: redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping())
+    return REDIS_URL
 
 
 @contextmanager

@@ -230,7 +230,8 @@ class InferenceLog:
 
 
 def _error(status: int, message: str, field: str | None = None) -> Response:
-    body = {"error_code": "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR", "message": message}
+    code = "BAD_REQUEST" if status < 500 else "TEMPORARILY_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR"
+    body = {"error_code": code, "message": message}
     if field:
         body["field"] = field
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
@@ -341,6 +342,9 @@ def create_app(
                 except KeyError as exc:
                     metrics.errors.labels("unknown_key").inc()
                     return _error(404, f"no features in the online store for {ENTITY_KEY} {exc.args[0]}", ENTITY_KEY)
+                except ConnectionError as exc:  # the online store is down: no answer rather than a made-up one
+                    metrics.errors.labels("store_unavailable").inc()
+                    return _error(503, str(exc), ENTITY_KEY)
             elif media == "application/json":
                 columns = parse_json(bytes(body), scorer)
             elif media in {"text/csv", "application/csv"}:

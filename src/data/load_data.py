@@ -45,6 +45,9 @@ class Dataset:
     frame: pd.DataFrame
     source_uri: str
     digest: str
+    #: MLflow keys datasets by name and digest: rows read through a feature service carry its name,
+    #: so their lineage is not merged into the raw file's (same rows, same digest, other source).
+    name: str = DATASET_NAME
 
     @property
     def features(self) -> pd.DataFrame:

@@ -6,9 +6,13 @@
 Every Iris row becomes an entity ``flower_id`` with an event timestamp, so
 point-in-time joins are real. One feature view holds every defined feature
 version (computed by the feature builder); one feature service per feature
-set (``iris_species_features_v1``) lists the configured features. The
-embedded default is a Parquet file source, a SQLite online store and a local
-registry under ``feature_store/`` in the repository root.
+set (``iris_species_features_v1``) lists the configured features.
+
+Where the store lives is the profile's ``feature_store`` (configs/environment.yaml):
+embedded by default (local registry file, Parquet file source, SQLite online
+store under ``feature_store/``), or, part by part, a PostgreSQL SQL registry,
+a PostgreSQL offline store (the source is then a table there) and a Redis
+online store. The code below is the same for both.
 
 ``import feast`` costs ~4.5 s, so it happens only inside these functions:
 training from local features and an endpoint without lookups never pay it.
@@ -17,20 +21,20 @@ training from local features and an endpoint without lookups never pay it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 
 from src.data.load_data import RAW_FEATURE_COLUMNS, TARGET_COLUMN, load_bundled_iris
 from src.features.feature_builder import build_features
 from src.features.feature_definitions import DEFINITIONS
-from src.utils.config import PROJECT_ROOT, FeatureConfig, load_feature_config
+from src.utils.config import FeatureConfig, FeatureStoreProfile, load_feature_config, resolve_settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -38,55 +42,199 @@ if TYPE_CHECKING:
 ENTITY_KEY = "flower_id"
 TIMESTAMP = "event_timestamp"
 VIEW_NAME = "iris_features"
+SOURCE_NAME = "iris_measurements"
 #: The measurements are stamped one minute apart from this instant: a fixed, reproducible history.
 FIRST_EVENT = datetime(2026, 1, 1, tzinfo=UTC)
+#: Seconds to wait for a shared backend before calling it down.
+CONNECT_TIMEOUT_S = 5
 
 
 class FeatureStoreError(RuntimeError):
     """The feature store cannot serve what was asked (missing store, service or rows)."""
 
 
-def _default_root() -> Path:
-    return Path(os.environ.get("FEATURE_STORE_DIR") or PROJECT_ROOT / "feature_store")
+class FeatureStoreUnavailable(FeatureStoreError, ConnectionError):
+    """A backend of the feature store (registry, offline or online store) cannot be reached.
+
+    Also a ``ConnectionError``, so the endpoint can answer 503 without importing this module.
+    """
 
 
-@dataclass(frozen=True)
-class StoreLocation:
-    """Where the embedded feature store keeps its registry, online store and source data ($FEATURE_STORE_DIR)."""
+def default_store() -> FeatureStoreProfile:
+    """The selected profile's feature store (``--env``/``$ML_ENV``, ``$FEATURE_STORE_DIR``)."""
+    return resolve_settings().feature_store
 
-    root: Path = field(default_factory=_default_root)
 
-    @property
-    def source(self) -> Path:
-        return self.root / "iris_features.parquet"
+# --- where things are ---------------------------------------------------------
 
-    @property
-    def registry(self) -> Path:
-        return self.root / "registry.db"
 
-    @property
-    def online(self) -> Path:
-        return self.root / "online.db"
+def source_path(store: FeatureStoreProfile) -> Path:
+    return store.directory / "iris_features.parquet"
+
+
+def registry_path(store: FeatureStoreProfile) -> Path:
+    return store.directory / "registry.db"
+
+
+def source_table(store: FeatureStoreProfile) -> str:
+    """The source table in a PostgreSQL offline store (one per Feast project)."""
+    return f"{store.project}_{VIEW_NAME}_source"
+
+
+def _masked(uri: str) -> str:
+    """A URI fit for an error message: the password, if any, replaced by ***."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def describe(store: FeatureStoreProfile) -> str:
+    """Where the store's registry is: the place named in errors and logs."""
+    return _masked(store.registry) if store.registry else str(store.directory)
+
+
+def source_uri(store: FeatureStoreProfile) -> str:
+    """The lineage URI of the training rows' source table."""
+    if store.offline_store:
+        separator = "&" if urlsplit(store.offline_store).query else "?"
+        return f"{_masked(store.offline_store)}{separator}table={source_table(store)}"
+    return source_path(store).as_uri()
+
+
+# --- Feast configuration --------------------------------------------------------
+
+
+def _sqlalchemy_url(uri: str) -> str:
+    """``postgresql://`` with psycopg 3 named explicitly (the only PostgreSQL driver installed)."""
+    return "postgresql+psycopg://" + uri.split("://", 1)[1]
+
+
+def _postgres_settings(uri: str) -> dict[str, Any]:
+    """Feast's PostgreSQL connection fields from a URI (``?sslmode=`` honoured, default ``prefer``)."""
+    parts = urlsplit(uri)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "database": parts.path.lstrip("/") or "postgres",
+        "db_schema": query.get("schema", "public"),
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "sslmode": query.get("sslmode", "prefer"),
+    }
+
+
+def _redis_connection_string(uri: str) -> str:
+    """Feast's ``host:port,db=N[,password=..][,ssl=true]`` from ``redis://[:password@]host[:port][/db]``."""
+    parts = urlsplit(uri)
+    options = [f"{parts.hostname or 'localhost'}:{parts.port or 6379}", f"db={parts.path.lstrip('/') or 0}",
+               f"socket_connect_timeout={CONNECT_TIMEOUT_S}", f"socket_timeout={CONNECT_TIMEOUT_S}"]  # fmt: skip
+    if parts.password:
+        options.append(f"password={unquote(parts.password)}")
+    if parts.scheme == "rediss":
+        options.append("ssl=true")
+    return ",".join(options)
+
+
+def repo_config(store: FeatureStoreProfile) -> Any:
+    """Feast's ``RepoConfig`` for ``store``: each part embedded unless the profile names a shared backend."""
+    from feast.repo_config import RepoConfig
+
+    registry: Any = str(registry_path(store))
+    if store.registry:
+        registry = {
+            "registry_type": "sql",
+            "path": _sqlalchemy_url(store.registry),
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True,
+                                         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}},
+        }  # fmt: skip
+    offline: dict[str, Any] = {"type": "file"}
+    if store.offline_store:
+        offline = {"type": "postgres", **_postgres_settings(store.offline_store)}
+    online: dict[str, Any] = {"type": "sqlite", "path": str(store.directory / "online.db")}
+    if store.online_store:
+        online = {"type": "redis", "connection_string": _redis_connection_string(store.online_store)}
+    return RepoConfig(
+        project=store.project,
+        provider="local",
+        registry=registry,
+        offline_store=offline,
+        online_store=online,
+        entity_key_serialization_version=3,
+    )
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "a backend is down", from whichever drivers are installed."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        import psycopg
+        import sqlalchemy.exc
+
+        errors += [psycopg.OperationalError, sqlalchemy.exc.OperationalError]
+    except ImportError:  # pragma: no cover - psycopg and SQLAlchemy are requirements
+        pass
+    try:
+        import redis.exceptions
+
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # Redis only matters when configured, and then it is installed
+        pass
+    return tuple(errors)
+
+
+@contextmanager
+def reaching(store: FeatureStoreProfile, what: str) -> Iterator[None]:
+    """Turn a backend's connection failure into one error naming the store and what was being done."""
+    try:
+        yield
+    except FeatureStoreError:
+        raise
+    except _unavailable_errors() as exc:
+        backends = ", ".join(
+            f"{part} {_masked(uri)}"
+            for part, uri in (("registry", store.registry), ("offline store", store.offline_store),
+                              ("online store", store.online_store))
+            if uri
+        )  # fmt: skip
+        raise FeatureStoreUnavailable(
+            f"feature store unavailable while {what} ({backends or describe(store)}): "
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}"
+        ) from exc
+
+
+def open_store(store: FeatureStoreProfile) -> FeatureStore:
+    """The Feast store of ``store`` (configured in code: the repository is the definitions)."""
+    from feast import FeatureStore
+
+    with reaching(store, "opening the registry"):
+        return FeatureStore(config=repo_config(store))
+
+
+def exists(store: FeatureStoreProfile) -> bool:
+    """Whether ``make features`` has applied this store (without creating anything when it has not)."""
+    if not store.registry:
+        return registry_path(store).exists()
+    feast_store = open_store(store)
+    with reaching(store, "reading the registry"):
+        return bool(feast_store.list_feature_views())
+
+
+def require(store: FeatureStoreProfile) -> FeatureStore:
+    """The applied store, or an error saying how to build it."""
+    if not exists(store):
+        raise FeatureStoreError(f"no feature store at {describe(store)}: run `make features` first")
+    return open_store(store)
+
+
+# --- the repository ---------------------------------------------------------------
 
 
 def feature_service_name(config: FeatureConfig) -> str:
     return f"{config.feature_set.name}_v{config.feature_set.version}"
-
-
-def open_store(location: StoreLocation = StoreLocation()) -> FeatureStore:
-    """The Feast store at ``location`` (configured in code: the repository is the definitions)."""
-    from feast import FeatureStore
-    from feast.repo_config import RepoConfig
-
-    config = RepoConfig(
-        project="iris",
-        provider="local",
-        registry=str(location.registry),
-        offline_store={"type": "file"},
-        online_store={"type": "sqlite", "path": str(location.online)},
-        entity_key_serialization_version=3,
-    )
-    return FeatureStore(config=config)
 
 
 def entity_frame(raw: pd.DataFrame) -> pd.DataFrame:
@@ -102,13 +250,23 @@ def source_frame(data: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([entity_frame(data), features], axis=1)
 
 
-def repository(location: StoreLocation, feature_config: FeatureConfig) -> list[Any]:
+def _data_source(store: FeatureStoreProfile) -> Any:
+    if store.offline_store:
+        from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
+
+        return PostgreSQLSource(name=SOURCE_NAME, query=f'SELECT * FROM "{source_table(store)}"',
+                                timestamp_field=TIMESTAMP)  # fmt: skip
+    from feast import FileSource
+
+    return FileSource(name=SOURCE_NAME, path=str(source_path(store)), timestamp_field=TIMESTAMP)
+
+
+def repository(store: FeatureStoreProfile, feature_config: FeatureConfig) -> list[Any]:
     """The Feast objects, derived from the definitions and the feature config."""
-    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast import Entity, FeatureService, FeatureView, Field, ValueType
     from feast.types import Float64
 
     flower = Entity(name="flower", join_keys=[ENTITY_KEY], value_type=ValueType.INT64, description="One iris flower")
-    source = FileSource(name="iris_measurements", path=str(location.source), timestamp_field=TIMESTAMP)
     view = FeatureView(
         name=VIEW_NAME,
         entities=[flower],
@@ -116,7 +274,7 @@ def repository(location: StoreLocation, feature_config: FeatureConfig) -> list[A
         schema=[
             Field(name=d.name, dtype=Float64, description=d.description, tags={"owner": d.owner}) for d in DEFINITIONS
         ],
-        source=source,
+        source=_data_source(store),
         online=True,
         tags={"generated_by": "src.features.feature_store"},
     )
@@ -128,53 +286,117 @@ def repository(location: StoreLocation, feature_config: FeatureConfig) -> list[A
     return [flower, view, service]
 
 
-def apply_and_materialize(
-    location: StoreLocation = StoreLocation(), feature_config: FeatureConfig | None = None
-) -> FeatureStore:
+def write_source(store: FeatureStoreProfile, frame: pd.DataFrame) -> None:
+    """Replace the source data in one step: a renamed temporary file, or one PostgreSQL transaction."""
+    if store.offline_store:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(_sqlalchemy_url(store.offline_store),
+                                          connect_args={"connect_timeout": CONNECT_TIMEOUT_S})  # fmt: skip
+        try:
+            with reaching(store, "writing the source table"), engine.begin() as connection:
+                frame.to_sql(source_table(store), connection, if_exists="replace", index=False)  # DDL is transactional
+        finally:
+            engine.dispose()
+        return
+    path = source_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".parquet.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(path)
+
+
+def apply_and_materialize(store: FeatureStoreProfile, feature_config: FeatureConfig | None = None) -> FeatureStore:
     """Write the source table, apply the repository and materialise every row into the online store."""
     feature_config = feature_config or load_feature_config()
-    location.root.mkdir(parents=True, exist_ok=True)
     source = source_frame(load_bundled_iris())
-    source.to_parquet(location.source, index=False)
-    store = open_store(location)
-    store.apply(repository(location, feature_config))
-    store.materialize(FIRST_EVENT - timedelta(minutes=1), FIRST_EVENT + timedelta(minutes=len(source) + 1))
-    return store
+    objects = repository(store, feature_config)  # an unknown feature in the config fails here, before any write
+    store.directory.mkdir(parents=True, exist_ok=True)  # the SQLite online store lives here unless Redis is set
+    write_source(store, source)
+    feast_store = open_store(store)
+    with reaching(store, "applying the repository"):
+        feast_store.apply(objects)
+    with reaching(store, "materialising the online store"):
+        feast_store.materialize(FIRST_EVENT - timedelta(minutes=1), FIRST_EVENT + timedelta(minutes=len(source) + 1))
+    return feast_store
 
 
-def registered_features(location: StoreLocation = StoreLocation()) -> set[str]:
+def registered_features(store: FeatureStoreProfile) -> set[str]:
     """Feature names applied in the store's feature view and materialised online (empty without a store)."""
-    if not location.registry.exists():
+    if not exists(store):
         return set()
-    store = open_store(location)
-    try:
-        view = store.get_feature_view(VIEW_NAME)
-    except Exception:  # no such view: nothing registered
-        return set()
+    feast_store = open_store(store)
+    with reaching(store, "reading the feature view"):
+        try:
+            view = feast_store.get_feature_view(VIEW_NAME)
+        except Exception as exc:  # Feast's own not-found type; a down backend is re-raised by `reaching`
+            if isinstance(exc, _unavailable_errors()):
+                raise
+            return set()
     if not view.materialization_intervals:
         return set()
     return {field.name for field in view.features}
 
 
-def historical_features(store: FeatureStore, feature_config: FeatureConfig, entities: pd.DataFrame) -> pd.DataFrame:
+def feature_services(store: FeatureStoreProfile) -> dict[str, list[str]]:
+    """Each applied feature service and the features it serves (for the catalog)."""
+    if not exists(store):
+        return {}
+    feast_store = open_store(store)
+    with reaching(store, "listing feature services"):
+        services = feast_store.list_feature_services()
+    return {
+        service.name: [field.name for projection in service.feature_view_projections for field in projection.features]
+        for service in services
+    }
+
+
+# --- reading features -------------------------------------------------------------
+
+
+def _service(feast_store: FeatureStore, store: FeatureStoreProfile, feature_config: FeatureConfig) -> Any:
+    name = feature_service_name(feature_config)
+    with reaching(store, f"reading feature service {name}"):
+        try:
+            return feast_store.get_feature_service(name)
+        except Exception as exc:  # Feast raises its own not-found types
+            if isinstance(exc, _unavailable_errors()):
+                raise
+            raise FeatureStoreError(f"feature service {name} is not in the store at {describe(store)}: "
+                                    f"run `make features`") from None  # fmt: skip
+
+
+def historical_features(
+    feast_store: FeatureStore, store: FeatureStoreProfile, feature_config: FeatureConfig, entities: pd.DataFrame
+) -> pd.DataFrame:
     """Point-in-time correct features of the feature service for ``entities`` (flower_id, event_timestamp)."""
-    service = store.get_feature_service(feature_service_name(feature_config))
-    return store.get_historical_features(entity_df=entities, features=service).to_df()
+    service = _service(feast_store, store, feature_config)
+    with reaching(store, "building a point-in-time training set"):
+        return feast_store.get_historical_features(entity_df=entities, features=service).to_df()
 
 
-def online_features(store: FeatureStore, feature_config: FeatureConfig, flower_ids: Sequence[int]) -> pd.DataFrame:
+def online_features(
+    feast_store: FeatureStore, store: FeatureStoreProfile, feature_config: FeatureConfig, flower_ids: Sequence[int]
+) -> pd.DataFrame:
     """The latest features of the feature service for each flower, in request order."""
-    service = store.get_feature_service(feature_service_name(feature_config))
+    service = _service(feast_store, store, feature_config)
     rows = [{ENTITY_KEY: int(key)} for key in flower_ids]
-    return pd.DataFrame(store.get_online_features(features=service, entity_rows=rows).to_dict())
+    with reaching(store, "reading online features"):
+        return pd.DataFrame(feast_store.get_online_features(features=service, entity_rows=rows).to_dict())
 
 
 #: The model's inputs as features: the raw measurements, version 1 (identity transforms).
 RAW_INPUT_FEATURES = {f"iris_{column}_v1": column for column in RAW_FEATURE_COLUMNS}
 
 
+def _require_raw_inputs(feature_config: FeatureConfig, purpose: str) -> None:
+    missing = [name for name in RAW_INPUT_FEATURES if name not in feature_config.features]
+    if missing:
+        raise FeatureStoreError(f"{purpose} needs the model's inputs in the feature set: {missing}")
+
+
 def training_measurements(
-    data: pd.DataFrame, feature_config: FeatureConfig, location: StoreLocation | None = None
+    data: pd.DataFrame, feature_config: FeatureConfig, store: FeatureStoreProfile
 ) -> pd.DataFrame:
     """The training rows as the store serves them, point in time, through the feature set's service.
 
@@ -182,20 +404,11 @@ def training_measurements(
     inputs are the raw ``_v1`` features of the service; the label comes from
     the data. Refuses, naming what is missing, rather than train on gaps.
     """
-    location = location or StoreLocation()
-    missing = [name for name in RAW_INPUT_FEATURES if name not in feature_config.features]
-    if missing:
-        raise FeatureStoreError(f"feature_source 'store' needs the model's inputs in the feature set: {missing}")
-    if not location.registry.exists():
-        raise FeatureStoreError(f"no feature store at {location.root}: run `make features` first")
-    store = open_store(location)
-    name = feature_service_name(feature_config)
-    try:
-        store.get_feature_service(name)
-    except Exception as exc:  # Feast raises its own not-found types
-        raise FeatureStoreError(f"feature service {name} is not in the store at {location.root}: {exc}") from None
+    _require_raw_inputs(feature_config, "feature_source 'store'")
+    feast_store = require(store)
     entities = entity_frame(data)
-    rows = historical_features(store, feature_config, entities).set_index(ENTITY_KEY).loc[entities[ENTITY_KEY]]
+    rows = historical_features(feast_store, store, feature_config, entities)
+    rows = rows.set_index(ENTITY_KEY).reindex(entities[ENTITY_KEY])
     gaps = rows.index[rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1)].tolist()
     if gaps:
         raise FeatureStoreError(f"the store has no features for flower_id {gaps[:5]} ({len(gaps)} rows)")
@@ -206,42 +419,50 @@ def training_measurements(
 class OnlineLookup:
     """Raw measurements by ``flower_id`` from the online store, for a request that carries only the key."""
 
-    def __init__(self, feature_config: FeatureConfig, location: StoreLocation | None = None) -> None:
-        location = location or StoreLocation()
-        if not location.registry.exists():
-            raise FeatureStoreError(f"no feature store at {location.root}: run `make features` first")
-        self.store = open_store(location)
+    def __init__(self, feature_config: FeatureConfig, store: FeatureStoreProfile) -> None:
+        _require_raw_inputs(feature_config, "online lookup")
+        self.store = store
+        self.feast_store = require(store)
         self.feature_config = feature_config
-        missing = [name for name in RAW_INPUT_FEATURES if name not in feature_config.features]
-        if missing:
-            raise FeatureStoreError(f"online lookup needs the model's inputs in the feature set: {missing}")
-        self.store.get_feature_service(feature_service_name(feature_config))  # fail at start, not per request
+        _service(self.feast_store, store, feature_config)  # fail at start, not per request
 
     def measurements(self, flower_ids: Sequence[int]) -> dict[str, Any]:
-        """Float arrays per raw column, in request order; a key without features is an error naming it."""
-        rows = online_features(self.store, self.feature_config, flower_ids)
-        unknown = [key for key, row in zip(flower_ids, rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1), strict=True)
-                   if row]  # fmt: skip
+        """Float arrays per raw column, in request order.
+
+        A key without features is a ``KeyError`` naming it; a backend that is
+        down is a ``FeatureStoreUnavailable`` (never made-up values).
+        """
+        rows = online_features(self.feast_store, self.store, self.feature_config, flower_ids)
+        missing = rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1).to_numpy()
+        unknown = [key for key, gap in zip(flower_ids, missing, strict=True) if gap]
         if unknown:
             raise KeyError(unknown)
         return {column: rows[name].to_numpy(dtype=float) for name, column in RAW_INPUT_FEATURES.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.features.feature_store", description=__doc__.splitlines()[0])
+    from src.utils.cli import environment_options, refuse
+
+    parser = argparse.ArgumentParser(prog="python -m src.features.feature_store", description=__doc__.splitlines()[0],
+                                     parents=[environment_options()])  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("apply", help="write the source, apply the repository, materialise online")
     online = commands.add_parser("online", help="print the online features of flowers")
     online.add_argument("flower_ids", type=int, nargs="+")
     args = parser.parse_args(argv)
-    if args.command == "apply":
-        apply_and_materialize()
-        location = StoreLocation()
-        print(f"applied {VIEW_NAME} ({len(DEFINITIONS)} feature versions) and feature service "
-              f"{feature_service_name(load_feature_config())}; materialised into {location.online}")  # fmt: skip
+    try:
+        store = resolve_settings(args.env, args.env_config).feature_store
+        feature_config = load_feature_config()
+        if args.command == "apply":
+            apply_and_materialize(store, feature_config)
+            print(f"applied {VIEW_NAME} ({len(DEFINITIONS)} feature versions) and feature service "
+                  f"{feature_service_name(feature_config)} to {describe(store)}; materialised online")  # fmt: skip
+            return 0
+        rows = online_features(require(store), store, feature_config, args.flower_ids)
+        print(rows.to_string(index=False))
         return 0
-    print(online_features(open_store(), load_feature_config(), args.flower_ids).to_string(index=False))
-    return 0
+    except (FeatureStoreError, ValueError, KeyError) as exc:  # ConfigError, unknown features
+        return refuse(str(exc))
 
 
 if __name__ == "__main__":

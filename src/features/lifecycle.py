@@ -27,15 +27,17 @@ import numpy as np
 import yaml
 
 from src.features.feature_definitions import DEFINITIONS, FEATURES, FeatureDefinition, get_feature
-from src.features.feature_store import StoreLocation
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, resolve_settings
 from src.utils.naming import NamingError, parse_feature_name
 
 LIFECYCLE_FILE = CONFIG_DIR / "feature_lifecycle.yaml"
 SHARED_MODULE = "src.features.feature_definitions"
 TESTS_DIR = PROJECT_ROOT / "tests"
-#: The feature store a feature must be applied to before it is REGISTERED.
-STORE = StoreLocation()
+
+
+def registration_store() -> FeatureStoreProfile:
+    """The feature store a feature must be applied to before it is REGISTERED: the selected profile's."""
+    return resolve_settings().feature_store
 
 
 class LifecycleStatus(StrEnum):
@@ -162,10 +164,12 @@ def _refactored_gate(definition: FeatureDefinition) -> list[GateResult]:
 
 
 def _registered_gate(definition: FeatureDefinition) -> list[GateResult]:
-    from src.features.feature_store import registered_features
+    from src.features.feature_store import describe, registered_features
 
-    in_store = definition.name in registered_features(STORE)
-    detail = f"in the feature view at {STORE.root}" if in_store else f"not applied and materialised at {STORE.root}"
+    store = registration_store()
+    in_store = definition.name in registered_features(store)
+    where = describe(store)
+    detail = f"in the feature view at {where}" if in_store else f"not applied and materialised at {where}"
     return [GateResult("applied and materialised in the feature store", in_store, detail + " (make features)")]
 
 

@@ -28,6 +28,7 @@ ENV_PROFILE_VAR = "ML_ENV"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_REGISTRY_URI = "MLFLOW_REGISTRY_URI"
 ENV_CATALOG = "UNITY_CATALOG_NAME"
+ENV_FEATURE_STORE_DIR = "FEATURE_STORE_DIR"
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -182,6 +183,41 @@ class ProjectIdentity(_Frozen):
     use_case: Annotated[str, Field(min_length=1)]
 
 
+def _uri_with_scheme(uri: str | None, schemes: tuple[str, ...], what: str) -> str | None:
+    if uri is not None and uri.split("://", 1)[0] not in schemes:
+        raise ValueError(f"{what} must be a {' or '.join(s + '://' for s in schemes)} URI, got {uri!r}")
+    return uri
+
+
+class FeatureStoreProfile(_Frozen):
+    """Where a profile's Feast feature store lives: embedded files unless a shared backend is named.
+
+    Each backend is independent: omit a URI to keep that part embedded in
+    ``directory`` (local registry file, Parquet source, SQLite online store).
+    """
+
+    #: Feast project: namespaces the registry entries, online keys and source table in shared backends.
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "iris"
+    #: Local files of the embedded parts (relative to the repository root).
+    directory: Path = Path("feature_store")
+    #: ``postgresql://user[:password]@host[:port]/database``: Feast's SQL registry in PostgreSQL.
+    registry: str | None = None
+    #: ``postgresql://...``: the source table and point-in-time joins in PostgreSQL.
+    offline_store: str | None = None
+    #: ``redis://[:password@]host[:port][/db]``: online features in Redis.
+    online_store: str | None = None
+
+    @field_validator("registry", "offline_store")
+    @classmethod
+    def _postgres(cls, uri: str | None) -> str | None:
+        return _uri_with_scheme(uri, ("postgresql",), "a shared registry or offline store")
+
+    @field_validator("online_store")
+    @classmethod
+    def _redis(cls, uri: str | None) -> str | None:
+        return _uri_with_scheme(uri, ("redis", "rediss"), "a shared online store")
+
+
 class Profile(_Frozen):
     """Backends and catalog of one environment (dev, staging, prod)."""
 
@@ -190,6 +226,7 @@ class Profile(_Frozen):
     catalog: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     schema_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", alias="schema")]
     artifact_location: str | None = None
+    feature_store: FeatureStoreProfile = FeatureStoreProfile()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -227,6 +264,8 @@ class Settings(_Frozen):
     promotion_mode: PromotionMode = "aliases"
     #: Catalog of each profile, for promotion across catalogs (``promotion_mode: catalogs``).
     catalogs: dict[str, str] = Field(default_factory=dict)
+    #: The profile's feature store, its directory made absolute.
+    feature_store: FeatureStoreProfile = FeatureStoreProfile(directory=PROJECT_ROOT / "feature_store")
 
     @property
     def experiment_name(self) -> str:
@@ -349,8 +388,9 @@ def resolve_settings(
 ) -> Settings:
     """Pick a profile (``--env``, then ``$ML_ENV``, then the default) and apply overrides.
 
-    ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI`` and ``UNITY_CATALOG_NAME``
-    win over the file, so CI and shared backends need no edited config.
+    ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI``, ``UNITY_CATALOG_NAME`` and
+    ``FEATURE_STORE_DIR`` win over the file, so CI and shared backends need no
+    edited config.
     """
     environ = os.environ if environ is None else environ
     config = load_environment_config(path)
@@ -362,6 +402,8 @@ def resolve_settings(
     tracking_uri = _absolute_sqlite(environ.get(ENV_TRACKING_URI) or profile.tracking_uri)
     registry_uri = _absolute_sqlite(environ.get(ENV_REGISTRY_URI) or profile.registry_uri or tracking_uri)
     catalog = environ.get(ENV_CATALOG) or profile.catalog
+    store_dir = Path(environ.get(ENV_FEATURE_STORE_DIR) or profile.feature_store.directory)
+    feature_store = profile.feature_store.model_copy(update={"directory": PROJECT_ROOT / store_dir})
     try:
         naming.check_identifier(catalog, "catalog")
     except naming.NamingError as exc:
@@ -376,4 +418,5 @@ def resolve_settings(
         project=config.project,
         promotion_mode=config.promotion_mode,
         catalogs={key: (catalog if key == name else value.catalog) for key, value in config.profiles.items()},
+        feature_store=feature_store,
     )

@@ -1,4 +1,11 @@
-"""The Feast store built from the definitions: point-in-time training rows and online rows equal the builder's."""
+"""The Feast store built from the definitions: point-in-time training rows and online rows equal the builder's.
+
+Every test runs twice, with the same code: on the embedded store (registry
+file, Parquet source, SQLite online store) and on shared backends (SQL
+registry and offline store in a fresh PostgreSQL database, online store in
+the machine's Redis under a project of its own), chosen by the profile's
+``feature_store`` in an environment config, as a user would.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 import yaml
@@ -25,28 +37,63 @@ from src.features.feature_store import (
     ENTITY_KEY,
     FIRST_EVENT,
     TIMESTAMP,
-    StoreLocation,
     apply_and_materialize,
     entity_frame,
     historical_features,
     online_features,
+    open_store,
     registered_features,
 )
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_feature_config
-from tests.conftest import use_store
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
+from tests.conftest import fresh_database, use_store
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def location(tmp_path_factory):
-    return StoreLocation(tmp_path_factory.mktemp("feature-store"))
+@dataclass(frozen=True)
+class Backend:
+    """A feature store and the environment config whose ``prod`` profile selects it."""
+
+    store: FeatureStoreProfile
+    env_config: Path
+
+    def request(self, version: str, **changes: object) -> TrainingRequest:
+        return TrainingRequest(version=version, author="alice", env="prod", environment_config=self.env_config,
+                               **changes)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _env_config(directory: Path, feature_store: dict[str, str]) -> Path:
+    content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
+    content["profiles"]["prod"]["feature_store"] = feature_store
+    path = directory / "environment.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgres+redis"])
+def backend(request, tmp_path_factory) -> Iterator[Backend]:
+    directory = tmp_path_factory.mktemp("feature-store")
+    if request.param == "embedded":
+        path = _env_config(directory, {"directory": str(directory / "store")})
+        yield Backend(resolve_settings("prod", path, environ={}).feature_store, path)
+        return
+    postgres_dsn = request.getfixturevalue("postgres_dsn")
+    redis_url = request.getfixturevalue("redis_url")
+    with fresh_database(postgres_dsn, "feast_test") as database:
+        shared = {"project": f"iris_test_{uuid.uuid4().hex[:8]}", "directory": str(directory / "store"),
+                  "registry": database, "offline_store": database, "online_store": redis_url}  # fmt: skip
+        path = _env_config(directory, shared)
+        store = resolve_settings("prod", path, environ={}).feature_store
+        try:
+            yield Backend(store, path)
+        finally:
+            open_store(store).teardown()  # this project's online keys leave the shared Redis
 
 
 @pytest.fixture(scope="module")
-def store(location):
-    return apply_and_materialize(location)
+def store(backend):
+    return apply_and_materialize(backend.store)
 
 
 @pytest.fixture(scope="module")
@@ -56,111 +103,119 @@ def expected():
     return pd.concat([entity_frame(iris), features], axis=1)
 
 
-def test_historical_features_are_the_builder_s(store, expected):
+def test_historical_features_are_the_builder_s(store, backend, expected):
     config = load_feature_config()
     entities = expected[[ENTITY_KEY, TIMESTAMP]]
-    rows = historical_features(store, config, entities).sort_values(ENTITY_KEY, ignore_index=True)
+    rows = historical_features(store, backend.store, config, entities).sort_values(ENTITY_KEY, ignore_index=True)
     pd.testing.assert_frame_equal(
         rows[list(config.features)], expected[list(config.features)].reset_index(drop=True), check_dtype=False
     )
 
 
-def test_point_in_time_join_does_not_see_the_future(store, expected):
+def test_point_in_time_join_does_not_see_the_future(store, backend, expected):
+    """Flowers asked about before their measurement get no features; the others get theirs."""
     config = load_feature_config()
     early = expected[[ENTITY_KEY, TIMESTAMP]].head(3).assign(**{TIMESTAMP: FIRST_EVENT - timedelta(days=1)})
-    rows = historical_features(store, config, early)
-    assert rows[list(config.features)].isna().all().all()  # asked before the flowers were measured
+    late = expected[[ENTITY_KEY, TIMESTAMP]].iloc[3:6]
+    rows = historical_features(store, backend.store, config, pd.concat([early, late])).set_index(ENTITY_KEY)
+    assert rows.loc[[4, 5, 6], list(config.features)].notna().all().all()
+    before = rows.reindex([1, 2, 3])[list(config.features)]  # the file store drops them, others return nulls
+    assert before.isna().all().all()
 
 
-def test_online_features_by_key_are_the_builder_s(store, expected):
+def test_online_features_by_key_are_the_builder_s(store, backend, expected):
     config = load_feature_config()
-    rows = online_features(store, config, [3, 150, 1])
+    rows = online_features(store, backend.store, config, [3, 150, 1])
     want = expected.set_index(ENTITY_KEY).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
     pd.testing.assert_frame_equal(rows[list(config.features)], want, check_dtype=False)
 
 
-def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, location, tmp_path, monkeypatch):
-    assert registered_features(location) >= set(load_feature_config().features)
+def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, backend, tmp_path, monkeypatch):
+    assert registered_features(backend.store) >= set(load_feature_config().features)
     record = tmp_path / "feature_lifecycle.yaml"
     record.write_text(lifecycle.LIFECYCLE_FILE.read_text())
-    monkeypatch.setattr(lifecycle, "STORE", location)
+    monkeypatch.setattr(lifecycle, "registration_store", lambda: backend.store)
     assert advance("iris_sepal_length_cm_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
     state = load_states(record)["iris_sepal_length_cm_v1"]
     assert state.fingerprint and check(record) == []
 
 
-def _store_feature_config(tmp_path):
+def _store_feature_config(tmp_path: Path, **changes: object) -> Path:
     content = yaml.safe_load((CONFIG_DIR / "feature_config.yaml").read_text())
-    content["feature_source"] = "store"
+    content.update(feature_source="store", **changes)
     path = tmp_path / "feature_config.yaml"
     path.write_text(yaml.safe_dump(content))
     return path
 
 
-def test_training_from_the_store_equals_training_from_local_features(store, location, tmp_path, monkeypatch):
-    monkeypatch.setenv("FEATURE_STORE_DIR", str(location.root))
+def test_training_from_the_store_equals_training_from_local_features(store, backend, tmp_path):
     with use_store(tmp_path / "mlflow"):
-        local = run_training(TrainingRequest(version="1.0.0", author="alice"))
-        from_store = run_training(
-            TrainingRequest(version="1.0.1", author="alice", feature_config=_store_feature_config(tmp_path))
-        )
+        local = run_training(backend.request("1.0.0"))
+        from_store = run_training(backend.request("1.0.1", feature_config=_store_feature_config(tmp_path)))
         client = MlflowClient()
         local_params = client.get_run(local.run_id).data.params
-        store_params = client.get_run(from_store.run_id).data.params
+        store_run = client.get_run(from_store.run_id)
+        store_params = store_run.data.params
+        source_copy = mlflow.data.get_source(store_run.inputs.dataset_inputs[0].dataset).load(str(tmp_path))
     assert from_store.metrics == local.metrics
     assert store_params["data.digest"] == local_params["data.digest"]  # the very same training rows
     assert store_params["feature_source"] == "store" and store_params["feature_service"] == "iris_species_features_v1"
     assert store_params["data.uri"].endswith("#feature_service=iris_species_features_v1")
+    assert len(pd.read_parquet(source_copy)) == 150  # the lineage points at the store's real source table
 
 
-def test_training_from_a_missing_store_tracks_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("FEATURE_STORE_DIR", str(tmp_path / "nowhere"))
-    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="run `make features` first"):
-        run_training(TrainingRequest(version="1.0.0", feature_config=_store_feature_config(tmp_path)))
+def test_a_feature_service_missing_from_the_store_tracks_nothing(store, backend, tmp_path):
+    other_set = {"name": "iris_species_features", "version": 9}
+    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="iris_species_features_v9 is not in"):
+        run_training(backend.request("1.0.0", feature_config=_store_feature_config(tmp_path, feature_set=other_set)))
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 
 
-def test_endpoint_serves_a_key_only_request_from_the_online_store(store, location, tmp_path, expected):
-    """A request with only flower_id gets the same prediction as one with that flower's measurements."""
-    with use_store(tmp_path / "mlflow") as uri:
-        run_training(TrainingRequest(version="1.0.0", author="alice"))
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_REGISTRY_URI": uri,
-        "FEATURE_STORE_DIR": str(location.root),
-    }
+        return probe.getsockname()[1]
+
+
+def _post(port: int, payload: object) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/invocations", json.dumps(payload), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def _serve(uri: str, backend: Backend, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port), "--feature-lookup",
-               "--inference-log", str(tmp_path / "log.db")]  # fmt: skip
-    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "--env", "prod", "--env-config", str(backend.env_config), "--inference-log", str(log)]  # fmt: skip
+    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"endpoint did not start: {server.communicate()[1].decode()[-2000:]}")
+        try:
+            _post(port, {"instances": [[5.1, 3.5, 1.4, 0.2]]})
+            return server
+        except OSError:
+            time.sleep(0.3)
 
-    def post(payload):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("POST", "/invocations", json.dumps(payload), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
 
+def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend, tmp_path):
+    """A request with only flower_id gets the same prediction as one with that flower's measurements."""
+    with use_store(tmp_path / "mlflow") as uri:
+        run_training(backend.request("1.0.0"))
+    port = _free_port()
+    server = _serve(uri, backend, port, tmp_path / "log.db")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "endpoint did not start"
-            try:
-                post({"instances": [[5.1, 3.5, 1.4, 0.2]]})
-                break
-            except OSError:
-                time.sleep(0.3)
         keys = [3, 51, 150]
-        by_key = post({"dataframe_records": [{"flower_id": key} for key in keys]})
-        iris = load_bundled_iris()
-        rows = iris.loc[[k - 1 for k in keys], list(RAW_FEATURE_COLUMNS)]
-        by_value = post({"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
+        by_key = _post(port, {"dataframe_records": [{"flower_id": key} for key in keys]})
+        rows = load_bundled_iris().loc[[k - 1 for k in keys], list(RAW_FEATURE_COLUMNS)]
+        by_value = _post(port, {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
         assert by_key[0] == 200 and by_key == by_value
-        status, answer = post({"inputs": {"flower_id": [999]}})
+        status, answer = _post(port, {"inputs": {"flower_id": [999]}})
         assert status == 404 and "flower_id [999]" in answer["message"]
-        status, answer = post({"dataframe_records": [{"flower_id": "three"}]})
+        status, answer = _post(port, {"dataframe_records": [{"flower_id": "three"}]})
         assert status == 400 and answer["field"] == "flower_id"
     finally:
         server.terminate()

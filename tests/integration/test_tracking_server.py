@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mlflow import MlflowClient
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.promotion import Approval, promote
 from src.utils.config import PROJECT_ROOT, resolve_settings
+from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -88,15 +88,8 @@ class TrackingServer:
 @pytest.fixture(scope="module")
 def database(postgres_dsn: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this run, dropped afterwards."""
-    import psycopg
-
-    name = f"mlflow_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_dsn, "mlflow_test") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,40 @@ def test_team_code_may_not_contain_separators(write_config):
     path = write_config("environment.yaml", {"project": {"team_code": "data_sci"}})
     with pytest.raises(ConfigError, match=r"project\.team_code: String should match pattern"):
         load_environment_config(Path(path))
+
+
+def test_feature_store_is_embedded_in_the_repository_by_default():
+    store = resolve_settings(environ=NO_OVERRIDES).feature_store
+    assert store.directory == PROJECT_ROOT / "feature_store"
+    assert (store.project, store.registry, store.offline_store, store.online_store) == ("iris", None, None, None)
+
+
+def test_feature_store_directory_can_be_overridden(tmp_path):
+    store = resolve_settings(environ={"FEATURE_STORE_DIR": str(tmp_path)}).feature_store
+    assert store.directory == tmp_path
+
+
+def test_a_profile_points_the_feature_store_at_shared_backends(write_config):
+    shared = {
+        "registry": "postgresql://feast@db.internal:5432/features",
+        "offline_store": "postgresql://feast@db.internal:5432/features",
+        "online_store": "redis://cache.internal:6379/2",
+    }
+    path = write_config("environment.yaml", {"profiles": {"prod": {"feature_store": shared}}})
+    store = resolve_settings("prod", path, environ=NO_OVERRIDES).feature_store
+    assert (store.registry, store.offline_store, store.online_store) == tuple(shared.values())
+    assert resolve_settings("dev", path, environ=NO_OVERRIDES).feature_store.online_store is None
+
+
+@pytest.mark.parametrize(
+    ("key", "uri", "expected"),
+    [
+        ("online_store", "postgresql://db/x", "must be a redis:// or rediss:// URI"),
+        ("registry", "redis://cache:6379", "must be a postgresql:// URI"),
+        ("offline_store", "mysql://db/x", "must be a postgresql:// URI"),
+    ],
+)
+def test_a_feature_store_backend_of_the_wrong_kind_is_named(write_config, key, uri, expected):
+    path = write_config("environment.yaml", {"profiles": {"prod": {"feature_store": {key: uri}}}})
+    with pytest.raises(ConfigError, match=rf"profiles\.prod\.feature_store\.{key}: Value error, .*{expected}"):
+        load_environment_config(path)

@@ -8,8 +8,8 @@ import yaml
 from src.features import lifecycle
 from src.features.catalog import CATALOG, render
 from src.features.feature_definitions import FEATURES, FeatureDefinition, get_feature
-from src.features.feature_store import StoreLocation
 from src.features.lifecycle import LifecycleError, LifecycleStatus, advance, check, fingerprint, load_states
+from src.utils.config import FeatureStoreProfile
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_feature_advances_one_step_and_the_step_is_recorded(record):
 
 
 def test_registration_needs_the_feature_store(record, tmp_path, monkeypatch):
-    monkeypatch.setattr(lifecycle, "STORE", StoreLocation(tmp_path / "no-store-here"))
+    monkeypatch.setattr(lifecycle, "registration_store", lambda: FeatureStoreProfile(directory=tmp_path / "none"))
     with pytest.raises(
         LifecycleError, match="REGISTERED gate is not met: applied and materialised in the feature store"
     ):
