@@ -75,7 +75,7 @@ test-unit: $(STAMP) ## run unit tests only
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v
 
-lint: $(STAMP) ## ruff (flake8 + black rules), workflow schemas, feature lifecycle, catalog up to date
+lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas, feature lifecycle, catalog up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -85,7 +85,7 @@ lint: $(STAMP) ## ruff (flake8 + black rules), workflow schemas, feature lifecyc
 features: $(STAMP) ## build the feature store from the definitions: write the source, apply, materialise
 	$(BIN)/python -m src.features.feature_store apply
 
-docs: $(STAMP) ## regenerate docs/FEATURE_CATALOG.md from the feature definitions and their lifecycle
+docs: $(STAMP) features ## regenerate docs/FEATURE_CATALOG.md from the definitions, their lifecycle and the store
 	$(BIN)/python -m src.features.catalog
 
 format: $(STAMP) ## fix what ruff can fix

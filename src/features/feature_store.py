@@ -244,10 +244,31 @@ def entity_frame(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({ENTITY_KEY: keys, TIMESTAMP: stamps}, index=raw.index)
 
 
-def source_frame(data: pd.DataFrame) -> pd.DataFrame:
-    """Every defined feature version of every row, keyed and timestamped: the store's source table."""
-    features = build_features(data.drop(columns=[TARGET_COLUMN], errors="ignore"), [d.name for d in DEFINITIONS])
+def source_frame(data: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The named feature versions of every row, keyed and timestamped: the store's source table."""
+    features = build_features(data.drop(columns=[TARGET_COLUMN], errors="ignore"), list(names))
     return pd.concat([entity_frame(data), features], axis=1)
+
+
+def store_features(feature_config: FeatureConfig) -> list[str]:
+    """The feature versions the store holds: those REFACTORED or REGISTERED in the lifecycle.
+
+    A LOCAL or VALIDATED feature does not enter the shared store; a feature
+    set that lists one is refused, naming it and its status.
+    """
+    from src.features.lifecycle import load_states, store_ready
+
+    ready = store_ready()
+    unready = [name for name in feature_config.features if name not in ready]
+    if unready:
+        states = load_states()
+        listed = ", ".join(f"{n} ({states[n].status.value if n in states else 'UNRECORDED'})" for n in unready)
+        raise FeatureStoreError(
+            f"feature service {feature_service_name(feature_config)} lists features not ready for the store: "
+            f"{listed}; only REFACTORED or REGISTERED features are applied "
+            f"(python -m src.features.lifecycle advance NAME)"
+        )
+    return ready
 
 
 def _data_source(store: FeatureStoreProfile) -> Any:
@@ -262,9 +283,11 @@ def _data_source(store: FeatureStoreProfile) -> Any:
 
 
 def repository(store: FeatureStoreProfile, feature_config: FeatureConfig) -> list[Any]:
-    """The Feast objects, derived from the definitions and the feature config."""
+    """The Feast objects, derived from the definitions, their lifecycle and the feature config."""
     from feast import Entity, FeatureService, FeatureView, Field, ValueType
     from feast.types import Float64
+
+    names = set(store_features(feature_config))
 
     flower = Entity(name="flower", join_keys=[ENTITY_KEY], value_type=ValueType.INT64, description="One iris flower")
     view = FeatureView(
@@ -272,7 +295,9 @@ def repository(store: FeatureStoreProfile, feature_config: FeatureConfig) -> lis
         entities=[flower],
         ttl=timedelta(days=3650),
         schema=[
-            Field(name=d.name, dtype=Float64, description=d.description, tags={"owner": d.owner}) for d in DEFINITIONS
+            Field(name=d.name, dtype=Float64, description=d.description, tags={"owner": d.owner})
+            for d in DEFINITIONS
+            if d.name in names
         ],
         source=_data_source(store),
         online=True,
@@ -309,8 +334,8 @@ def write_source(store: FeatureStoreProfile, frame: pd.DataFrame) -> None:
 def apply_and_materialize(store: FeatureStoreProfile, feature_config: FeatureConfig | None = None) -> FeatureStore:
     """Write the source table, apply the repository and materialise every row into the online store."""
     feature_config = feature_config or load_feature_config()
-    source = source_frame(load_bundled_iris())
-    objects = repository(store, feature_config)  # an unknown feature in the config fails here, before any write
+    objects = repository(store, feature_config)  # an unknown or unready feature fails here, before any write
+    source = source_frame(load_bundled_iris(), store_features(feature_config))
     store.directory.mkdir(parents=True, exist_ok=True)  # the SQLite online store lives here unless Redis is set
     write_source(store, source)
     feast_store = open_store(store)
@@ -455,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         feature_config = load_feature_config()
         if args.command == "apply":
             apply_and_materialize(store, feature_config)
-            print(f"applied {VIEW_NAME} ({len(DEFINITIONS)} feature versions) and feature service "
+            print(f"applied {VIEW_NAME} ({len(store_features(feature_config))} feature versions) and feature service "
                   f"{feature_service_name(feature_config)} to {describe(store)}; materialised online")  # fmt: skip
             return 0
         rows = online_features(require(store), store, feature_config, args.flower_ids)

@@ -48,6 +48,10 @@ class LifecycleStatus(StrEnum):
     REFACTORED = "REFACTORED"  # in the shared definitions module, owned, described, named by convention
     REGISTERED = "REGISTERED"  # applied to the feature store and materialised
 
+    def at_least(self, other: LifecycleStatus) -> bool:
+        order = list(LifecycleStatus)
+        return order.index(self) >= order.index(other)
+
     @property
     def next(self) -> LifecycleStatus | None:
         order = list(LifecycleStatus)
@@ -92,6 +96,14 @@ def load_states(path: Path = LIFECYCLE_FILE) -> dict[str, FeatureState]:
         except (KeyError, ValueError, TypeError) as exc:
             raise LifecycleError(f"{path}: feature {name}: invalid entry {entry!r} ({exc})") from None
     return states
+
+
+def store_ready(path: Path = LIFECYCLE_FILE) -> list[str]:
+    """The features that may enter the feature store: REFACTORED or REGISTERED, in definition order."""
+    states = load_states(path)
+    return [
+        d.name for d in DEFINITIONS if d.name in states and states[d.name].status.at_least(LifecycleStatus.REFACTORED)
+    ]
 
 
 def save_states(states: dict[str, FeatureState], path: Path = LIFECYCLE_FILE) -> None:

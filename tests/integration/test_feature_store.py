@@ -135,8 +135,8 @@ def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, ba
     record = tmp_path / "feature_lifecycle.yaml"
     record.write_text(lifecycle.LIFECYCLE_FILE.read_text())
     monkeypatch.setattr(lifecycle, "registration_store", lambda: backend.store)
-    assert advance("iris_sepal_length_cm_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
-    state = load_states(record)["iris_sepal_length_cm_v1"]
+    assert advance("iris_petal_ratio_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
+    state = load_states(record)["iris_petal_ratio_v1"]
     assert state.fingerprint and check(record) == []
 
 
