@@ -380,15 +380,24 @@ def feature_services(store: FeatureStoreProfile) -> dict[str, list[str]]:
 
 
 def _service(feast_store: FeatureStore, store: FeatureStoreProfile, feature_config: FeatureConfig) -> Any:
+    """The feature set's service, once every feature view it reads is known to be in the store."""
     name = feature_service_name(feature_config)
     with reaching(store, f"reading feature service {name}"):
-        try:
-            return feast_store.get_feature_service(name)
-        except Exception as exc:  # Feast raises its own not-found types
-            if isinstance(exc, _unavailable_errors()):
-                raise
-            raise FeatureStoreError(f"feature service {name} is not in the store at {describe(store)}: "
-                                    f"run `make features`") from None  # fmt: skip
+        service = _lookup(lambda: feast_store.get_feature_service(name), f"feature service {name}", store)
+        for projection in service.feature_view_projections:
+            view = projection.name
+            _lookup(lambda v=view: feast_store.get_feature_view(v), f"feature view {view} (of {name})", store)
+    return service
+
+
+def _lookup(get: Any, what: str, store: FeatureStoreProfile) -> Any:
+    """``get()``, with Feast's not-found errors (its own types) turned into one naming ``what``."""
+    try:
+        return get()
+    except Exception as exc:
+        if isinstance(exc, _unavailable_errors()):
+            raise
+        raise FeatureStoreError(f"{what} is not in the store at {describe(store)}: run `make features`") from None
 
 
 def historical_features(

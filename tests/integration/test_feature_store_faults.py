@@ -6,14 +6,17 @@ Redis server of the test's own that is stopped while the endpoint serves.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 import redis
+from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
@@ -103,3 +106,37 @@ def test_endpoint_answers_503_when_the_online_store_goes_down(tmp_path, private_
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_feature_view_missing_from_the_store_is_named_and_nothing_runs(tmp_path):
+    """Training is refused and the endpoint does not start: no run, no answer from a store without its view."""
+    config = _env_config(tmp_path, {"directory": str(tmp_path / "store")})
+    store = resolve_settings("prod", config, environ={}).feature_store
+    apply_and_materialize(store).delete_feature_view("iris_features")
+    with use_store(tmp_path / "mlflow") as uri:
+        model = run_training(TrainingRequest(version="1.0.0", author="alice", env="prod", environment_config=config))
+        request = TrainingRequest(version="1.0.1", env="prod", environment_config=config,
+                                  feature_config=_store_feature_config(tmp_path))  # fmt: skip
+        with pytest.raises(TrainingRefused, match=r"feature view iris_features \(of iris_species_features_v1\) is not"):
+            run_training(request)
+        assert [r.info.run_id for r in MlflowClient().search_runs([model.experiment_id])] == [model.run_id]
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(_free_port()),
+               "--feature-lookup", "--env", "prod", "--env-config", str(config)]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "feature view iris_features (of iris_species_features_v1) is not" in done.stderr
+
+
+def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_config, iris_frame):
+    """Ten more flowers than the store knows: refused, naming the first keys, before anything is tracked."""
+    config = _env_config(tmp_path, {"directory": str(tmp_path / "store")})
+    apply_and_materialize(resolve_settings("prod", config, environ={}).feature_store)
+    data = tmp_path / "more_flowers.csv"
+    pd.concat([iris_frame, iris_frame.head(10)], ignore_index=True).to_csv(data, index=False)
+    model_config = write_config("model_config.yaml", {"data": {"source": "file", "path": str(data)}})
+    request = TrainingRequest(version="1.0.0", env="prod", environment_config=config, model_config=model_config,
+                              feature_config=_store_feature_config(tmp_path))  # fmt: skip
+    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused) as refused:
+        run_training(request)
+    assert "the store has no features for flower_id [151, 152, 153, 154, 155] (10 rows)" in str(refused.value)
+    assert not (tmp_path / "mlflow" / "mlflow.db").exists()
