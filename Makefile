@@ -108,6 +108,9 @@ bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and 
 bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_batch.py
 
+bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
+	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
+
 batch: $(STAMP) ## score data/iris_sample.parquet (made from Iris if absent) with @production -> predictions.parquet
 	test -f data/iris_sample.parquet || $(BIN)/python -c "from src.data.load_data import load_bundled_iris as l; import pathlib; pathlib.Path('data').mkdir(exist_ok=True); l().drop(columns='species').to_parquet('data/iris_sample.parquet', index=False)"
 	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input data/iris_sample.parquet --output predictions.parquet

@@ -54,6 +54,8 @@ class Server:
             start_new_session=True,
         )  # fmt: skip
         while time.perf_counter() - started < 180:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode} before it was ready")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=1):
                     self.ready_seconds = time.perf_counter() - started

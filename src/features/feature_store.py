@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import numpy as np
 import pandas as pd
 
 from src.data.load_data import RAW_FEATURE_COLUMNS, TARGET_COLUMN, load_bundled_iris
@@ -451,14 +452,29 @@ def training_measurements(
 
 
 class OnlineLookup:
-    """Raw measurements by ``flower_id`` from the online store, for a request that carries only the key."""
+    """Raw measurements by ``flower_id`` from the online store, for a request that carries only the key.
+
+    The feature service is resolved once, at start: which view and which
+    features it reads. Each request then reads those features of the keys
+    straight from the online store (the provider's ``online_read``), because
+    Feast's ``get_online_features`` rebuilds the service and its views from the
+    registry's protobufs, with runtime type checks, on every call: ~5 ms per
+    request here against ~0.05 ms for the read itself (``make bench-features``).
+    The values are those ``get_online_features`` returns (a test compares every
+    flower).
+    """
 
     def __init__(self, feature_config: FeatureConfig, store: FeatureStoreProfile) -> None:
         _require_raw_inputs(feature_config, "online lookup")
         self.store = store
-        self.feast_store = require(store)
-        self.feature_config = feature_config
-        _service(self.feast_store, store, feature_config)  # fail at start, not per request
+        feast_store = require(store)
+        service = _service(feast_store, store, feature_config)  # fail at start, not per request
+        projection = next(p for p in service.feature_view_projections if p.name == VIEW_NAME)
+        with reaching(store, "reading the feature view"):
+            self._view = feast_store.get_feature_view(projection.name)
+        self._config = feast_store.config
+        self._read = feast_store._get_provider().online_read  # Feast has no public per-view read
+        self._names = list(RAW_INPUT_FEATURES)
 
     def measurements(self, flower_ids: Sequence[int]) -> dict[str, Any]:
         """Float arrays per raw column, in request order.
@@ -466,12 +482,25 @@ class OnlineLookup:
         A key without features is a ``KeyError`` naming it; a backend that is
         down is a ``FeatureStoreUnavailable`` (never made-up values).
         """
-        rows = online_features(self.feast_store, self.store, self.feature_config, flower_ids)
-        missing = rows[list(RAW_INPUT_FEATURES)].isna().any(axis=1).to_numpy()
-        unknown = [key for key, gap in zip(flower_ids, missing, strict=True) if gap]
-        if unknown:
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=int(k))]) for k in flower_ids]
+        with reaching(self.store, "reading online features"):
+            # a copy: Feast's Redis store appends its timestamp field to the list it is given
+            rows = self._read(
+                config=self._config, table=self._view, entity_keys=keys, requested_features=[*self._names]
+            )
+        found = [values or {} for _, values in rows]
+        unknown = [
+            key
+            for key, values in zip(flower_ids, found, strict=True)
+            if any(values.get(n) is None or values[n].WhichOneof("val") != "double_val" for n in self._names)
+        ]
+        if unknown:  # fmt: skip
             raise KeyError(unknown)
-        return {column: rows[name].to_numpy(dtype=float) for name, column in RAW_INPUT_FEATURES.items()}
+        return {column: np.array([values[name].double_val for values in found], dtype=float)
+                for name, column in RAW_INPUT_FEATURES.items()}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

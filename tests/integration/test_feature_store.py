@@ -36,7 +36,9 @@ from src.features.feature_builder import build_features
 from src.features.feature_store import (
     ENTITY_KEY,
     FIRST_EVENT,
+    RAW_INPUT_FEATURES,
     TIMESTAMP,
+    OnlineLookup,
     apply_and_materialize,
     entity_frame,
     historical_features,
@@ -128,6 +130,20 @@ def test_online_features_by_key_are_the_builder_s(store, backend, expected):
     rows = online_features(store, backend.store, config, [3, 150, 1])
     want = expected.set_index(ENTITY_KEY).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
     pd.testing.assert_frame_equal(rows[list(config.features)], want, check_dtype=False)
+
+
+def test_the_endpoint_s_lookup_reads_what_feast_serves_for_every_flower(store, backend):
+    """The fast per-request read equals Feast's get_online_features through the service, for all 150 keys."""
+    config = load_feature_config()
+    keys = list(range(1, 151))
+    fast = OnlineLookup(config, backend.store).measurements(keys)
+    served = online_features(store, backend.store, config, keys)
+    for name, column in RAW_INPUT_FEATURES.items():
+        assert fast[column].tolist() == served[name].tolist()
+    assert fast["petal_length_cm"].tolist() == load_bundled_iris()["petal_length_cm"].tolist()
+    with pytest.raises(KeyError) as unknown:
+        OnlineLookup(config, backend.store).measurements([5, 0, 151])
+    assert unknown.value.args[0] == [0, 151]
 
 
 def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, backend, tmp_path, monkeypatch):
