@@ -236,3 +236,11 @@ def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_training_and_serving_without_lookup_never_import_feast():
+    """``import feast`` costs ~4 s: only the store, store-sourced training and --feature-lookup may pay it."""
+    probe = ("import sys, pipelines.training_pipeline, src.components.serving, scripts.deploy_endpoint, "
+             "src.features.lifecycle; print(sorted(m for m in sys.modules if m.split('.')[0] == 'feast'))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -22,7 +22,7 @@ from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.features.feature_store import apply_and_materialize
 from src.utils.config import PROJECT_ROOT, resolve_settings
-from tests.conftest import use_store
+from tests.conftest import require_service, use_store
 from tests.integration.test_feature_store import _env_config, _free_port, _post, _serve, _store_feature_config
 
 pytestmark = pytest.mark.integration
@@ -63,8 +63,8 @@ def test_make_features_against_a_store_that_is_down_says_so(tmp_path):
 def private_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A Redis server of this test's own, which the test may stop."""
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
+    require_service("the redis-server program", lambda: binary or shutil.which("redis-server") or 1 / 0)
+    assert binary is not None
     port = _free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL)  # fmt: skip
