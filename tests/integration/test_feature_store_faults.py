@@ -63,7 +63,12 @@ def test_make_features_against_a_store_that_is_down_says_so(tmp_path):
 def private_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A Redis server of this test's own, which the test may stop."""
     binary = shutil.which("redis-server")
-    require_service("the redis-server program", lambda: binary or shutil.which("redis-server") or 1 / 0)
+
+    def installed() -> None:
+        if binary is None:
+            raise FileNotFoundError("redis-server is not on PATH")
+
+    require_service("the redis-server program", installed)
     assert binary is not None
     port = _free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
