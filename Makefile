@@ -67,7 +67,7 @@ serve: $(STAMP) ## REST endpoint for models:/<name>@$(ALIAS) on port $(SERVE_POR
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT)
 
 test: $(STAMP) ## run all tests
-	$(BIN)/pytest tests/ -v
+	$(BIN)/pytest tests/ -v --durations=15
 
 test-unit: $(STAMP) ## run unit tests only
 	$(BIN)/pytest tests/unit/ -v

@@ -6,6 +6,9 @@ A version passes only if every check passes:
   raw measurements) and outputs; its input example predicts; its
   requirements are pinned; its feature step computes the feature set it was
   registered with; the held-out data is the data it was trained on;
+- governance: every feature it uses has reached ``validation.min_feature_status``
+  in the feature lifecycle (REGISTERED by default: in the feature store,
+  fingerprinted);
 - metrics: ``mlflow.models.evaluate`` on the training run's held-out rows,
   judged by ``mlflow.validate_evaluation_results`` against the configured
   floors and against the champion (the version at ``production``) evaluated
@@ -34,6 +37,8 @@ from mlflow.models import MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
 from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, load_dataset
+from src.features import lifecycle
+from src.features.lifecycle import LifecycleStatus, load_states
 from src.models.classifier import split_dataset
 from src.models.model_registry import Alias, Registry, VersionInfo
 from src.models.promotion import AUTHOR_TAG, COPIED_FROM_TAG, VALIDATION_FAILED_CHECKS_TAG, VALIDATION_STATUS_TAG
@@ -189,6 +194,26 @@ def _contract_checks(model: mlflow.pyfunc.PyFuncModel, local: Path, candidate: V
         _check("requirements_pinned", pinned),
         _check("feature_set", features),
     ]
+
+
+def _governance_checks(candidate: VersionInfo, model_config: ModelConfig) -> list[CheckResult]:
+    """A version may leave dev only on features whose lifecycle has reached the configured status."""
+
+    def feature_lifecycle() -> tuple[bool, str]:
+        required = LifecycleStatus(model_config.validation.min_feature_status)
+        states = load_states(lifecycle.LIFECYCLE_FILE)
+        used = [name for name in candidate.tags.get("features", "").split(",") if name]
+        behind = {
+            name: states[name].status.value if name in states else "UNRECORDED"
+            for name in used
+            if name not in states or not states[name].status.at_least(required)
+        }
+        if behind:
+            listed = ", ".join(f"{name} is {status}" for name, status in behind.items())
+            return False, f"{listed}; this gate needs {required.value} features (validation.min_feature_status)"
+        return bool(used), f"all {len(used)} features are {required.value} or beyond" if used else "no features tag"
+
+    return [_check("feature_lifecycle", feature_lifecycle)]
 
 
 CHAMPION_PREFIX = "champion_"
@@ -359,6 +384,7 @@ def validate_version(
                 return _record(decision, registry, run.info.run_id)
             checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
             checks += _contract_checks(model, local, candidate)
+            checks += _governance_checks(candidate, model_config)
             candidate_result = _evaluate(str(local), held_out.frame)
         champion_result = _evaluate(champion.uri, held_out.frame, prefix=CHAMPION_PREFIX) if champion else None
         checks += _metric_checks(candidate_result, champion_result, model_config)

@@ -128,6 +128,8 @@ class ValidationConfig(_Frozen):
     thresholds: dict[MetricName, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     champion: ChampionPolicy = ChampionPolicy()
     latency: LatencyBudget = LatencyBudget()
+    #: Every feature the version uses must have reached this lifecycle status (configs/feature_lifecycle.yaml).
+    min_feature_status: Literal["LOCAL", "VALIDATED", "REFACTORED", "REGISTERED"] = "REGISTERED"
 
 
 class ModelConfig(_Frozen):

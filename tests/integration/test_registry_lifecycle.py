@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRequest
+from src.features import lifecycle
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
@@ -168,14 +169,23 @@ def test_promotion_to_production_with_approval(settings, registry, history):
 # --- version 2: a failed validation, then a pass against the champion ------------------------
 
 
-def test_failed_validation_blocks_promotion_and_moves_nothing(settings, strict_config, registry, history):
+def test_failed_validation_blocks_promotion_and_moves_nothing(
+    settings, strict_config, registry, history, tmp_path, monkeypatch
+):
     assert _train("1.1.0") == "2"
+    record = tmp_path / "feature_lifecycle.yaml"  # as if a feature of the set had never been registered
+    record.write_text(lifecycle.LIFECYCLE_FILE.read_text().replace("status: REGISTERED", "status: REFACTORED", 1))
+    monkeypatch.setattr(lifecycle, "LIFECYCLE_FILE", record)
     decision = validate_version(settings, strict_config, version="2", registry=registry)
     assert not decision.passed
-    assert decision.failed_checks == ("metric_val_accuracy",)
+    assert decision.failed_checks == ("feature_lifecycle", "metric_val_accuracy")
+    governance = next(check for check in decision.checks if check.name == "feature_lifecycle")
+    assert governance.detail.startswith("iris_sepal_length_cm_v1 is REFACTORED; this gate needs REGISTERED")
     assert decision.baseline_version == "1"
     assert registry.version(MODEL, "2").tags["validation.status"] == "failed"
-    with pytest.raises(PromotionRefused, match=r"version 2 failed validation \(metric_val_accuracy\)"):
+    with pytest.raises(
+        PromotionRefused, match=r"version 2 failed validation \(feature_lifecycle,metric_val_accuracy\)"
+    ):
         promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
     assert _aliases(registry) == {"dev": "2", "staging": "1", "production": "1"}
 
