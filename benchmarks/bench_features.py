@@ -99,7 +99,13 @@ def _shared_backends() -> Iterator[dict[str, str] | None]:
 
 def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, model_uri: str, seconds: float) -> None:
     from src.data.load_data import load_bundled_iris
-    from src.features.feature_store import OnlineLookup, apply_and_materialize, open_store, training_measurements
+    from src.features.feature_store import (
+        OnlineLookup,
+        apply_and_materialize,
+        feature_service_name,
+        open_store,
+        training_measurements,
+    )
     from src.utils.config import CONFIG_DIR, load_feature_config, resolve_settings
 
     content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
@@ -111,7 +117,7 @@ def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, mode
     try:
         apply_ms = _timed(lambda: apply_and_materialize(store, config), 3)
         training_ms = _timed(lambda: training_measurements(iris, config, store), 7)
-        lookup = OnlineLookup(config, store)
+        lookup = OnlineLookup(feature_service_name(config), store)
         online_ms = _timed(lambda: lookup.measurements([42]), 300)
         print(f"{label:<15} apply+materialise {statistics.median(apply_ms):7.0f} ms | point-in-time training set "
               f"(150 rows) {statistics.median(training_ms):6.0f} ms | online 1 row p50 {online_ms[150]:.2f} ms, "

@@ -78,10 +78,12 @@ def serve(args: argparse.Namespace) -> int:
     log = InferenceLog(config.inference_log) if config.inference_log else None
     lookup = None
     if args.feature_lookup:  # imports feast (~4.5 s) only when asked for
-        from src.features.feature_store import OnlineLookup
-        from src.utils.config import load_feature_config
+        from src.features.feature_store import OnlineLookup, feature_service_of
 
-        lookup = OnlineLookup(load_feature_config(), settings.feature_store).measurements
+        if scorer.handle.feature_set is None:
+            return refuse(f"version {scorer.handle.version} records no feature set: no feature service to look up")
+        # the served model's own feature service, so the lookup serves the features it was trained with
+        lookup = OnlineLookup(feature_service_of(scorer.handle.feature_set), settings.feature_store).measurements
     app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup)
     print(f"serving {name} version {scorer.handle.version} (@{args.alias}) on http://{args.host}:{args.port}",
           flush=True)  # fmt: skip

@@ -49,6 +49,8 @@ class ModelHandle:
     run_id: str | None
     features: tuple[str, ...]
     loaded_at: datetime
+    #: The feature set the version was trained on (``name:vN``), as logged with the model.
+    feature_set: str | None = None
 
     @property
     def uri(self) -> str:
@@ -199,5 +201,6 @@ def load_scorer(model_name: str, *, alias: str | None = None, version: str | Non
         run_id=info.run_id,
         features=tuple(model_info.metadata.get("features", ())) if model_info.metadata else (),
         loaded_at=datetime.now(UTC),
+        feature_set=model_info.metadata.get("feature_set") if model_info.metadata else None,
     )
     return Scorer(handle, pipeline, inputs)

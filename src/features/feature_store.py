@@ -238,6 +238,14 @@ def feature_service_name(config: FeatureConfig) -> str:
     return f"{config.feature_set.name}_v{config.feature_set.version}"
 
 
+def feature_service_of(feature_set_label: str) -> str:
+    """The feature service of a model's recorded feature set (``iris_species_features:v1`` -> ``..._v1``)."""
+    name, _, version = feature_set_label.partition(":v")
+    if not name or not version.isdigit():
+        raise FeatureStoreError(f"not a feature set label (name:vN): {feature_set_label!r}")
+    return f"{name}_v{version}"
+
+
 def entity_frame(raw: pd.DataFrame) -> pd.DataFrame:
     """Give each row its entity key and event timestamp (row i: flower i + 1, first event + i minutes)."""
     keys = pd.RangeIndex(1, len(raw) + 1)
@@ -382,7 +390,10 @@ def feature_services(store: FeatureStoreProfile) -> dict[str, list[str]]:
 
 def _service(feast_store: FeatureStore, store: FeatureStoreProfile, feature_config: FeatureConfig) -> Any:
     """The feature set's service, once every feature view it reads is known to be in the store."""
-    name = feature_service_name(feature_config)
+    return _service_named(feast_store, store, feature_service_name(feature_config))
+
+
+def _service_named(feast_store: FeatureStore, store: FeatureStoreProfile, name: str) -> Any:
     with reaching(store, f"reading feature service {name}"):
         service = _lookup(lambda: feast_store.get_feature_service(name), f"feature service {name}", store)
         for projection in service.feature_view_projections:
@@ -454,7 +465,8 @@ def training_measurements(
 class OnlineLookup:
     """Raw measurements by ``flower_id`` from the online store, for a request that carries only the key.
 
-    The feature service is resolved once, at start: which view and which
+    The feature service is the one of the served model's own feature set (as
+    recorded at training), resolved once, at start: which view and which
     features it reads. Each request then reads those features of the keys
     straight from the online store (the provider's ``online_read``), because
     Feast's ``get_online_features`` rebuilds the service and its views from the
@@ -464,12 +476,16 @@ class OnlineLookup:
     flower).
     """
 
-    def __init__(self, feature_config: FeatureConfig, store: FeatureStoreProfile) -> None:
-        _require_raw_inputs(feature_config, "online lookup")
+    def __init__(self, service_name: str, store: FeatureStoreProfile) -> None:
         self.store = store
         feast_store = require(store)
-        service = _service(feast_store, store, feature_config)  # fail at start, not per request
-        projection = next(p for p in service.feature_view_projections if p.name == VIEW_NAME)
+        service = _service_named(feast_store, store, service_name)  # fail at start, not per request
+        projection = next((p for p in service.feature_view_projections if p.name == VIEW_NAME), None)
+        served = {field.name for field in projection.features} if projection else set()
+        missing = [name for name in RAW_INPUT_FEATURES if name not in served]
+        if projection is None or missing:
+            raise FeatureStoreError(f"online lookup needs the model's inputs from feature service {service_name}, "
+                                    f"which lacks {missing}")  # fmt: skip
         with reaching(store, "reading the feature view"):
             self._view = feast_store.get_feature_view(projection.name)
         self._config = feast_store.config

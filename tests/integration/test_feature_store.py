@@ -38,6 +38,7 @@ from src.features.feature_store import (
     FIRST_EVENT,
     RAW_INPUT_FEATURES,
     TIMESTAMP,
+    FeatureStoreError,
     OnlineLookup,
     apply_and_materialize,
     entity_frame,
@@ -51,6 +52,8 @@ from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load
 from tests.conftest import fresh_database, use_store
 
 pytestmark = pytest.mark.integration
+
+SERVICE = "iris_species_features_v1"
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,15 @@ def test_the_endpoint_s_lookup_reads_what_feast_serves_for_every_flower(store, b
     """The fast per-request read equals Feast's get_online_features through the service, for all 150 keys."""
     config = load_feature_config()
     keys = list(range(1, 151))
-    fast = OnlineLookup(config, backend.store).measurements(keys)
+    fast = OnlineLookup(SERVICE, backend.store).measurements(keys)
     served = online_features(store, backend.store, config, keys)
     for name, column in RAW_INPUT_FEATURES.items():
         assert fast[column].tolist() == served[name].tolist()
     assert fast["petal_length_cm"].tolist() == load_bundled_iris()["petal_length_cm"].tolist()
+    with pytest.raises(FeatureStoreError, match="iris_species_features_v7 is not in the store"):
+        OnlineLookup("iris_species_features_v7", backend.store)
     with pytest.raises(KeyError) as unknown:
-        OnlineLookup(config, backend.store).measurements([5, 0, 151])
+        OnlineLookup(SERVICE, backend.store).measurements([5, 0, 151])
     assert unknown.value.args[0] == [0, 151]
 
 

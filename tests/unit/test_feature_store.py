@@ -5,11 +5,13 @@ from pathlib import Path
 import pytest
 
 from src.features.feature_store import (
+    FeatureStoreError,
     _masked,
     _postgres_settings,
     _redis_connection_string,
     describe,
     entity_frame,
+    feature_service_of,
     source_uri,
 )
 from src.utils.config import FeatureStoreProfile
@@ -72,3 +74,9 @@ def test_each_row_gets_a_key_and_an_event_a_minute_after_the_previous():
     keys = entity_frame(pd.DataFrame(index=range(3)))
     assert keys["flower_id"].tolist() == [1, 2, 3]
     assert keys["event_timestamp"].diff().dropna().eq(pd.Timedelta(minutes=1)).all()
+
+
+def test_a_model_s_feature_set_names_its_feature_service():
+    assert feature_service_of("iris_species_features:v1") == "iris_species_features_v1"
+    with pytest.raises(FeatureStoreError, match="not a feature set label"):
+        feature_service_of("iris_species_features")
