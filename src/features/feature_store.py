@@ -340,14 +340,44 @@ def write_source(store: FeatureStoreProfile, frame: pd.DataFrame) -> None:
     partial.replace(path)
 
 
+def _check_reachable(store: FeatureStoreProfile) -> FeatureStore:
+    """Open the registry and reach every shared backend, so a store that is down fails before any write."""
+    feast_store = open_store(store)
+    if store.registry:  # Feast's SQL registry connects lazily: ask it something
+        with reaching(store, "reading the registry"):
+            feast_store.list_feature_views()
+    if store.offline_store:
+        import psycopg
+
+        with reaching(store, "reaching the offline store"):
+            psycopg.connect(**_postgres_connection(store.offline_store)).close()
+    if store.online_store:
+        import redis
+
+        with reaching(store, "reaching the online store"):
+            redis.Redis.from_url(store.online_store, socket_connect_timeout=CONNECT_TIMEOUT_S).ping()
+    return feast_store
+
+
+def _postgres_connection(uri: str) -> dict[str, Any]:
+    """psycopg's keyword arguments for the same connection as Feast's (``schema`` is Feast's, not libpq's)."""
+    fields = _postgres_settings(uri)
+    keep = ("host", "port", "user", "password", "sslmode")
+    return {**{key: fields[key] for key in keep}, "dbname": fields["database"], "connect_timeout": CONNECT_TIMEOUT_S}
+
+
 def apply_and_materialize(store: FeatureStoreProfile, feature_config: FeatureConfig | None = None) -> FeatureStore:
-    """Write the source table, apply the repository and materialise every row into the online store."""
+    """Write the source table, apply the repository and materialise every row into the online store.
+
+    Everything that can refuse runs first: the feature set against the
+    lifecycle, then every backend is reached; only then is anything written.
+    """
     feature_config = feature_config or load_feature_config()
     objects = repository(store, feature_config)  # an unknown or unready feature fails here, before any write
     source = source_frame(load_bundled_iris(), store_features(feature_config))
+    feast_store = _check_reachable(store)
     store.directory.mkdir(parents=True, exist_ok=True)  # the SQLite online store lives here unless Redis is set
     write_source(store, source)
-    feast_store = open_store(store)
     with reaching(store, "applying the repository"):
         feast_store.apply(objects)
     with reaching(store, "materialising the online store"):

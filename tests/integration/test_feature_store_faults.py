@@ -20,9 +20,9 @@ from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
-from src.features.feature_store import apply_and_materialize
+from src.features.feature_store import FeatureStoreUnavailable, apply_and_materialize
 from src.utils.config import PROJECT_ROOT, resolve_settings
-from tests.conftest import require_service, use_store
+from tests.conftest import fresh_database, require_service, use_store
 from tests.integration.test_feature_store import _env_config, _free_port, _post, _serve, _store_feature_config
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def test_make_features_against_a_store_that_is_down_says_so(tmp_path):
     command = [sys.executable, "-m", "src.features.feature_store", "--env", "prod", "--env-config", str(config)]
     done = subprocess.run([*command, "apply"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert "feature store unavailable while writing the source table" in done.stderr
+    assert "feature store unavailable while reading the registry" in done.stderr
     assert "postgres:***@127.0.0.1" in done.stderr and "secret" not in done.stderr  # no password in logs
 
 
@@ -145,3 +145,18 @@ def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_c
         run_training(request)
     assert "the store has no features for flower_id [151, 152, 153, 154, 155] (10 rows)" in str(refused.value)
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_make_features_with_the_online_store_down_writes_nothing(tmp_path, postgres_dsn):
+    """PostgreSQL answers but Redis does not: refused before the source table is written."""
+    import psycopg
+
+    with fresh_database(postgres_dsn, "feast_fault") as database:
+        down = f"redis://127.0.0.1:{_free_port()}/0"
+        config = _env_config(tmp_path, {"project": "iris_fault", "registry": database, "offline_store": database,
+                                        "online_store": down, "directory": str(tmp_path / "store")})  # fmt: skip
+        with pytest.raises(FeatureStoreUnavailable, match=f"while reaching the online store .*{down}"):
+            apply_and_materialize(resolve_settings("prod", config, environ={}).feature_store)
+        with psycopg.connect(database) as connection:
+            tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        assert "iris_fault_iris_features_source" not in {name for (name,) in tables}
