@@ -18,7 +18,13 @@ from pathlib import Path
 from src.features import feature_store
 from src.features.feature_definitions import DEFINITIONS, FeatureDefinition
 from src.features.lifecycle import LifecycleStatus, load_states
-from src.utils.config import PROJECT_ROOT, load_environment_config, load_feature_config, resolve_settings
+from src.utils.config import (
+    PROJECT_ROOT,
+    FeatureStoreProfile,
+    load_environment_config,
+    load_feature_config,
+    resolve_settings,
+)
 
 CATALOG = PROJECT_ROOT / "docs" / "FEATURE_CATALOG.md"
 
@@ -28,16 +34,14 @@ def _summary(definition: FeatureDefinition) -> str:
     return doc[0] if doc else definition.transform.__name__
 
 
-def _store_columns() -> tuple[set[str], dict[str, list[str]]]:
+def _store_columns(store: FeatureStoreProfile) -> tuple[set[str], dict[str, list[str]]]:
     """Features in the applied feature view, and the feature services serving each feature."""
-    store = resolve_settings().feature_store
-    if not feature_store.exists(store):
-        raise feature_store.FeatureStoreError(
-            f"no feature store at {feature_store.describe(store)}: run `make features` before the catalog"
-        )
-    in_view = feature_store.registered_features(store)
+    try:
+        in_view, served = feature_store.contents(store)
+    except feature_store.FeatureStoreError as exc:
+        raise feature_store.FeatureStoreError(f"{exc} (the catalog reads the store)") from None
     services: dict[str, list[str]] = {}
-    for service, names in sorted(feature_store.feature_services(store).items()):
+    for service, names in sorted(served.items()):
         for name in names:
             services.setdefault(name, []).append(service)
     return in_view, services
@@ -45,7 +49,8 @@ def _store_columns() -> tuple[set[str], dict[str, list[str]]]:
 
 def render() -> str:
     """The catalog's Markdown: one row per feature version, then one section per feature family."""
-    in_view, services = _store_columns()
+    store = resolve_settings().feature_store
+    in_view, services = _store_columns(store)
     states = load_states()
     feature_config = load_feature_config()
     identity = load_environment_config().project
@@ -65,7 +70,7 @@ def render() -> str:
         "LOCAL -> VALIDATED -> REFACTORED -> REGISTERED one gated step at a time",
         "(`python -m src.features.lifecycle advance NAME`); a changed definition is a new version, never an edit.",
         "",
-        f"In the feature store (Feast project `{resolve_settings().feature_store.project}`), every version is a",
+        f"In the feature store (Feast project `{store.project}`), every version is a",
         f"feature of the view `{feature_store.VIEW_NAME}` (entity `{feature_store.ENTITY_KEY}`); a feature service",
         "serves one feature set to training (point in time) and to the endpoint (online).",
         "",

@@ -215,20 +215,22 @@ def open_store(store: FeatureStoreProfile) -> FeatureStore:
         return FeatureStore(config=repo_config(store))
 
 
-def exists(store: FeatureStoreProfile) -> bool:
-    """Whether ``make features`` has applied this store (without creating anything when it has not)."""
+def applied(store: FeatureStoreProfile) -> FeatureStore | None:
+    """The store, opened once, if ``make features`` has applied it; ``None`` if it has not (a missing local
+    registry is not created)."""
     if not store.registry:
-        return registry_path(store).exists()
+        return open_store(store) if registry_path(store).exists() else None
     feast_store = open_store(store)
     with reaching(store, "reading the registry"):
-        return bool(feast_store.list_feature_views())
+        return feast_store if feast_store.list_feature_views() else None
 
 
 def require(store: FeatureStoreProfile) -> FeatureStore:
     """The applied store, or an error saying how to build it."""
-    if not exists(store):
+    feast_store = applied(store)
+    if feast_store is None:
         raise FeatureStoreError(f"no feature store at {describe(store)}: run `make features` first")
-    return open_store(store)
+    return feast_store
 
 
 # --- the repository ---------------------------------------------------------------
@@ -385,34 +387,34 @@ def apply_and_materialize(store: FeatureStoreProfile, feature_config: FeatureCon
     return feast_store
 
 
-def registered_features(store: FeatureStoreProfile) -> set[str]:
-    """Feature names applied in the store's feature view and materialised online (empty without a store)."""
-    if not exists(store):
-        return set()
-    feast_store = open_store(store)
+def _materialised_features(feast_store: FeatureStore, store: FeatureStoreProfile) -> set[str]:
     with reaching(store, "reading the feature view"):
         try:
-            view = feast_store.get_feature_view(VIEW_NAME)
-        except Exception as exc:  # Feast's own not-found type; a down backend is re-raised by `reaching`
-            if isinstance(exc, _unavailable_errors()):
-                raise
+            view = _lookup(lambda: feast_store.get_feature_view(VIEW_NAME), f"feature view {VIEW_NAME}", store)
+        except FeatureStoreError:  # not applied (a down backend is not a FeatureStoreError here)
             return set()
-    if not view.materialization_intervals:
-        return set()
-    return {field.name for field in view.features}
+    return {field.name for field in view.features} if view.materialization_intervals else set()
 
 
-def feature_services(store: FeatureStoreProfile) -> dict[str, list[str]]:
-    """Each applied feature service and the features it serves (for the catalog)."""
-    if not exists(store):
-        return {}
-    feast_store = open_store(store)
+def registered_features(store: FeatureStoreProfile) -> set[str]:
+    """Feature names applied in the store's feature view and materialised online (empty without a store)."""
+    feast_store = applied(store)
+    return set() if feast_store is None else _materialised_features(feast_store, store)
+
+
+def contents(store: FeatureStoreProfile) -> tuple[set[str], dict[str, list[str]]]:
+    """For the catalog: the materialised features of the view, and each feature service's features.
+
+    Raises when the store was never applied: a catalog without it would silently say "not in the store".
+    """
+    feast_store = require(store)
     with reaching(store, "listing feature services"):
         services = feast_store.list_feature_services()
-    return {
+    served = {
         service.name: [field.name for projection in service.feature_view_projections for field in projection.features]
         for service in services
     }
+    return _materialised_features(feast_store, store), served
 
 
 # --- reading features -------------------------------------------------------------
@@ -507,6 +509,9 @@ class OnlineLookup:
     """
 
     def __init__(self, service_name: str, store: FeatureStoreProfile) -> None:
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
         self.store = store
         feast_store = require(store)
         service = _service_named(feast_store, store, service_name)  # fail at start, not per request
@@ -521,6 +526,7 @@ class OnlineLookup:
         self._config = feast_store.config
         self._read = feast_store._get_provider().online_read  # Feast has no public per-view read
         self._names = list(RAW_INPUT_FEATURES)
+        self._entity_key = lambda key: EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=int(key))])
 
     def measurements(self, flower_ids: Sequence[int]) -> dict[str, Any]:
         """Float arrays per raw column, in request order.
@@ -528,10 +534,7 @@ class OnlineLookup:
         A key without features is a ``KeyError`` naming it; a backend that is
         down is a ``FeatureStoreUnavailable`` (never made-up values).
         """
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=int(k))]) for k in flower_ids]
+        keys = [self._entity_key(key) for key in flower_ids]
         with reaching(self.store, "reading online features"):
             # a copy: Feast's Redis store appends its timestamp field to the list it is given
             rows = self._read(

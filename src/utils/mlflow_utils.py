@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import mlflow
 import pandas as pd
@@ -105,8 +105,11 @@ class SqlTableSource(DatasetSource):
         import sqlalchemy
 
         parts = urlsplit(self._uri)
-        table = parse_qs(parts.query)["table"][-1]
-        url = "postgresql+psycopg://" + parts._replace(query="", fragment="").geturl().split("://", 1)[1]
+        query = parse_qs(parts.query)
+        table = query.pop("table")[-1]
+        # the other parameters (sslmode...) stay with the connection; the fragment is lineage only
+        location = parts._replace(query=urlencode(query, doseq=True), fragment="").geturl()
+        url = "postgresql+psycopg://" + location.split("://", 1)[1]
         engine = sqlalchemy.create_engine(url)
         try:
             with engine.connect() as connection:
