@@ -41,7 +41,7 @@ def test_catalog_lists_every_feature_with_status_store_and_users(applied):
 def test_the_catalog_needs_the_store(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FEATURE_STORE_DIR", str(tmp_path / "never-built"))
     assert catalog.main(["--check"]) == 2
-    assert "run `make features` before the catalog" in capsys.readouterr().err
+    assert "run `make features` first (the catalog reads the store)" in capsys.readouterr().err
 
 
 def test_a_feature_set_with_a_local_feature_is_not_applied(tmp_path, write_config):

@@ -12,7 +12,6 @@ import hmac
 import http.client
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from src.models.model_registry import Alias, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import promote
 from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
-from tests.conftest import use_store
+from tests.conftest import free_port, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +38,6 @@ COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.7, 2.2]
 SECRET = "test-webhook-secret"
 MAX_BODY = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _train_validate_promote(version: str) -> str:
@@ -66,7 +59,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def endpoint(store):
     root, uri = store
-    port = _free_port()
+    port = free_port()
     log = root / "inference.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "ENDPOINT_WEBHOOK_SECRET": SECRET}
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "staging", "--port", str(port),

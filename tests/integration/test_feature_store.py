@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -49,7 +48,7 @@ from src.features.feature_store import (
 )
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
-from tests.conftest import fresh_database, use_store
+from tests.conftest import free_port, fresh_database, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -192,12 +191,6 @@ def test_a_feature_service_missing_from_the_store_tracks_nothing(store, backend,
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _post(port: int, payload: object) -> tuple[int, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("POST", "/invocations", json.dumps(payload), {"Content-Type": "application/json"})
@@ -226,7 +219,7 @@ def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend
     """A request with only flower_id gets the same prediction as one with that flower's measurements."""
     with use_store(tmp_path / "mlflow") as uri:
         run_training(backend.request("1.0.0"))
-    port = _free_port()
+    port = free_port()
     server = _serve(uri, backend, port, tmp_path / "log.db")
     try:
         keys = [3, 51, 150]

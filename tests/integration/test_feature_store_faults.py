@@ -22,8 +22,8 @@ from pipelines.training_pipeline import run_training
 from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.features.feature_store import FeatureStoreUnavailable, apply_and_materialize
 from src.utils.config import PROJECT_ROOT, resolve_settings
-from tests.conftest import fresh_database, require_service, use_store
-from tests.integration.test_feature_store import _env_config, _free_port, _post, _serve, _store_feature_config
+from tests.conftest import free_port, fresh_database, require_service, use_store
+from tests.integration.test_feature_store import _env_config, _post, _serve, _store_feature_config
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_training_from_a_store_never_built_tracks_nothing(tmp_path):
 
 
 def test_training_from_a_store_that_is_down_tracks_nothing(tmp_path):
-    down = f"postgresql://postgres@127.0.0.1:{_free_port()}/features"  # nothing listens there
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/features"  # nothing listens there
     config = _env_config(tmp_path, {"registry": down, "offline_store": down})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip
@@ -50,7 +50,7 @@ def test_training_from_a_store_that_is_down_tracks_nothing(tmp_path):
 
 
 def test_make_features_against_a_store_that_is_down_says_so(tmp_path):
-    down = f"postgresql://postgres:secret@127.0.0.1:{_free_port()}/features"
+    down = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/features"
     config = _env_config(tmp_path, {"registry": down, "offline_store": down, "directory": str(tmp_path / "store")})
     command = [sys.executable, "-m", "src.features.feature_store", "--env", "prod", "--env-config", str(config)]
     done = subprocess.run([*command, "apply"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
@@ -70,7 +70,7 @@ def private_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
 
     require_service("the redis-server program", installed)
     assert binary is not None
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL)  # fmt: skip
     client = redis.Redis(port=port, socket_timeout=1)
@@ -98,7 +98,7 @@ def test_endpoint_answers_503_when_the_online_store_goes_down(tmp_path, private_
     class _Backend:
         env_config = config
 
-    port = _free_port()
+    port = free_port()
     server = _serve(uri, _Backend, port, tmp_path / "log.db")  # type: ignore[arg-type]
     try:
         assert _post(port, {"inputs": {"flower_id": [7]}})[0] == 200
@@ -125,7 +125,7 @@ def test_a_feature_view_missing_from_the_store_is_named_and_nothing_runs(tmp_pat
         with pytest.raises(TrainingRefused, match=r"feature view iris_features \(of iris_species_features_v1\) is not"):
             run_training(request)
         assert [r.info.run_id for r in MlflowClient().search_runs([model.experiment_id])] == [model.run_id]
-    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(_free_port()),
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(free_port()),
                "--feature-lookup", "--env", "prod", "--env-config", str(config)]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -152,7 +152,7 @@ def test_make_features_with_the_online_store_down_writes_nothing(tmp_path, postg
     import psycopg
 
     with fresh_database(postgres_dsn, "feast_fault") as database:
-        down = f"redis://127.0.0.1:{_free_port()}/0"
+        down = f"redis://127.0.0.1:{free_port()}/0"
         config = _env_config(tmp_path, {"project": "iris_fault", "registry": database, "offline_store": database,
                                         "online_store": down, "directory": str(tmp_path / "store")})  # fmt: skip
         with pytest.raises(FeatureStoreUnavailable, match=f"while reaching the online store .*{down}"):

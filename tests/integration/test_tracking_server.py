@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,17 +23,11 @@ from mlflow import MlflowClient
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.promotion import Approval, promote
 from src.utils.config import PROJECT_ROOT, resolve_settings
-from tests.conftest import fresh_database
+from tests.conftest import free_port, fresh_database
 
 pytestmark = pytest.mark.integration
 
 MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -94,7 +86,7 @@ def database(postgres_dsn: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
-    running = TrackingServer(database, tmp_path_factory.mktemp("served-artifacts"), _free_port())
+    running = TrackingServer(database, tmp_path_factory.mktemp("served-artifacts"), free_port())
     running.start()
     try:
         yield running
