@@ -12,6 +12,6 @@ def train_into(store_dir: Path) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
     from pipelines.training_pipeline import run_training
-    from pipelines.training_plan import TrainingRequest
+    from src.models.training_plan import TrainingRequest
 
     return run_training(TrainingRequest(version="1.0.0", context="bench")).registered.name

@@ -29,7 +29,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as directory:
         work = Path(directory)
         name = train_into(work)
-        from pipelines.inference_pipeline import run_batch
+        from src.components.batch import run_batch
         from src.components.scoring import load_scorer
         from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
 

@@ -16,34 +16,39 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mlflow.exceptions import MlflowException
+from src.utils import cli
 
-from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError
-from src.models.promotion import Approval, PromotionRefused, promote, rollback
-from src.utils.cli import EXIT_OK, current_actor, environment_options, refuse, settings_from
-from src.utils.config import ConfigError, Settings
+if TYPE_CHECKING:
+    from src.models.model_registry import AliasEvent
+    from src.utils.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = environment_options()
-    common.add_argument("--actor", help="who runs the command (default: $MLOPS_ACTOR, else git user.email)")
-    parser = argparse.ArgumentParser(
-        prog="python scripts/promote_model.py", description=__doc__.splitlines()[0], parents=[common]
+    parser = cli.parser(
+        "python scripts/promote_model.py",
+        __doc__,
+        example='python scripts/promote_model.py --to production --approved-by alice --reason "CHG-1234"',
     )
+    cli.actor_option(parser)
     parser.add_argument("--to", choices=["staging", "production"], help="promote to this alias")
     parser.add_argument("--approved-by", help="approver (production; not the version's author)")
     parser.add_argument("--reason", help="reason or change ticket (production)")
     commands = parser.add_subparsers(dest="command")
-    history = commands.add_parser("history", parents=[common], help="every alias move, oldest first")
-    history.add_argument("--alias", choices=[a.value for a in Alias], help="only this alias")
-    back = commands.add_parser("rollback", parents=[common], help="point an alias back at its previous version")
+    history = commands.add_parser("history", parents=[cli.environment_options()], help="every alias move, oldest first")
+    history.add_argument("--alias", choices=cli.ALIASES, help="only this alias")
+    back = commands.add_parser(
+        "rollback", parents=[cli.environment_options()], help="point an alias back at its previous version"
+    )
+    cli.actor_option(back)
     back.add_argument("--alias", required=True, choices=["staging", "production"])
     back.add_argument("--reason", required=True, help="why (an incident, a ticket)")
     return parser
 
 
 def _format(events: list[AliasEvent]) -> str:
+    """The alias history as a table, oldest move first."""
     if not events:
         return "no alias moves recorded"
     width = max(len("by"), *(len(e.actor) for e in events))
@@ -60,6 +65,8 @@ def _format(events: list[AliasEvent]) -> str:
 
 
 def _holders(settings: Settings) -> str:
+    from src.models.model_registry import Alias, Registry
+
     registry = Registry()
     holders = []
     for alias in Alias:
@@ -68,30 +75,32 @@ def _holders(settings: Settings) -> str:
     return "now: " + ", ".join(holders)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from src.models.model_registry import Alias, AliasHistory
+    from src.models.promotion import Approval, promote, rollback
+
+    settings = cli.settings_from(args)
+    actor = cli.current_actor(args.actor)
+    if args.command == "history":
+        models = sorted({settings.model_name_for(alias) for alias in Alias})
+        events = AliasHistory(settings.audit_experiment_name).events(alias=args.alias)
+        print(_format([e for e in events if e.model in models]))
+        print(_holders(settings))
+        return cli.EXIT_OK
+    if args.command == "rollback":
+        move = rollback(settings, Alias(args.alias), actor=actor, reason=args.reason)
+    else:
+        approval = Approval(approved_by=args.approved_by, reason=args.reason)
+        move = promote(settings, Alias(args.to), actor=actor, approval=approval)
+    print(move.describe())
+    return cli.EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None and args.to is None:
-        return refuse("say what to do: --to staging|production, history, or rollback")
-    try:
-        settings = settings_from(args)
-        actor = current_actor(args.actor)
-        if args.command == "history":
-            models = sorted({settings.model_name_for(alias) for alias in Alias})
-            events = AliasHistory(settings.audit_experiment_name).events(alias=args.alias)
-            print(_format([e for e in events if e.model in models]))
-            print(_holders(settings))
-            return EXIT_OK
-        if args.command == "rollback":
-            move = rollback(settings, Alias(args.alias), actor=actor, reason=args.reason)
-        else:
-            approval = Approval(approved_by=args.approved_by, reason=args.reason)
-            move = promote(settings, Alias(args.to), actor=actor, approval=approval)
-    except (ConfigError, RegistryError, PromotionRefused) as exc:
-        return refuse(str(exc))
-    except MlflowException as exc:
-        return refuse(f"the tracking backend failed: {exc.message}")
-    print(move.describe())
-    return EXIT_OK
+        return cli.refuse("say what to do: --to staging|production, history, or rollback")
+    return cli.run(lambda: _run(args))
 
 
 if __name__ == "__main__":

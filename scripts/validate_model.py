@@ -16,39 +16,36 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
-
-from src.models.model_registry import RegistryError
-from src.models.model_validator import ValidationRefused, decision_as_json, validate_version
-from src.utils.cli import EXIT_FAILED, EXIT_OK, environment_options, refuse, settings_from
-from src.utils.config import DEFAULT_MODEL_CONFIG, ConfigError, load_model_config
+from src.utils import cli
+from src.utils.config import DEFAULT_MODEL_CONFIG, load_model_config
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python scripts/validate_model.py", description=__doc__.splitlines()[0], parents=[environment_options()]
+    parser = cli.parser(
+        "python scripts/validate_model.py", __doc__, example="python scripts/validate_model.py --alias dev"
     )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--alias", choices=["dev", "staging", "production"], help="validate the version at this alias")
+    target.add_argument("--alias", choices=cli.ALIASES, help="validate the version at this alias")
     target.add_argument("--version", help="validate this version number")
     parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model config (thresholds, budgets)")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     return parser
 
 
+def _validate(args: argparse.Namespace) -> int:
+    model_config = load_model_config(args.config)  # a bad config is refused before MLflow is imported
+    from src.models.model_validator import decision_as_json, validate_version
+
+    logging.getLogger("mlflow.models.evaluation").setLevel(logging.WARNING)  # the report says it all
+    settings = cli.settings_from(args)
+    decision = validate_version(settings, model_config, version=args.version, alias=args.alias)
+    print(decision_as_json(decision) if args.json else decision.report())
+    return cli.EXIT_OK if decision.passed else cli.EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.getLogger("mlflow.models.evaluation").setLevel(logging.WARNING)  # the report says it all
-    try:
-        model_config = load_model_config(args.config)
-        settings = settings_from(args)
-        decision = validate_version(settings, model_config, version=args.version, alias=args.alias)
-    except (ConfigError, RegistryError, ValidationRefused) as exc:
-        return refuse(str(exc))
-    except MlflowException as exc:
-        return refuse(f"the tracking backend failed: {exc.message}")
-    print(decision_as_json(decision) if args.json else decision.report())
-    return EXIT_OK if decision.passed else EXIT_FAILED
+    return cli.run(lambda: _validate(args))
 
 
 if __name__ == "__main__":

@@ -138,3 +138,28 @@ def use_store(root: Path) -> Iterator[str]:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         yield uri
+
+
+@pytest.fixture(scope="session")
+def memory_scorer(iris_frame):
+    """A Scorer over a Pipeline fitted here (no MLflow): for in-process tests of payloads, serving and batch."""
+    from datetime import UTC, datetime
+
+    from src.components.scoring import ModelHandle, Scorer
+    from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
+    from src.models.classifier import build_model
+    from src.utils.config import load_feature_config, load_model_config
+
+    features = load_feature_config().features
+    model = build_model(features, load_model_config().model, seed=0)
+    model.fit(iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)], iris_frame[TARGET_COLUMN])
+    handle = ModelHandle(
+        name="dev.ml_models.ds_iris_species_classifier",
+        version="1",
+        alias="dev",
+        run_id="0" * 32,
+        features=tuple(features),
+        loaded_at=datetime.now(UTC),
+        feature_set="iris_species_features:v1",
+    )
+    return Scorer(handle, model, RAW_FEATURE_COLUMNS)

@@ -3,7 +3,10 @@
 The formats ``mlflow models serve`` accepts on ``POST /invocations``:
 ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs`` (JSON)
 and CSV with a header. Any of them becomes one float array per raw column,
-checked by the Scorer; a malformed body is an ``InputError`` naming the field.
+checked by the Scorer against the signature and the data contract's domain;
+a malformed body is an ``InputError`` naming the field. Whatever the body,
+the answer is columns or an ``InputError``, never another exception
+(``tests/unit/components/test_payloads.py`` holds that with generated bodies).
 """
 
 from __future__ import annotations
@@ -19,6 +22,26 @@ import orjson
 from src.components.scoring import InputError, Scorer
 
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+JSON_MEDIA = "application/json"
+CSV_MEDIA = ("text/csv", "application/csv")
+
+
+class UnsupportedMediaType(InputError):
+    """The body is neither JSON nor CSV (HTTP 415)."""
+
+
+def parse_body(body: bytes, media_type: str, scorer: Scorer) -> dict[str, np.ndarray]:
+    """Any body ``mlflow models serve`` accepts, as column arrays checked against the contract's domain."""
+    if media_type == JSON_MEDIA:
+        columns = parse_json(body, scorer)
+    elif media_type in CSV_MEDIA:
+        columns = parse_csv(body, scorer)
+    else:
+        raise UnsupportedMediaType(
+            "content-type", f"unsupported content type {media_type!r}: use {JSON_MEDIA} or text/csv"
+        )
+    scorer.check_domain(columns)
+    return columns
 
 
 def parse_json(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
@@ -55,7 +78,10 @@ def parse_keys(body: bytes, key: str) -> list[int] | None:
         return None
     ((name, value),) = payload.items()
     if name == "dataframe_split" and isinstance(value, Mapping) and value.get("columns") == [key]:
-        values = [row[0] if isinstance(row, list) and len(row) == 1 else row for row in value.get("data") or []]
+        data = value.get("data")
+        if not isinstance(data, list):
+            raise InputError("dataframe_split.data", f"expected a list of [{key}] rows")
+        values = [row[0] if isinstance(row, list) and len(row) == 1 else row for row in data]
     elif (
         name in {"dataframe_records", "instances", "inputs"}
         and isinstance(value, list)
@@ -103,6 +129,10 @@ def _from_split(value: Any, scorer: Scorer) -> dict[str, np.ndarray]:
     columns, data = value["columns"], value["data"]
     if not isinstance(columns, list) or not isinstance(data, list):
         raise InputError("dataframe_split", "columns and data must be lists")
+    index = value.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(data)):
+        length = len(index) if isinstance(index, list) else type(index).__name__
+        raise InputError("dataframe_split.index", f"index has {length} entries for {len(data)} data rows")
     scorer.check_names(columns)
     return _from_rows(columns, data, scorer, "dataframe_split.data")
 
@@ -114,12 +144,19 @@ def _from_rows(columns: Sequence[str], rows: list[Any], scorer: Scorer, field: s
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
             raise InputError(f"{field}[{index}]", f"expected a list of {width} values ({list(columns)})")
-    try:
-        matrix = np.array(rows, dtype=np.float64)
-    except (TypeError, ValueError):
-        transposed = list(zip(*rows, strict=True))
-        return {name: scorer.to_float(name, transposed[columns.index(name)]) for name in scorer.input_columns}
-    return {name: scorer.to_float(name, matrix[:, columns.index(name)]) for name in scorer.input_columns}
+    if {type(value) for row in rows for value in row} <= _PLAIN_NUMBERS:  # the common case, in one C call
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64: the slow path names it
+            pass
+        else:
+            return {name: scorer.to_float(name, matrix[:, columns.index(name)]) for name in scorer.input_columns}
+    transposed = list(zip(*rows, strict=True))
+    return {name: scorer.to_float(name, transposed[columns.index(name)]) for name in scorer.input_columns}
+
+
+#: Types a row may hold for the vectorised path (``bool`` is excluded: ``True`` is not a measurement).
+_PLAIN_NUMBERS = {int, float}
 
 
 def _from_records(records: list[Mapping[str, Any]], scorer: Scorer, field: str) -> dict[str, np.ndarray]:

@@ -25,13 +25,16 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from src.data import contract
 from src.features.feature_definitions import FeatureDefinition, resolve_features
+from src.models.model_registry import Registry, RegistryError, load_native_model
+from src.utils.errors import ProjectError
 
 #: Column arrays keyed by raw column name: the form every input is turned into before scoring.
 Columns = Mapping[str, np.ndarray]
 
 
-class InputError(ValueError):
+class InputError(ProjectError, ValueError):
     """A request or file does not fit the model's signature; ``field`` names what is at fault."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -131,7 +134,13 @@ class Scorer:
         self.check_names(list(frame.columns))
         return {name: self.to_float(name, frame[name].to_numpy()) for name in self.input_columns}
 
-    def check_names(self, names: Sequence[str]) -> None:
+    def check_names(self, names: Sequence[object]) -> None:
+        """Refuse duplicate, missing or unknown columns (as ``mlflow models serve`` does), naming them."""
+        if not all(isinstance(name, str) for name in names):
+            raise InputError("columns", f"column names must be strings, got {list(names)[:8]}")
+        duplicated = sorted({name for name in names if names.count(name) > 1})  # type: ignore[type-var]
+        if duplicated:
+            raise InputError(", ".join(duplicated), "duplicate column name(s)")  # type: ignore[arg-type]
         missing = [c for c in self.input_columns if c not in names]
         extra = [c for c in names if c not in self.input_columns]
         if missing:
@@ -144,30 +153,49 @@ class Scorer:
     @staticmethod
     def to_float(name: str, values: np.ndarray | Sequence[object]) -> np.ndarray:
         """Numbers as float64; a null or a non-number is an InputError naming the column and rows."""
-        array = np.asarray(values)
+        if isinstance(values, np.ndarray):
+            array = values
+        else:
+            items = list(values)
+            bad = [i for i, v in enumerate(items) if v is not None and not _is_number(v)]
+            if bad:
+                raise InputError(name, f"expected numbers, got {items[bad[0]]!r} at row(s) {_rows(bad)}")
+            try:
+                array = np.array([np.nan if v is None else v for v in items], dtype=np.float64)
+            except OverflowError:  # an integer beyond float64 is far outside any domain anyway
+                raise InputError(name, "a number too large to represent") from None
         if array.size == 0:
             raise InputError("(input)", "no rows to score")
-        if array.dtype.kind in "fiu":
-            converted = array.astype(np.float64, copy=False)
-        else:
-            bad = [i for i, v in enumerate(array.tolist()) if v is not None and not _is_number(v)]
-            if bad:
-                raise InputError(name, f"expected numbers, got {array.tolist()[bad[0]]!r} at row(s) {_rows(bad)}")
-            converted = np.array([np.nan if v is None else v for v in array.tolist()], dtype=np.float64)
+        if array.ndim != 1:
+            raise InputError(name, "expected one value per row")
+        if array.dtype.kind not in "fiu":
+            return Scorer.to_float(name, array.tolist())
+        converted = array.astype(np.float64, copy=False)
         nulls = np.flatnonzero(np.isnan(converted))
         if nulls.size:
             raise InputError(name, f"null value at row(s) {_rows(nulls.tolist())}")
         return converted
 
+    @staticmethod
+    def check_domain(columns: Columns) -> None:
+        """Refuse values outside the data contract's domain, naming the column, the rows and the allowed range."""
+        found = contract.violations(columns)
+        if found:  # the first column is the field; the message lists every violation
+            first, *others = found
+            raise InputError(first.column, "; ".join([first.describe(with_column=False), *map(str, others)]))
+
     # --- scoring ---------------------------------------------------------------
 
     def predict_columns(self, columns: Columns) -> Predictions:
+        """Predict already-checked columns (``check_domain`` is the caller's: batch routes bad rows aside)."""
         probabilities = self.compiled.predict_proba(columns)
         return Predictions(indices=probabilities.argmax(axis=1), probabilities=probabilities, classes=self.classes)
 
     def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Validate and score a frame of raw measurements: prediction and one probability per class."""
-        return self.predict_columns(self.columns_from_frame(frame)).to_frame()
+        columns = self.columns_from_frame(frame)
+        self.check_domain(columns)
+        return self.predict_columns(columns).to_frame()
 
 
 def _is_number(value: object) -> bool:
@@ -181,26 +209,20 @@ def _rows(indices: Sequence[int], limit: int = 5) -> str:
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
     """Resolve an alias once (or take ``version``, e.g. the alias's new holder), load it, build its Scorer."""
-    import mlflow.sklearn
-
-    from src.models.model_registry import Registry
-
-    registry = Registry()
     if alias is None and version is None:
         raise ValueError("name an alias or a version")
+    registry = Registry()
     info = registry.version(model_name, version) if version else registry.version_at(model_name, alias or "")
     if info is None:
-        raise LookupError(f"no version of {model_name} holds @{alias}")
-    pipeline = mlflow.sklearn.load_model(info.uri)
-    model_info = mlflow.models.get_model_info(info.uri)
-    inputs = model_info.signature.inputs.input_names() if model_info.signature else []
+        raise RegistryError(f"no version of {model_name} holds @{alias}")
+    loaded = load_native_model(info.uri)
     handle = ModelHandle(
         name=info.name,
         version=info.version,
         alias=alias,
         run_id=info.run_id,
-        features=tuple(model_info.metadata.get("features", ())) if model_info.metadata else (),
+        features=loaded.features,
         loaded_at=datetime.now(UTC),
-        feature_set=model_info.metadata.get("feature_set") if model_info.metadata else None,
+        feature_set=loaded.feature_set,
     )
-    return Scorer(handle, pipeline, inputs)
+    return Scorer(handle, loaded.native, loaded.input_names)

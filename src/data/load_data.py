@@ -17,24 +17,22 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from src.utils.config import DataConfig
-
-RAW_FEATURE_COLUMNS: tuple[str, ...] = (
-    "sepal_length_cm",
-    "sepal_width_cm",
-    "petal_length_cm",
-    "petal_width_cm",
+from src.data.contract import (
+    DATASET_NAME,
+    MEASUREMENT_BY_NAME,
+    MEASUREMENTS,
+    RAW_FEATURE_COLUMNS,
+    SPECIES,
+    TARGET_COLUMN,
+    Measurement,
 )
-TARGET_COLUMN = "species"
-SPECIES: tuple[str, ...] = ("setosa", "versicolor", "virginica")
-DATASET_NAME = "iris"
+from src.utils.config import DataConfig
+from src.utils.errors import ProjectError
 
-#: Plausible physical bounds in centimetres: a value outside is a unit or entry error.
-_MEASUREMENT_RANGE = (0.0, 100.0)
 _MAX_REPORTED_FAILURES = 10
 
 
-class DataValidationError(ValueError):
+class DataValidationError(ProjectError, ValueError):
     """The data does not match the Iris schema; the message names rows and columns."""
 
 
@@ -58,18 +56,19 @@ class Dataset:
         return self.frame[TARGET_COLUMN]
 
 
-def _measurement() -> pa.Column:
-    low, high = _MEASUREMENT_RANGE
+def _measurement(measurement: Measurement) -> pa.Column:
+    """The contract's domain of one measurement as a pandera column (the same bounds as batch and serving)."""
     return pa.Column(
         float,
-        checks=pa.Check.in_range(low, high, include_min=False),
+        checks=pa.Check.in_range(measurement.minimum, measurement.maximum, include_min=False),
         nullable=False,
         coerce=True,
+        description=measurement.allowed,
     )
 
 
 RAW_SCHEMA = pa.DataFrameSchema(
-    {column: _measurement() for column in RAW_FEATURE_COLUMNS},
+    {measurement.name: _measurement(measurement) for measurement in MEASUREMENTS},
     strict=True,
     name="iris_raw_measurements",
 )
@@ -83,6 +82,14 @@ def _expected_columns() -> str:
     return ", ".join((*RAW_FEATURE_COLUMNS, TARGET_COLUMN))
 
 
+def _verdict(case: object) -> str:
+    """A failed check in the contract's words: the same sentence batch and the endpoint give."""
+    check, column = str(case.check), case.column  # type: ignore[attr-defined]
+    if check.startswith("in_range") and column in MEASUREMENT_BY_NAME:
+        return f"outside the allowed range {MEASUREMENT_BY_NAME[column].allowed}"
+    return f"failed {check}"
+
+
 def _describe_failures(errors: SchemaErrors, source: str) -> str:
     cases = errors.failure_cases
     lines = []
@@ -93,7 +100,7 @@ def _describe_failures(errors: SchemaErrors, source: str) -> str:
             lines.append(f"  - missing column {case.failure_case!r}")
         else:
             where = f"row {case.index}" if pd.notna(case.index) else "every row"
-            lines.append(f"  - column {case.column!r}, {where}: failed {case.check} (value {case.failure_case!r})")
+            lines.append(f"  - column {case.column!r}, {where}: {_verdict(case)} (value {case.failure_case!r})")
     more = len(cases) - len(lines)
     if more > 0:
         lines.append(f"  ... and {more} more")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from src.features import feature_store
 from src.features.feature_definitions import DEFINITIONS, FeatureDefinition
-from src.features.lifecycle import LifecycleStatus, load_states
+from src.features.lifecycle_record import LifecycleStatus, load_states
 from src.utils.config import (
     PROJECT_ROOT,
     FeatureStoreProfile,

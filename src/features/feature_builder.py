@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from src.features.feature_definitions import FeatureDefinition, resolve_features
+from src.utils.errors import ProjectError
 
 
-class MissingInputError(ValueError):
+class MissingInputError(ProjectError, ValueError):
     """The raw frame lacks a column that a configured feature needs."""
 
 

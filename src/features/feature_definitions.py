@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from src.utils.errors import ProjectError
 from src.utils.naming import feature_name
 
 if TYPE_CHECKING:  # pandas is only handed in: checking a config never pays its import
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pandas is only handed in: checking a config never pays its 
 Transform = Callable[["pd.DataFrame"], "pd.Series"]
 
 
-class UnknownFeatureError(KeyError):
+class UnknownFeatureError(ProjectError, KeyError):
     """A configured feature name is not defined (or not at that version)."""
 
     def __str__(self) -> str:

@@ -36,6 +36,7 @@ from src.data.load_data import RAW_FEATURE_COLUMNS, TARGET_COLUMN, load_bundled_
 from src.features.feature_builder import build_features
 from src.features.feature_definitions import DEFINITIONS
 from src.utils.config import FeatureConfig, FeatureStoreProfile, load_feature_config, resolve_settings
+from src.utils.errors import ProjectError
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -50,7 +51,7 @@ FIRST_EVENT = datetime(2026, 1, 1, tzinfo=UTC)
 CONNECT_TIMEOUT_S = 5
 
 
-class FeatureStoreError(RuntimeError):
+class FeatureStoreError(ProjectError, RuntimeError):
     """The feature store cannot serve what was asked (missing store, service or rows)."""
 
 
@@ -267,7 +268,7 @@ def store_features(feature_config: FeatureConfig) -> list[str]:
     A LOCAL or VALIDATED feature does not enter the shared store; a feature
     set that lists one is refused, naming it and its status.
     """
-    from src.features.lifecycle import load_states, store_ready
+    from src.features.lifecycle_record import load_states, store_ready
 
     ready = store_ready()
     unready = [name for name in feature_config.features if name not in ready]

@@ -20,17 +20,22 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from src.features.feature_definitions import DEFINITIONS, FEATURES, FeatureDefinition, get_feature
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, resolve_settings
+from src.features.lifecycle_record import (
+    LIFECYCLE_FILE,
+    FeatureState,
+    LifecycleError,
+    LifecycleStatus,
+    load_states,
+    save_states,
+)
+from src.utils.config import PROJECT_ROOT, FeatureStoreProfile, resolve_settings
 from src.utils.naming import NamingError, parse_feature_name
 
-LIFECYCLE_FILE = CONFIG_DIR / "feature_lifecycle.yaml"
 SHARED_MODULE = "src.features.feature_definitions"
 TESTS_DIR = PROJECT_ROOT / "tests"
 
@@ -40,39 +45,6 @@ def registration_store() -> FeatureStoreProfile:
     return resolve_settings().feature_store
 
 
-class LifecycleStatus(StrEnum):
-    """Where a feature stands on its way from a notebook to the feature store."""
-
-    LOCAL = "LOCAL"  # defined by one model's author
-    VALIDATED = "VALIDATED"  # tested, deterministic, passes data checks on the reference data
-    REFACTORED = "REFACTORED"  # in the shared definitions module, owned, described, named by convention
-    REGISTERED = "REGISTERED"  # applied to the feature store and materialised
-
-    def at_least(self, other: LifecycleStatus) -> bool:
-        order = list(LifecycleStatus)
-        return order.index(self) >= order.index(other)
-
-    @property
-    def next(self) -> LifecycleStatus | None:
-        order = list(LifecycleStatus)
-        index = order.index(self)
-        return order[index + 1] if index + 1 < len(order) else None
-
-
-class LifecycleError(ValueError):
-    """A step was refused or the lifecycle record is inconsistent; the record was not changed."""
-
-
-@dataclass(frozen=True)
-class FeatureState:
-    """A feature's recorded lifecycle state."""
-
-    status: LifecycleStatus
-    fingerprint: str | None = None
-    changed_at: str | None = None
-    changed_by: str | None = None
-
-
 def fingerprint(definition: FeatureDefinition) -> str:
     """What a registered feature promises never to change: its transform's source, inputs and type."""
     source = inspect.getsource(definition.transform)
@@ -80,45 +52,6 @@ def fingerprint(definition: FeatureDefinition) -> str:
         source = definition.transform.__name__
     content = "\n".join([source, ",".join(definition.inputs), definition.dtype])
     return hashlib.sha256(content.encode()).hexdigest()[:16]
-
-
-def load_states(path: Path = LIFECYCLE_FILE) -> dict[str, FeatureState]:
-    content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    states = {}
-    for name, entry in (content.get("features") or {}).items():
-        try:
-            states[name] = FeatureState(
-                status=LifecycleStatus(entry["status"]),
-                fingerprint=entry.get("fingerprint"),
-                changed_at=entry.get("changed_at"),
-                changed_by=entry.get("changed_by"),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise LifecycleError(f"{path}: feature {name}: invalid entry {entry!r} ({exc})") from None
-    return states
-
-
-def store_ready(path: Path = LIFECYCLE_FILE) -> list[str]:
-    """The features that may enter the feature store: REFACTORED or REGISTERED, in definition order."""
-    states = load_states(path)
-    return [
-        d.name for d in DEFINITIONS if d.name in states and states[d.name].status.at_least(LifecycleStatus.REFACTORED)
-    ]
-
-
-def save_states(states: dict[str, FeatureState], path: Path = LIFECYCLE_FILE) -> None:
-    """Rewrite the lifecycle file atomically, keeping its header comment."""
-    header = "".join(
-        line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.startswith("#")
-    )
-    entries = {
-        name: {k: v for k, v in {"status": state.status.value, "fingerprint": state.fingerprint,
-                                 "changed_at": state.changed_at, "changed_by": state.changed_by}.items() if v}
-        for name, state in states.items()
-    }  # fmt: skip
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(header + yaml.safe_dump({"features": entries}, sort_keys=False), encoding="utf-8")
-    temporary.replace(path)
 
 
 # --- gates -------------------------------------------------------------------------------

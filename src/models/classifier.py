@@ -20,13 +20,14 @@ from sklearn.preprocessing import StandardScaler
 from src.data.load_data import Dataset
 from src.features.feature_builder import FeatureBuilder
 from src.utils.config import ModelSpec, RandomForestSpec, SplitConfig
+from src.utils.errors import ProjectError
 
 #: Where a type skops cannot vouch for may come from and still be trusted at load time:
 #: scikit-learn's own compiled types (e.g. a forest's Tree) and this project's feature step.
 TRUSTABLE_MODULES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", FeatureBuilder.__module__ + ".")
 
 
-class UntrustableModelError(TypeError):
+class UntrustableModelError(ProjectError, TypeError):
     """The fitted model holds a type that must not be loaded without pickle-like trust."""
 
 

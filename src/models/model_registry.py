@@ -7,6 +7,10 @@ SQLite registry, a tracking server and Unity Catalog.
 The registry keeps no history of alias moves, so every move is also recorded
 as a run in an audit experiment of the tracking backend: durable, shared by
 everyone who uses the same backend, and readable with MLflow's own tools.
+
+Loading a model (for the scorer, the validator and Spark) is here too: with
+``src.utils.mlflow_utils``, this is the only module that imports MLflow, and
+every ``MlflowException`` leaves it as a ``RegistryError``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
+from src.data.contract import ModelMetadata
+from src.utils.errors import ProjectError
 from src.utils.naming import check_registered_model_name
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+    from pyspark.sql import SparkSession
 
 
 class Alias(StrEnum):
@@ -34,7 +46,7 @@ class Alias(StrEnum):
     PRODUCTION = "production"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(ProjectError, RuntimeError):
     """A registry operation failed or was refused; the registry was left as it was."""
 
 
@@ -433,3 +445,62 @@ class AliasHistory:
             approved_by=tags["audit.approved_by"] or None,
             run_id=run.info.run_id,  # type: ignore[attr-defined]
         )
+
+
+# --- loading models ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model version's native object with what its MLmodel file says about it."""
+
+    native: Any  # the fitted scikit-learn Pipeline
+    input_names: tuple[str, ...]
+    features: tuple[str, ...]
+    feature_set: str | None
+
+
+def load_native_model(uri: str) -> LoadedModel:
+    """Load ``uri`` with its flavour (skops, no pickle) and read its signature and metadata."""
+    import mlflow.models
+    import mlflow.sklearn
+
+    try:
+        native = mlflow.sklearn.load_model(uri)
+        info = mlflow.models.get_model_info(uri)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot load {uri}: {_message(exc)}") from exc
+    metadata = info.metadata or {}
+    return LoadedModel(
+        native=native,
+        input_names=tuple(info.signature.inputs.input_names()) if info.signature else (),
+        features=tuple(metadata.get(ModelMetadata.FEATURES, ())),
+        feature_set=metadata.get(ModelMetadata.FEATURE_SET),
+    )
+
+
+def download_model(source: str, destination: Path) -> Path:
+    """Copy a version's model directory (its ``source``) under ``destination``; return the local path."""
+    import mlflow.artifacts
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(source, dst_path=str(destination)))
+    except MlflowException as exc:
+        raise RegistryError(f"cannot download {source}: {_message(exc)}") from exc
+
+
+def load_pyfunc(path: Path | str) -> PyFuncModel:
+    """The model as MLflow's generic pyfunc (what ``mlflow models serve`` and evaluate use)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(str(path))
+
+
+def spark_udf(spark: SparkSession, model_uri: str) -> Any:
+    """The model as a Spark UDF (``mlflow.pyfunc.spark_udf``) predicting the species, in this environment."""
+    import mlflow.pyfunc
+
+    try:
+        return mlflow.pyfunc.spark_udf(spark, model_uri=model_uri, result_type="string", env_manager="local")
+    except MlflowException as exc:
+        raise RegistryError(f"cannot load {model_uri} on Spark: {_message(exc)}") from exc

@@ -29,22 +29,36 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import MetricThreshold
-from mlflow.models.evaluation.validation import ModelValidationFailedException
 
-from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, load_dataset
-from src.features import lifecycle
-from src.features.lifecycle import LifecycleStatus, load_states
+from src.data.contract import (
+    RAW_FEATURE_COLUMNS,
+    SPECIES,
+    TARGET_COLUMN,
+    VALIDATION_CHECK_PREFIX,
+    ModelMetadata,
+    Param,
+    Tag,
+    canonical_columns,
+    join_list,
+    split_list,
+)
+from src.data.load_data import load_dataset
+from src.features import lifecycle_record
+from src.features.lifecycle_record import LifecycleStatus, load_states
 from src.models.classifier import split_dataset
-from src.models.model_registry import Alias, Registry, VersionInfo
-from src.models.promotion import AUTHOR_TAG, COPIED_FROM_TAG, VALIDATION_FAILED_CHECKS_TAG, VALIDATION_STATUS_TAG
+from src.models.model_registry import Alias, Registry, VersionInfo, download_model, load_pyfunc
+from src.utils import mlflow_utils
 from src.utils.config import ModelConfig, Settings, SplitConfig
-from src.utils.mlflow_utils import ensure_experiment
+from src.utils.errors import ProjectError
 from src.utils.naming import run_name
+
+if TYPE_CHECKING:
+    from mlflow.models import EvaluationResult
+    from mlflow.pyfunc import PyFuncModel
 
 #: Our metric names -> mlflow.models.evaluate's, and whether larger is better.
 EVALUATE_METRICS: dict[str, tuple[str, bool]] = {
@@ -55,18 +69,12 @@ EVALUATE_METRICS: dict[str, tuple[str, bool]] = {
     "val_log_loss": ("log_loss", False),
 }
 
-#: A typical flower of each species (Fisher's data set means, rounded): any usable model gets these right.
-CANONICAL_FLOWERS = pd.DataFrame(
-    [[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]],
-    columns=list(RAW_FEATURE_COLUMNS),
-)
-CANONICAL_SPECIES = ("setosa", "versicolor", "virginica")
 #: Half the measurement precision of the data set (0.1 cm): noise a model must not react to.
 MEASUREMENT_NOISE_CM = 0.01
 MIN_NOISE_AGREEMENT = 0.95
 
 
-class ValidationRefused(ValueError):
+class ValidationRefused(ProjectError, ValueError):
     """The version to validate cannot be found or its training run is unreadable."""
 
 
@@ -138,12 +146,12 @@ def _held_out(candidate: VersionInfo, model_config: ModelConfig) -> _HeldOut:
     """The training run's validation rows, rebuilt from its own split parameters."""
     if candidate.run_id is None:
         raise ValidationRefused(f"version {candidate.version} has no training run to take its held-out rows from")
-    params = mlflow.MlflowClient().get_run(candidate.run_id).data.params
-    split = SplitConfig(test_size=float(params["split.test_size"]), stratify=params["split.stratify"] == "True")
+    params = mlflow_utils.run_params(candidate.run_id)
+    split = SplitConfig(test_size=float(params[Param.SPLIT_TEST_SIZE]), stratify=params[Param.SPLIT_STRATIFY] == "True")
     dataset = load_dataset(model_config.data)
-    held_out = split_dataset(dataset, split, int(params["random_seed"]))
+    held_out = split_dataset(dataset, split, int(params[Param.RANDOM_SEED]))
     frame = held_out.X_val.assign(**{TARGET_COLUMN: held_out.y_val.to_numpy()}).reset_index(drop=True)
-    trained_on = params.get("data.digest")
+    trained_on = params.get(Param.DATA_DIGEST)
     matches = trained_on == dataset.digest
     detail = (
         f"{len(frame)} held-out rows of the data it was trained on (digest {dataset.digest[:12]})"
@@ -162,7 +170,7 @@ def _check(name: str, test: Callable[[], tuple[bool, str]]) -> CheckResult:
     return CheckResult(name, passed, detail)
 
 
-def _contract_checks(model: mlflow.pyfunc.PyFuncModel, local: Path, candidate: VersionInfo) -> list[CheckResult]:
+def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) -> list[CheckResult]:
     def signature() -> tuple[bool, str]:
         inputs, outputs = model.metadata.get_input_schema(), model.metadata.get_output_schema()
         names = inputs.input_names() if inputs else []
@@ -183,8 +191,8 @@ def _contract_checks(model: mlflow.pyfunc.PyFuncModel, local: Path, candidate: V
 
     def features() -> tuple[bool, str]:
         inside = list(model.get_raw_model()[0].features)
-        registered = candidate.tags.get("features", "").split(",")
-        logged = list(model.metadata.metadata.get("features", []))
+        registered = split_list(candidate.tags.get(Tag.FEATURES))
+        logged = list(model.metadata.metadata.get(ModelMetadata.FEATURES, []))
         ok = inside == registered == logged
         return ok, f"feature step computes {inside}" + ("" if ok else f"; registered {registered}; logged {logged}")
 
@@ -201,8 +209,8 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig) -> lis
 
     def feature_lifecycle() -> tuple[bool, str]:
         required = LifecycleStatus(model_config.validation.min_feature_status)
-        states = load_states(lifecycle.LIFECYCLE_FILE)
-        used = [name for name in candidate.tags.get("features", "").split(",") if name]
+        states = load_states(lifecycle_record.LIFECYCLE_FILE)
+        used = split_list(candidate.tags.get(Tag.FEATURES))
         behind = {
             name: states[name].status.value if name in states else "UNRECORDED"
             for name in used
@@ -219,29 +227,14 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig) -> lis
 CHAMPION_PREFIX = "champion_"
 
 
-def _evaluate(model_uri: str, data: pd.DataFrame, *, prefix: str = "") -> mlflow.models.EvaluationResult:
+def _evaluate(model_uri: str, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
     """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
-    config: dict[str, object] = {
-        "average": "macro",
-        "label_list": list(SPECIES),
-        "log_model_explainability": False,
-        "metric_prefix": prefix,
-    }
-    if prefix:
-        config["max_classes_for_multiclass_roc_pr"] = 0  # the candidate's curves are the ones to look at
-    return mlflow.models.evaluate(
-        model_uri,
-        data,
-        targets=TARGET_COLUMN,
-        model_type="classifier",
-        evaluators=["default"],
-        evaluator_config={"default": config},
-    )
+    return mlflow_utils.evaluate_classifier(model_uri, data, target=TARGET_COLUMN, labels=SPECIES, prefix=prefix)
 
 
 def _metric_checks(
-    candidate_result: mlflow.models.EvaluationResult,
-    champion_result: mlflow.models.EvaluationResult | None,
+    candidate_result: EvaluationResult,
+    champion_result: EvaluationResult | None,
     model_config: ModelConfig,
 ) -> list[CheckResult]:
     """Floors from config, tightened by the champion's score minus the allowed regression."""
@@ -256,22 +249,17 @@ def _metric_checks(
             allowed = policy.champion.max_regression * (1 if greater_is_better else -1)
             bounds.append((champion_result.metrics[CHAMPION_PREFIX + theirs] - allowed, "champion"))
         limit, origin = (max if greater_is_better else min)(bounds, key=lambda bound: bound[0])
-        threshold = MetricThreshold(threshold=float(limit), greater_is_better=greater_is_better)
         value = candidate_result.metrics[theirs]
-        try:
-            mlflow.validate_evaluation_results({theirs: threshold}, candidate_result)
-            passed = True
-        except ModelValidationFailedException:
-            passed = False
+        passed = mlflow_utils.meets_threshold(candidate_result, theirs, limit, greater_is_better=greater_is_better)
         relation = ">=" if greater_is_better else "<="
         checks.append(CheckResult(f"metric_{ours}", passed, f"{value:.4f} {relation} {limit:.4f} ({origin})"))
     return checks
 
 
-def _behaviour_checks(model: mlflow.pyfunc.PyFuncModel, held_out: _HeldOut) -> list[CheckResult]:
+def _behaviour_checks(model: PyFuncModel, held_out: _HeldOut) -> list[CheckResult]:
     def canonical() -> tuple[bool, str]:
-        predicted = tuple(str(p) for p in model.predict(CANONICAL_FLOWERS))
-        return predicted == CANONICAL_SPECIES, f"typical flowers predicted {list(predicted)}"
+        predicted = tuple(str(p) for p in model.predict(pd.DataFrame(canonical_columns())))
+        return predicted == SPECIES, f"typical flowers predicted {list(predicted)}"
 
     def noise() -> tuple[bool, str]:
         rows = held_out.features
@@ -301,9 +289,7 @@ def _p99_ms(predict: Callable[[], object], repeats: int) -> float:
     return float(np.percentile(timings, 99))
 
 
-def _latency_checks(
-    model: mlflow.pyfunc.PyFuncModel, held_out: _HeldOut, model_config: ModelConfig
-) -> list[CheckResult]:
+def _latency_checks(model: PyFuncModel, held_out: _HeldOut, model_config: ModelConfig) -> list[CheckResult]:
     budget = model_config.validation.latency
     one_row = held_out.features.iloc[:1]
     batch = held_out.features.sample(budget.batch_rows, replace=True, random_state=0)
@@ -323,18 +309,20 @@ def _record(decision: ValidationDecision, registry: Registry, run_id: str) -> Va
     """Write the verdict on the version (tags) and in its validation run (params, metrics, JSON)."""
     decision = replace(decision, run_id=run_id)
     status = "passed" if decision.passed else "failed"
-    mlflow.set_tags({"validation.status": status, "validation.failed_checks": ",".join(decision.failed_checks)})
-    mlflow.log_dict(
+    mlflow_utils.set_tags(
+        {Tag.VALIDATION_STATUS: status, Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks)}
+    )
+    mlflow_utils.log_dict(
         {**asdict(decision), "passed": decision.passed, "failed_checks": list(decision.failed_checks)},
         "validation/decision.json",
     )
     tags = {
-        VALIDATION_STATUS_TAG: status,
-        VALIDATION_FAILED_CHECKS_TAG: ",".join(decision.failed_checks),
-        "validation.run_id": run_id,
-        "validation.at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "validation.baseline_version": decision.baseline_version or "",
-        **{f"validation.check.{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
+        Tag.VALIDATION_STATUS: status,
+        Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks),
+        Tag.VALIDATION_RUN_ID: run_id,
+        Tag.VALIDATION_AT: datetime.now(UTC).isoformat(timespec="seconds"),
+        Tag.VALIDATION_BASELINE: decision.baseline_version or "",
+        **{f"{VALIDATION_CHECK_PREFIX}{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
     }
     registry.set_version_tags(decision.model, decision.version, tags)
     return decision
@@ -353,31 +341,24 @@ def validate_version(
     candidate = resolve_candidate(settings, registry, version, alias)
     held_out = _held_out(candidate, model_config)
     champion = registry.version_at(settings.model_name_for(Alias.PRODUCTION), Alias.PRODUCTION)
-    if champion is not None and champion.tags.get(COPIED_FROM_TAG, champion.uri) == candidate.uri:
+    if champion is not None and champion.tags.get(Tag.COPIED_FROM, champion.uri) == candidate.uri:
         champion = None  # the candidate is the champion: nothing to compare with
     if champion is not None and champion.version == candidate.version and champion.name == candidate.name:
         champion = None
-    identity = settings.project
-    experiment_id = ensure_experiment(
-        settings.experiment_name,
-        settings.experiment_artifact_location,
-        {"team": identity.team, "project": identity.project, "owner": identity.owner},
-    )
-    name = run_name(candidate.tags.get("model_version", "0.0.0"), "validation")
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
-        mlflow.set_tags(
-            {
-                "validation.model": candidate.name,
-                "validation.version": candidate.version,
-                "validation.baseline_version": champion.version if champion else "",
-                AUTHOR_TAG: candidate.tags.get(AUTHOR_TAG, ""),
-            }
-        )
+    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    name = run_name(candidate.tags.get(Tag.MODEL_VERSION, "0.0.0"), "validation")
+    run_tags = {
+        Tag.VALIDATION_MODEL: candidate.name,
+        Tag.VALIDATION_VERSION: candidate.version,
+        Tag.VALIDATION_BASELINE: champion.version if champion else "",
+        Tag.AUTHOR: candidate.tags.get(Tag.AUTHOR, ""),
+    }
+    with mlflow_utils.tracked_run(experiment_id, name, run_tags) as run:
         checks = [CheckResult("held_out_data", held_out.digest_matches, held_out.detail)]
         with tempfile.TemporaryDirectory() as directory:
-            local = Path(mlflow.artifacts.download_artifacts(candidate.source, dst_path=directory))
+            local = download_model(candidate.source, Path(directory))
             try:
-                model = mlflow.pyfunc.load_model(str(local))
+                model = load_pyfunc(local)
             except Exception as exc:  # a model that does not load fails the gate
                 checks.append(CheckResult("loads", False, f"{type(exc).__name__}: {exc}"))
                 decision = ValidationDecision(candidate.name, candidate.version, tuple(checks))

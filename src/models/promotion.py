@@ -14,20 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from src.data.contract import Tag
 from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
 from src.utils.config import Settings
-
-#: Tags the validator writes on a version and the promotion policy reads.
-VALIDATION_STATUS_TAG = "validation.status"
-VALIDATION_FAILED_CHECKS_TAG = "validation.failed_checks"
-AUTHOR_TAG = "author"
-COPIED_FROM_TAG = "promotion.copied_from"
+from src.utils.errors import ProjectError
 
 #: Which alias each target takes its version from.
 SOURCE_OF: dict[Alias, Alias] = {Alias.STAGING: Alias.DEV, Alias.PRODUCTION: Alias.STAGING}
 
 
-class PromotionRefused(ValueError):
+class PromotionRefused(ProjectError, ValueError):
     """The policy forbids this move; nothing was changed."""
 
 
@@ -61,14 +57,14 @@ def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval) -
     """Refuse, with the reason, a move the policy does not allow."""
     if target not in SOURCE_OF:
         raise PromotionRefused("@dev is set by training; promote to staging or production")
-    status = candidate.tags.get(VALIDATION_STATUS_TAG)
+    status = candidate.tags.get(Tag.VALIDATION_STATUS)
     if status is None:
         raise PromotionRefused(
             f"version {candidate.version} of {candidate.name} has not been validated: "
             f"run scripts/validate_model.py --version {candidate.version}"
         )
     if status != "passed":
-        failed = candidate.tags.get(VALIDATION_FAILED_CHECKS_TAG, "see its validation run")
+        failed = candidate.tags.get(Tag.VALIDATION_FAILED_CHECKS, "see its validation run")
         raise PromotionRefused(f"version {candidate.version} failed validation ({failed})")
     if target is Alias.PRODUCTION:
         _check_approval(candidate, approval)
@@ -79,7 +75,7 @@ def _check_approval(candidate: VersionInfo, approval: Approval) -> None:
         raise PromotionRefused("production needs an approval: --approved-by NAME")
     if not approval.reason:
         raise PromotionRefused("production needs a reason or change ticket: --reason TEXT")
-    author = candidate.tags.get(AUTHOR_TAG)
+    author = candidate.tags.get(Tag.AUTHOR)
     if not author:
         raise PromotionRefused(f"version {candidate.version} records no author: four-eyes cannot be checked")
     if approval.approved_by.strip().lower() == author.strip().lower():
@@ -126,11 +122,11 @@ def _promote_across_catalogs(
     registry.ensure_model(model, description=f"{candidate.name} as promoted to @{target.value}")
     with registry.lock(model, target.value):
         current = registry.version_at(model, target)
-        if current is not None and current.tags.get(COPIED_FROM_TAG) == candidate.uri:
+        if current is not None and current.tags.get(Tag.COPIED_FROM) == candidate.uri:
             return Move(model, target.value, current.version, current.version, "promote", changed=False)
         copy = registry.copy_version(candidate, model)
         try:
-            registry.set_version_tags(model, copy.version, {COPIED_FROM_TAG: candidate.uri})
+            registry.set_version_tags(model, copy.version, {Tag.COPIED_FROM: candidate.uri})
             copied = registry.version(model, copy.version)
             return _move_locked(registry, history, _MoveRequest(model, target, copied, "promote", actor, approval))
         except (RegistryError, PromotionRefused):

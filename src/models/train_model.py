@@ -3,10 +3,10 @@
     python -m src.models.train_model --config configs/model_config.yaml \\
         --experiment /data-science/iris/species_classifier --context full --version 1.0.0
 
-A thin command-line face over ``pipelines/training_pipeline.py``. It checks
-the request first (cheap imports only), starts creating a fresh tracking
-store on the other core, and only then imports MLflow and scikit-learn, so
-the two overlap.
+A thin command-line face over the training job (``src.models.training``,
+the same job ``pipelines/training_pipeline.py`` runs). It checks the request
+first (cheap imports only), starts creating a fresh tracking store on the
+other core, and only then imports MLflow and scikit-learn, so the two overlap.
 """
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.training_plan import TrainingRefused, TrainingRequest, plan_training
-from src.utils.config import DEFAULT_ENVIRONMENT_CONFIG, DEFAULT_FEATURE_CONFIG, DEFAULT_MODEL_CONFIG
+from src.models.training_plan import TrainingRequest, plan_training
+from src.utils import cli
+from src.utils.config import DEFAULT_FEATURE_CONFIG, DEFAULT_MODEL_CONFIG
 from src.utils.tracking_store import prepare_stores
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m src.models.train_model",
-        description="Train, track and register the iris species classifier (alias @dev).",
+    parser = cli.parser(
+        "python -m src.models.train_model",
+        "Train, track and register the iris species classifier (alias @dev).",
+        example="python -m src.models.train_model --config configs/model_config.yaml "
+        "--experiment /data-science/iris/species_classifier --context full --version 1.0.0",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model config YAML")
     parser.add_argument("--feature-config", type=Path, default=DEFAULT_FEATURE_CONFIG, help="feature config YAML")
-    parser.add_argument("--env-config", type=Path, default=DEFAULT_ENVIRONMENT_CONFIG, help="environment YAML")
-    parser.add_argument("--env", choices=["dev", "staging", "prod"], help="profile (default: $ML_ENV, else the file's)")
     parser.add_argument("--experiment", help="/{team}/{project}/{model_name} (default: from the profile)")
     parser.add_argument("--context", default="full", help="training context, e.g. full or incremental")
     parser.add_argument("--version", required=True, help="model version, MAJOR.MINOR.PATCH")
@@ -44,9 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Train and register; print a summary, or one clear error and exit 2."""
-    args = _parser().parse_args(argv)
+def _train(args: argparse.Namespace) -> int:
     request = TrainingRequest(
         version=args.version,
         context=args.context,
@@ -58,17 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_id=args.build_id,
         author=args.author,
     )
-    try:
-        plan = plan_training(request)
-        stores = prepare_stores(plan.settings.tracking_uri, plan.settings.registry_uri)
-        from pipelines.training_pipeline import execute  # heavy imports, overlapping the store creation
+    plan = plan_training(request)
+    stores = prepare_stores(plan.settings.tracking_uri, plan.settings.registry_uri)
+    from src.models.training import execute  # heavy imports, overlapping the store creation
 
-        result = execute(plan, store_ready=stores.wait)
-    except TrainingRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = execute(plan, store_ready=stores.wait)
     print(result.summary())
-    return 0
+    return cli.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train and register; print a summary, or one clear error and exit 2."""
+    args = _parser().parse_args(argv)
+    return cli.run(lambda: _train(args))
 
 
 def exit_process(code: int) -> None:

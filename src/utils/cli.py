@@ -1,4 +1,11 @@
-"""What every command-line script shares: environment options, the actor, one-line errors."""
+"""What every command-line face shares: its parser, the profile and alias options, the actor, exit codes, errors.
+
+The same flag means the same thing in every command (``--env``, ``--env-config``,
+``--alias``, ``--actor``), every ``--help`` ends with an example, and every
+command ends a refusal with one ``error: ...`` line and the exit code of
+``src.utils.errors.ExitCode``. MLflow's own exceptions are translated by
+``src.utils.mlflow_utils.backend_error``; this module never imports MLflow.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,50 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from src.utils.config import DEFAULT_ENVIRONMENT_CONFIG, Settings, resolve_settings
+from src.utils.errors import ExitCode, ProjectError
 from src.utils.git_info import git_user_email
 
-#: Exit codes: 0 done, 1 the model was judged and failed, 2 the request was refused or could not run.
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = ExitCode.OK, ExitCode.FAILED, ExitCode.REFUSED
+ALIASES = ("dev", "staging", "production")
+PROFILES = ("dev", "staging", "prod")
+
+
+def parser(prog: str, doc: str | None, *, example: str) -> argparse.ArgumentParser:
+    """A command's parser: the first line of its docstring as description, an example as epilog, profile options."""
+    description = (doc or "").strip().splitlines()[0] if doc else None
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[environment_options()],
+    )
 
 
 def environment_options() -> argparse.ArgumentParser:
     """Options every command takes to choose its backend (a parent parser)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--env", choices=["dev", "staging", "prod"], help="profile (default: $ML_ENV, else the file's)")
-    parser.add_argument("--env-config", type=Path, default=DEFAULT_ENVIRONMENT_CONFIG, help="environment YAML")
-    return parser
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--env", choices=PROFILES, help="profile (default: $ML_ENV, else the file's)")
+    options.add_argument("--env-config", type=Path, default=DEFAULT_ENVIRONMENT_CONFIG, help="environment YAML")
+    return options
+
+
+def alias_option(
+    target: argparse.ArgumentParser, *, default: str | None, description: str = "the model's alias"
+) -> None:
+    """``--alias``: one of dev, staging, production."""
+    required = default is None
+    suffix = "" if required else f" (default: {default})"
+    target.add_argument("--alias", choices=ALIASES, default=default, required=required, help=description + suffix)
+
+
+def actor_option(target: argparse.ArgumentParser) -> None:
+    """``--actor``: who runs the command, recorded in the alias history."""
+    target.add_argument("--actor", help="who runs the command (default: $MLOPS_ACTOR, else git user.email)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -37,7 +73,29 @@ def current_actor(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLOPS_ACTOR") or git_user_email() or getpass.getuser()
 
 
-def refuse(message: str) -> int:
-    """Print one clear error line and return the 'refused' exit code."""
+def refuse(message: str, code: ExitCode = ExitCode.REFUSED) -> int:
+    """Print one clear error line and return the exit code (refused by default)."""
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_REFUSED
+    return int(code)
+
+
+def run(body: Callable[[], int]) -> int:
+    """Run a command's body: a project error (or a translated MLflow one) becomes one ``error:`` line."""
+    try:
+        return int(body())
+    except ProjectError as exc:
+        return refuse(str(exc), exc.exit_code)
+    except Exception as exc:
+        translated = _backend_error(exc)
+        if translated is None:
+            raise
+        return refuse(str(translated), translated.exit_code)
+
+
+def _backend_error(exc: Exception) -> ProjectError | None:
+    """MLflow's exception in the project's words, if MLflow is loaded at all (it raised, so it is)."""
+    if "mlflow" not in sys.modules:
+        return None
+    from src.utils.mlflow_utils import backend_error
+
+    return backend_error(exc)

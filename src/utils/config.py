@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from src.utils import naming
+from src.utils.errors import ProjectError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "configs"
@@ -34,7 +35,7 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class ConfigError(ValueError):
+class ConfigError(ProjectError, ValueError):
     """A configuration file is missing, unreadable or invalid."""
 
 

@@ -1,7 +1,9 @@
-"""Tracking-side MLflow access: store set-up, experiments, runs, artifacts, logged models.
+"""Tracking-side MLflow access: store set-up, experiments, runs, artifacts, logged models, evaluation.
 
-With the registry module, the only place that talks to MLflow: a change of
-backend (SQLite, a tracking server, Databricks) touches configuration, not code.
+With ``src.models.model_registry``, the only place that imports MLflow
+(``tests/unit/test_architecture.py`` holds the rule): a change of backend
+(SQLite, a tracking server, Databricks) or of MLflow version touches these two
+modules. ``BackendError`` is what callers see of a failing tracking backend.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,32 @@ import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import register_dataset_source
 from mlflow.entities import Run
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.models.model import ModelInfo
+from mlflow.exceptions import MlflowException
+from mlflow.models import EvaluationResult, MetricThreshold, ModelSignature, infer_signature
+from mlflow.models.evaluation.validation import ModelValidationFailedException
 
+from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils.config import Settings
+from src.utils.errors import ProjectError
+
+
+class BackendError(ProjectError, RuntimeError):
+    """The tracking or registry backend failed or refused a call; the message says which call."""
+
+
+def backend_error(exc: BaseException) -> BackendError | None:
+    """The project's error for an MLflow exception (``None`` for any other): the one translation of them."""
+    if isinstance(exc, MlflowException):
+        return BackendError(f"the tracking backend failed: {exc.message}")
+    return None
+
+
+@dataclass(frozen=True)
+class LoggedModelRef:
+    """Where a logged model lives: what registration needs, without MLflow's own types."""
+
+    model_uri: str
+    model_id: str | None
 
 
 def configure_tracking(settings: Settings) -> None:
@@ -33,12 +58,27 @@ def configure_tracking(settings: Settings) -> None:
 
 
 def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[str, str]) -> str:
-    """Return the experiment's ID, creating it (with its artifact location) on first use."""
+    """Return the experiment's ID, creating it (with its artifact location) on first use.
+
+    The experiment is marked as model training (``mlflow.experimentKind``), on
+    creation and on an older experiment that lacks it: MLflow 3's UI otherwise
+    opens it in its GenAI view.
+    """
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(client.create_experiment(name, artifact_location=artifact_location, tags=dict(tags)))
+    if experiment is None:
+        kind = {Tag.EXPERIMENT_KIND.value: EXPERIMENT_KIND_TRAINING}
+        return str(client.create_experiment(name, artifact_location=artifact_location, tags={**tags, **kind}))
+    if Tag.EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, Tag.EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
+    return str(experiment.experiment_id)
+
+
+def ensure_project_experiment(settings: Settings) -> str:
+    """The profile's experiment (``/{team}/{project}/{model_name}``), tagged with the project's identity."""
+    identity = settings.project
+    tags = {Tag.TEAM.value: identity.team, Tag.PROJECT.value: identity.project, Tag.OWNER.value: identity.owner}
+    return ensure_experiment(settings.experiment_name, settings.experiment_artifact_location, tags)
 
 
 def pinned_requirements(packages: Sequence[str]) -> list[str]:
@@ -58,7 +98,20 @@ def tracked_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> I
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    mlflow.log_params(dict(params))
+    mlflow.log_params({str(key): value for key, value in params.items()})
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Tag the active run."""
+    mlflow.set_tags({str(key): value for key, value in tags.items()})
+
+
+def run_params(run_id: str) -> dict[str, str]:
+    """The parameters a run logged (the validator rebuilds the training split from them)."""
+    try:
+        return dict(mlflow.MlflowClient().get_run(run_id).data.params)
+    except MlflowException as exc:
+        raise BackendError(f"cannot read run {run_id}: {exc.message}") from exc
 
 
 def log_metrics(metrics: Mapping[str, float]) -> None:
@@ -169,11 +222,11 @@ def log_sklearn_model(
     code_paths: Sequence[Path],
     trusted_types: Sequence[str],
     metadata: Mapping[str, Any],
-) -> ModelInfo:
+) -> LoggedModelRef:
     """Log a scikit-learn model, skops-serialized (no pickle), with its code and pinned requirements."""
     import mlflow.sklearn
 
-    return mlflow.sklearn.log_model(
+    info = mlflow.sklearn.log_model(
         model,
         name="model",
         signature=signature,
@@ -182,8 +235,46 @@ def log_sklearn_model(
         code_paths=[str(path) for path in code_paths],
         serialization_format="skops",
         skops_trusted_types=list(trusted_types),
-        metadata=dict(metadata),
+        metadata={str(key): value for key, value in metadata.items()},
     )
+    return LoggedModelRef(model_uri=info.model_uri, model_id=info.model_id)
+
+
+def evaluate_classifier(
+    model_uri: str, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
+) -> EvaluationResult:
+    """``mlflow.models.evaluate`` (default classifier evaluator) into the active run, macro-averaged.
+
+    A ``prefix`` (the champion's) also turns off the per-class curves: the
+    candidate's are the ones to look at.
+    """
+    config: dict[str, object] = {
+        "average": "macro",
+        "label_list": list(labels),
+        "log_model_explainability": False,
+        "metric_prefix": prefix,
+    }
+    if prefix:
+        config["max_classes_for_multiclass_roc_pr"] = 0
+    return mlflow.models.evaluate(
+        model_uri,
+        data,
+        targets=target,
+        model_type="classifier",
+        evaluators=["default"],
+        evaluator_config={"default": config},
+    )
+
+
+def meets_threshold(result: EvaluationResult, metric: str, threshold: float, *, greater_is_better: bool) -> bool:
+    """Whether ``mlflow.validate_evaluation_results`` accepts ``metric`` of ``result`` against ``threshold``."""
+    try:
+        mlflow.validate_evaluation_results(
+            {metric: MetricThreshold(threshold=float(threshold), greater_is_better=greater_is_better)}, result
+        )
+    except ModelValidationFailedException:
+        return False
+    return True
 
 
 def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:

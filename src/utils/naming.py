@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from src.utils.errors import ProjectError
+
 _TEAM = r"[a-z][a-z0-9-]*"
 _SLUG = r"[a-z][a-z0-9_]*"
 _CODE = r"[a-z][a-z0-9]*"
@@ -30,7 +32,7 @@ FEATURE_PATTERN = re.compile(rf"^(?P<domain>{_CODE})_(?P<feature_name>{_SLUG}?)_
 SEMVER_PATTERN = re.compile(rf"^{_SEMVER}$")
 
 
-class NamingError(ValueError):
+class NamingError(ProjectError, ValueError):
     """A name does not follow the project's conventions."""
 
 

@@ -25,10 +25,10 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRequest
 from src.models.model_registry import Alias, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import promote
+from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
 from tests.conftest import free_port, use_store
 

@@ -28,7 +28,6 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
 from src.features import lifecycle
 from src.features.feature_builder import build_features
@@ -47,6 +46,7 @@ from src.features.feature_store import (
     registered_features,
 )
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states
+from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
 from tests.conftest import free_port, fresh_database, use_store
 
@@ -238,7 +238,7 @@ def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend
 
 def test_training_and_serving_without_lookup_never_import_feast():
     """``import feast`` costs ~4 s: only the store, store-sourced training and --feature-lookup may pay it."""
-    probe = ("import sys, pipelines.training_pipeline, src.components.serving, scripts.deploy_endpoint, "
+    probe = ("import sys, pipelines.training_pipeline, src.components.endpoint, scripts.deploy_endpoint, "
              "src.features.lifecycle; print(sorted(m for m in sys.modules if m.split('.')[0] == 'feast'))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

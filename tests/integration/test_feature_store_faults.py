@@ -19,8 +19,8 @@ import redis
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.features.feature_store import FeatureStoreUnavailable, apply_and_materialize
+from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from tests.conftest import free_port, fresh_database, require_service, use_store
 from tests.integration.test_feature_store import _env_config, _post, _serve, _store_feature_config

@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import pipelines.inference_pipeline as inference
-from pipelines.inference_pipeline import LINEAGE_COLUMNS, BatchError, run_batch
+import src.components.batch as inference
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRequest
+from src.components.batch import LINEAGE_COLUMNS, BatchError, run_batch
 from src.components.scoring import load_scorer
 from src.data.load_data import RAW_FEATURE_COLUMNS
+from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT
 from tests.conftest import use_store
 
@@ -136,7 +136,9 @@ def test_spark_engine_scores_like_the_arrow_engine(scorer, measurements, tmp_pat
     require_service("PySpark (make venv-spark)", lambda: __import__("pyspark"))
     source = tmp_path / "in.parquet"
     measurements.head(200).to_parquet(source, index=False)
-    spark_result = inference.run_spark(scorer, source, tmp_path / "spark_out")
+    from src.components.spark_batch import run_spark
+
+    spark_result = run_spark(scorer, source, tmp_path / "spark_out")
     arrow_result = run_batch(scorer, source, tmp_path / "arrow_out.parquet")
     assert (spark_result.rows_scored, arrow_result.rows_scored) == (200, 200)
     spark_rows = pd.read_parquet(tmp_path / "spark_out").sort_values(list(RAW_FEATURE_COLUMNS), kind="stable")

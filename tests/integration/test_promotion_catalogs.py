@@ -11,10 +11,11 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRequest
+from src.data.contract import Tag
 from src.models.model_registry import Alias, AliasHistory, Registry
 from src.models.model_validator import validate_version
-from src.models.promotion import COPIED_FROM_TAG, Approval, promote, rollback
+from src.models.promotion import Approval, promote, rollback
+from src.models.training_plan import TrainingRequest
 from src.utils.config import CONFIG_DIR, load_model_config, resolve_settings
 from tests.conftest import use_store
 
@@ -56,8 +57,8 @@ def test_each_alias_lives_in_its_catalog(catalogs):
         assert (staged.model, released.model) == (STAGING, PROD)
     staging_copy = registry.version_at(STAGING, Alias.STAGING)
     production_copy = registry.version_at(PROD, Alias.PRODUCTION)
-    assert staging_copy.tags[COPIED_FROM_TAG] == f"models:/{DEV}/2"
-    assert production_copy.tags[COPIED_FROM_TAG] == f"models:/{STAGING}/{staging_copy.version}"
+    assert staging_copy.tags[Tag.COPIED_FROM] == f"models:/{DEV}/2"
+    assert production_copy.tags[Tag.COPIED_FROM] == f"models:/{STAGING}/{staging_copy.version}"
     assert production_copy.tags["validation.status"] == "passed"  # the verdict travels with the copy
     assert registry.version_at(DEV, Alias.PRODUCTION) is None  # no alias leaks into another catalog
     assert [(e.model, e.alias, e.to_version) for e in history.events() if e.model == PROD] == [

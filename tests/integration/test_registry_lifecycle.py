@@ -17,11 +17,11 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from pipelines.training_plan import TrainingRequest
-from src.features import lifecycle
+from src.features import lifecycle_record
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
+from src.models.training_plan import TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_model_config, resolve_settings
 from tests.conftest import free_port, use_store
 
@@ -173,8 +173,9 @@ def test_failed_validation_blocks_promotion_and_moves_nothing(
 ):
     assert _train("1.1.0") == "2"
     record = tmp_path / "feature_lifecycle.yaml"  # as if a feature of the set had never been registered
-    record.write_text(lifecycle.LIFECYCLE_FILE.read_text().replace("status: REGISTERED", "status: REFACTORED", 1))
-    monkeypatch.setattr(lifecycle, "LIFECYCLE_FILE", record)
+    shipped = lifecycle_record.LIFECYCLE_FILE.read_text()
+    record.write_text(shipped.replace("status: REGISTERED", "status: REFACTORED", 1))
+    monkeypatch.setattr(lifecycle_record, "LIFECYCLE_FILE", record)
     decision = validate_version(settings, strict_config, version="2", registry=registry)
     assert not decision.passed
     assert decision.failed_checks == ("feature_lifecycle", "metric_val_accuracy")

@@ -20,8 +20,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
-from pipelines.training_plan import TrainingRefused, TrainingRequest
 from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, bundled_iris_uri, load_dataset
+from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, DataConfig, load_feature_config
 from tests.conftest import use_store
 

@@ -23,11 +23,12 @@ from src.utils.config import (
     load_model_config,
     resolve_settings,
 )
+from src.utils.errors import ProjectError
 from src.utils.git_info import git_user_email
 from src.utils.naming import NamingError, check_experiment_name, run_name
 
 
-class TrainingRefused(ValueError):
+class TrainingRefused(ProjectError, ValueError):
     """The input (config, names, data, features) or the registry refused the run."""
 
 

@@ -1,0 +1,115 @@
+"""Follow an alias: when it points to another version, load it, smoke-check it and swap it in.
+
+The served scorer sits in a ``ModelSlot``; replacing it is one reference
+assignment, so a request in flight keeps the version it started with. A new
+version that fails to load or to predict the canonical flowers is never
+served: the old one stays, and ``/health`` says why.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from src.components.scoring import Scorer
+from src.components.serving_metrics import Metrics
+from src.data.contract import SPECIES, canonical_columns
+from src.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
+
+def smoke_check(scorer: Scorer) -> None:
+    """Raise unless the scorer predicts the contract's canonical flower of each species right."""
+    predicted = scorer.predict_columns(canonical_columns()).labels.tolist()
+    if predicted != list(SPECIES):
+        raise ValueError(f"smoke check failed: typical flowers predicted {predicted}, expected {list(SPECIES)}")
+
+
+@dataclass
+class ModelSlot:
+    """The scorer being served. Replacing it is one reference assignment: a request keeps the one it took."""
+
+    scorer: Scorer
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_reload_error: str | None = None
+    last_checked: datetime | None = None
+
+    def swap(self, scorer: Scorer) -> None:
+        self.scorer, self.loaded_at, self.last_reload_error = scorer, datetime.now(UTC), None
+
+
+class AliasWatcher:
+    """Follows the alias: when it points elsewhere, load, smoke-check and swap; on failure keep serving."""
+
+    def __init__(
+        self,
+        slot: ModelSlot,
+        *,
+        model_name: str,
+        alias: str,
+        poll_seconds: float,
+        metrics: Metrics,
+        resolve: Callable[[], str | None],
+        load: Callable[[str], Scorer],
+    ) -> None:
+        self.slot, self.metrics = slot, metrics
+        self.model_name, self.alias, self.poll_seconds = model_name, alias, poll_seconds
+        self._resolve, self._load = resolve, load
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._failed_version: str | None = None
+        self._thread = threading.Thread(target=self._run, name="alias-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Check now (a webhook said the alias moved)."""
+        self._wake.set()
+
+    def check(self) -> str:
+        """Compare the alias with the served version; reload if it moved. Returns what happened."""
+        with self._lock:
+            self.slot.last_checked = datetime.now(UTC)
+            target = self._resolve()
+            current = self.slot.scorer.handle.version
+            if target is None or target == current:
+                return "unchanged"
+            if target == self._failed_version:
+                return "failed before"
+            try:
+                scorer = self._load(target)
+                smoke_check(scorer)
+            except Exception as exc:  # any failure keeps the old version serving
+                self._failed_version = target
+                self.slot.last_reload_error = f"version {target}: {type(exc).__name__}: {exc}"
+                self.metrics.reloads.labels("failed").inc()
+                logger.error("kept version %s: could not switch to %s: %s", current, target, exc)
+                return "failed"
+            self.slot.swap(scorer)
+            self._failed_version = None
+            self.metrics.model.clear()
+            self.metrics.model.labels(self.model_name, self.alias).set(float(target))
+            self.metrics.reloads.labels("succeeded").inc()
+            logger.info("now serving version %s (was %s)", target, current)
+            return "swapped"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.check()
+            except Exception as exc:  # a registry outage must not kill the watcher
+                self.slot.last_reload_error = f"cannot read the alias: {exc}"
+                logger.warning("alias check failed: %s", exc)

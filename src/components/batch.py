@@ -1,0 +1,302 @@
+"""Batch scoring on Arrow: a CSV or Parquet file in, predictions with lineage out, all or nothing.
+
+The input is streamed in chunks (memory bounded whatever the file size) and
+the output is written to a temporary file beside the target, renamed into
+place only when every row is scored: a failed run leaves no partial output.
+Each output row carries lineage columns: model name, version, alias, run ID
+and the time it was scored. A row that breaks the data contract (a null, a
+word, a measurement outside its physical domain) stops the run with its row
+number and reason, or, with a rejects file, is set aside there with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from src.components.scoring import InputError, ModelHandle, Scorer
+from src.data import contract
+from src.utils.errors import ProjectError
+
+SUPPORTED = {".csv", ".parquet"}
+LINEAGE_COLUMNS = ("model_name", "model_version", "model_alias", "model_run_id", "scored_at")
+
+
+class BatchError(ProjectError, ValueError):
+    """The batch cannot be scored (bad path, format or rows); no output was written."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch run did."""
+
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    seconds: float
+    output: Path
+    rejects: Path | None
+
+    def summary(self) -> str:
+        rate = self.rows_scored / self.seconds if self.seconds else 0.0
+        rejected = f", {self.rows_rejected} rejected -> {self.rejects}" if self.rejects else ""
+        return (
+            f"scored {self.rows_scored} of {self.rows_in} rows in {self.seconds:.2f} s ({rate:,.0f} rows/s)"
+            f" -> {self.output}{rejected}"
+        )
+
+
+def check_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise BatchError(f"{path}: expected a .csv or .parquet file")
+    return suffix
+
+
+def read_chunks(path: Path, chunk_rows: int, *, lenient: bool = False) -> Iterator[pa.Table]:
+    """The input as Arrow tables of about ``chunk_rows`` rows, in file order.
+
+    CSV is read by Arrow's streaming reader, which types each column from the
+    first block and stops at a value that does not fit (a word in a column of
+    numbers). ``lenient`` reads through pandas instead, where such a value
+    stays a string for the row checks to name; the caller retries with it.
+    """
+    if not path.is_file():
+        raise BatchError(f"{path}: input file not found")
+    if check_format(path) == ".parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield pa.Table.from_batches([batch])
+    elif lenient:
+        for frame in pd.read_csv(path, chunksize=chunk_rows):
+            yield pa.Table.from_pandas(frame, preserve_index=False)
+    else:
+        block = max(1 << 16, chunk_rows * 40)  # ~40 bytes per row of four measurements
+        read = pa_csv.ReadOptions(block_size=block)
+        convert = pa_csv.ConvertOptions(strings_can_be_null=True)  # an empty field is a null, as in pandas
+        with pa_csv.open_csv(path, read_options=read, convert_options=convert) as reader:
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+
+
+class AtomicTableWriter:
+    """Append tables to a temporary file; ``commit`` renames it into place, ``abort`` removes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = check_format(path)
+        if not path.parent.is_dir():
+            raise BatchError(f"{path.parent}: output directory does not exist")
+        self.temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        self._writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.format == ".csv":
+            table = _decoded(table)  # CSV holds values, not dictionary indices
+        if self._writer is None:
+            self._schema = table.schema
+            opened = pq.ParquetWriter if self.format == ".parquet" else pa_csv.CSVWriter
+            self._writer = opened(str(self.temporary), table.schema)
+        self._writer.write_table(table.cast(self._schema) if table.schema != self._schema else table)
+
+    def commit(self, empty: pa.Schema) -> None:
+        if self._writer is None:  # no rows: still a valid, empty file with the right columns
+            self.write(empty.empty_table())
+        assert self._writer is not None
+        self._writer.close()
+        os.replace(self.temporary, self.path)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.temporary.unlink(missing_ok=True)
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _is_clean(column: pa.ChunkedArray) -> bool:
+    return (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) and column.null_count == 0
+
+
+def _measurements(scorer: Scorer, table: pa.Table) -> dict[str, np.ndarray]:
+    """The input columns as float64 arrays; a null or a word becomes NaN (``_invalid_rows`` names it first)."""
+    columns = {}
+    for name in scorer.input_columns:
+        column = table.column(name)
+        if _is_clean(column):
+            columns[name] = column.to_numpy().astype(np.float64, copy=False)
+        else:
+            columns[name] = pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype=np.float64)
+    return columns
+
+
+def _invalid_rows(scorer: Scorer, table: pa.Table, measurements: dict[str, np.ndarray]) -> pd.Series:
+    """The reason each unscorable row cannot be scored, by row position (empty when all are fine).
+
+    Nulls and words are named as such; every other value is held to the data
+    contract's domain, the check training and the endpoint make.
+    """
+    problems: list[pd.Series] = []
+    unreadable = np.zeros(table.num_rows, dtype=bool)
+    for name in scorer.input_columns:
+        column = table.column(name)
+        if _is_clean(column):
+            continue  # the common case: clean numbers, only the domain to check
+        values = column.to_pandas()
+        null = values.isna().to_numpy()
+        not_number = np.isnan(measurements[name]) & ~null
+        unreadable |= null | not_number
+        problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(null)))
+        problems.append(pd.Series(f"{name}: not a number", index=np.flatnonzero(not_number)))
+    readable = {name: np.where(unreadable, 1.0, values) for name, values in measurements.items()}
+    if unreadable.any() or any(not _in_domain(values, name) for name, values in readable.items()):
+        reasons = contract.row_reasons(readable)
+        problems.append(pd.Series(list(reasons.values()), index=list(reasons.keys()), dtype=object))
+    problems = [p for p in problems if len(p)]
+    if not problems:
+        return pd.Series(dtype=object)
+    return pd.concat(problems).groupby(level=0).agg("; ".join)
+
+
+def _in_domain(values: np.ndarray, name: str) -> bool:
+    return not contract.MEASUREMENT_BY_NAME[name].violations(values).any()
+
+
+def lineage_of(handle: ModelHandle) -> dict[str, str]:
+    """The lineage columns every scored row carries: which model version scored it, and when."""
+    return {
+        "model_name": handle.name,
+        "model_version": handle.version,
+        "model_alias": handle.alias or "",
+        "model_run_id": handle.run_id or "",
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _constant(value: str, rows: int) -> pa.DictionaryArray:
+    """A column holding one value on every row, stored once (dictionary-encoded)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
+
+
+def _scored(scorer: Scorer, table: pa.Table, columns: dict[str, np.ndarray], lineage: dict[str, str]) -> pa.Table:
+    """The input table plus prediction, one probability per class, and the lineage columns."""
+    predictions = scorer.predict_columns(columns)
+    rows = table.num_rows
+    for name, values in columns.items():  # the measurements as scored: float64 in every chunk
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
+    table = table.append_column(
+        "prediction",
+        pa.DictionaryArray.from_arrays(pa.array(predictions.indices.astype(np.int8)), pa.array(scorer.classes)),
+    )
+    for index, name in enumerate(scorer.classes):
+        table = table.append_column(f"probability_{name}", pa.array(predictions.probabilities[:, index]))
+    for name, value in lineage.items():
+        table = table.append_column(name, _constant(value, rows))
+    return table
+
+
+def run_batch(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    *,
+    rejects_path: Path | None = None,
+    chunk_rows: int = 100_000,
+    progress: bool = False,
+) -> BatchResult:
+    """Score ``input_path`` into ``output_path`` (and ``rejects_path``), all or nothing."""
+    arguments = (scorer, input_path, output_path, rejects_path, chunk_rows, progress)
+    try:
+        return _run_batch(*arguments, lenient=False)
+    except _NeedsLenientRead:
+        return _run_batch(*arguments, lenient=True)
+
+
+class _NeedsLenientRead(Exception):
+    """Arrow's CSV reader met a value its column type cannot hold: read again through pandas."""
+
+
+def _run_batch(
+    scorer: Scorer,
+    input_path: Path,
+    output_path: Path,
+    rejects_path: Path | None,
+    chunk_rows: int,
+    progress: bool,
+    *,
+    lenient: bool,
+) -> BatchResult:
+    started = time.perf_counter()
+    lineage = lineage_of(scorer.handle)
+    writer = AtomicTableWriter(output_path)
+    rejects = AtomicTableWriter(rejects_path) if rejects_path else None
+    rows_in = rows_rejected = 0
+    output_schema: pa.Schema | None = None
+    try:
+        for table in read_chunks(input_path, chunk_rows, lenient=lenient):
+            scorer.check_names(table.column_names)
+            measurements = _measurements(scorer, table)
+            reasons = _invalid_rows(scorer, table, measurements)
+            if len(reasons) and rejects is None:
+                listed = "; ".join(f"row {rows_in + row}: {why}" for row, why in reasons.head(5).items())
+                more = f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
+                raise InputError("rows", f"{listed}{more}; nothing was written (--rejects sets bad rows aside)")
+            rows_in += table.num_rows
+            if len(reasons):
+                bad = np.zeros(table.num_rows, dtype=bool)
+                bad[reasons.index.to_numpy()] = True
+                rejected = table.filter(pa.array(bad)).to_pandas().assign(reject_reason=reasons.to_numpy())
+                rejected = rejected.astype("string")  # as read: a null stays empty, a word stays the word
+                rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))  # type: ignore[union-attr]
+                rows_rejected += len(reasons)
+                table = table.filter(pa.array(~bad))
+                measurements = {name: values[~bad] for name, values in measurements.items()}
+            if table.num_rows:
+                scored = _scored(scorer, table, measurements, lineage)
+                output_schema = output_schema or scored.schema
+                writer.write(scored)
+            if progress:
+                print(f"\r  {rows_in:,} rows read, {rows_in - rows_rejected:,} scored", end="", file=sys.stderr)
+        if progress:
+            print(file=sys.stderr)
+        writer.commit(output_schema or _empty_output_schema(scorer, lineage))
+        if rejects is not None:
+            rejects.commit(pa.schema([(c, pa.string()) for c in (*scorer.input_columns, "reject_reason")]))
+    except BaseException as exc:
+        writer.abort()
+        if rejects is not None:
+            rejects.abort()
+        if isinstance(exc, pa.ArrowInvalid) and not lenient and check_format(input_path) == ".csv":
+            raise _NeedsLenientRead from exc
+        if isinstance(exc, (InputError, ValueError, OSError, pa.ArrowException)) and not isinstance(exc, BatchError):
+            raise BatchError(f"{input_path}: {exc}") from exc
+        raise
+    return BatchResult(
+        rows_in=rows_in,
+        rows_scored=rows_in - rows_rejected,
+        rows_rejected=rows_rejected,
+        seconds=time.perf_counter() - started,
+        output=output_path,
+        rejects=rejects_path,
+    )
+
+
+def _empty_output_schema(scorer: Scorer, lineage: dict[str, str]) -> pa.Schema:
+    """The output's columns when no row was scored: an empty file still has the right header."""
+    empty = {name: np.zeros(0) for name in scorer.input_columns}
+    table = pa.table({name: pa.array([], pa.float64()) for name in scorer.input_columns})
+    return _scored(scorer, table, empty, lineage).schema

@@ -1,0 +1,296 @@
+"""The training job's steps: data -> features -> fit -> evaluate -> log -> register, from a checked plan.
+
+Everything that can refuse the input runs first (``training_plan``, then the
+data checks), so a bad input tracks and registers nothing. The tracked part
+is one run: parameters, metrics, artifacts, tags, dataset lineage and the
+logged model, then a registered version with alias ``dev``. MLflow is reached
+only through ``src.utils.mlflow_utils`` and ``src.models.model_registry``.
+``pipelines/training_pipeline.py`` and ``python -m src.models.train_model``
+are the faces that run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from src.data.contract import (
+    RAW_FEATURE_COLUMNS,
+    SPECIES,
+    TARGET_COLUMN,
+    ModelMetadata,
+    Param,
+    Tag,
+    join_list,
+)
+from src.data.load_data import (
+    Dataset,
+    DataValidationError,
+    dataset_digest,
+    load_dataset,
+    validate_frame,
+)
+from src.features.feature_builder import MissingInputError
+from src.features.feature_store import FeatureStoreError, feature_service_name
+from src.models import evaluation
+from src.models.classifier import (
+    Split,
+    UntrustableModelError,
+    build_model,
+    fit_model,
+    skops_trusted_types,
+    split_dataset,
+)
+from src.models.model_registry import RegisteredVersion, Registry, RegistryError
+from src.models.training_plan import TrainingPlan, TrainingRefused
+from src.utils import mlflow_utils
+from src.utils.config import PROJECT_ROOT
+from src.utils.git_info import git_info
+from src.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
+#: What the logged model imports at inference, pinned to the versions it was trained with.
+MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced, for the summary and for callers."""
+
+    run_id: str
+    run_name: str
+    experiment_name: str
+    experiment_id: str
+    metrics: dict[str, float]
+    registered: RegisteredVersion
+    run_url: str
+
+    def summary(self) -> str:
+        metric_lines = "\n".join(f"    {name:<24}{value:.4f}" for name, value in sorted(self.metrics.items()))
+        return (
+            f"Training run {self.run_name} ({self.run_id})\n"
+            f"  experiment: {self.experiment_name}\n"
+            f"  metrics:\n{metric_lines}\n"
+            f"  model:      {self.registered.name} version {self.registered.version}"
+            f" (alias @{self.registered.alias})\n"
+            f"  load with:  mlflow.pyfunc.load_model('{self.registered.uri}')\n"
+            f"  look at it: {self.run_url}"
+        )
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """A fitted, evaluated model with its plots drawn and its load-time trust computed."""
+
+    dataset: Dataset
+    split: Split
+    model: Pipeline
+    train: evaluation.SplitEvaluation
+    validation: evaluation.SplitEvaluation
+    importance: pd.DataFrame
+    importance_png: bytes
+    confusion_png: bytes
+    trusted_types: tuple[str, ...]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {**self.train.metrics, **self.validation.metrics}
+
+
+def _training_data(plan: TrainingPlan) -> Dataset:
+    """The configured data, or, with ``feature_source: store``, the same rows as the feature store serves them."""
+    dataset = load_dataset(plan.model_config.data)
+    if plan.feature_config.feature_source == "local":
+        return dataset
+    from src.features.feature_store import source_uri, training_measurements
+
+    store = plan.settings.feature_store
+    frame = validate_frame(training_measurements(dataset.frame, plan.feature_config, store), "feature store")
+    service = feature_service_name(plan.feature_config)
+    source = f"{source_uri(store)}#feature_service={service}"
+    return Dataset(frame=frame, source_uri=source, digest=dataset_digest(frame), name=service)
+
+
+def _train(plan: TrainingPlan) -> _Trained:
+    """Load and validate data, fit, evaluate and draw the plots: everything before MLflow."""
+    config = plan.model_config
+    try:
+        dataset = _training_data(plan)
+        split = split_dataset(dataset, config.split, config.random_seed)
+        model = fit_model(build_model([d.name for d in plan.features], config.model, config.random_seed), split)
+        trusted_types = skops_trusted_types(model)
+    except (DataValidationError, MissingInputError, UntrustableModelError, FeatureStoreError) as exc:
+        raise TrainingRefused(str(exc)) from exc
+    validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
+    importance = evaluation.feature_importance(model)
+    return _Trained(
+        dataset=dataset,
+        split=split,
+        model=model,
+        train=evaluation.evaluate_split(model, split.X_train, split.y_train, "train"),
+        validation=validation,
+        importance=importance,
+        importance_png=evaluation.png_bytes(evaluation.feature_importance_figure(importance)),
+        confusion_png=evaluation.png_bytes(
+            evaluation.confusion_matrix_figure(validation, "Confusion matrix (validation)")
+        ),
+        trusted_types=trusted_types,
+    )
+
+
+def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
+    config = plan.model_config
+    hyperparameters = {f"model.{key}": value for key, value in config.model.params.model_dump().items()}
+    feature_versions = {f"feature.{d.domain}_{d.base_name}": f"v{d.version}" for d in plan.features}
+    return {
+        Param.MODEL_TYPE: config.model.type,
+        **hyperparameters,
+        Param.DATA_SOURCE: config.data.source,
+        Param.DATA_URI: trained.dataset.source_uri,
+        Param.DATA_DIGEST: trained.dataset.digest,
+        Param.DATA_ROWS: len(trained.dataset.frame),
+        Param.SPLIT_TEST_SIZE: config.split.test_size,
+        Param.SPLIT_STRATIFY: config.split.stratify,
+        Param.SPLIT_TRAIN_ROWS: len(trained.split.X_train),
+        Param.SPLIT_VAL_ROWS: len(trained.split.X_val),
+        Param.RANDOM_SEED: config.random_seed,
+        Param.FEATURE_SET_NAME: plan.feature_config.feature_set.name,
+        Param.FEATURE_SET_VERSION: plan.feature_config.feature_set.version,
+        Param.FEATURE_SOURCE: plan.feature_config.feature_source,
+        Param.FEATURE_SERVICE: feature_service_name(plan.feature_config),
+        Param.FEATURES: join_list([d.name for d in plan.features]),
+        **feature_versions,
+    }
+
+
+def _run_tags(plan: TrainingPlan) -> dict[str, str]:
+    git = git_info()
+    return {
+        Tag.MODEL_VERSION: plan.model_version,
+        Tag.TRAINING_CONTEXT: plan.request.context,
+        Tag.BUILD_ID: plan.request.build_id or "local",
+        Tag.GIT_SHA: git.sha,
+        Tag.GIT_BRANCH: git.branch,
+        Tag.GIT_DIRTY: str(git.dirty).lower(),
+        Tag.AUTHOR: plan.author,
+        Tag.ENV: plan.settings.profile,
+        Tag.FEATURE_SET: plan.feature_set_label,
+    }
+
+
+def _input_example(split: Split) -> pd.DataFrame:
+    """One training row per species: a readable example that exercises every class."""
+    first_of_each = split.y_train.reset_index(drop=True).drop_duplicates().index
+    return split.X_train.reset_index(drop=True).loc[first_of_each].reset_index(drop=True)
+
+
+def _log_evaluation_artifacts(trained: _Trained) -> None:
+    mlflow_utils.log_text(trained.importance.to_csv(index=False), "feature_importance/feature_importance.csv")
+    mlflow_utils.log_bytes(trained.importance_png, "feature_importance/feature_importance.png")
+    mlflow_utils.log_bytes(trained.confusion_png, "evaluation/confusion_matrix.png")
+    mlflow_utils.log_text(trained.validation.report_text, "evaluation/classification_report.txt")
+    mlflow_utils.log_dict(trained.validation.report, "evaluation/classification_report.json")
+
+
+def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedModelRef:
+    example = _input_example(trained.split)
+    logged = mlflow_utils.log_sklearn_model(
+        trained.model,
+        signature=mlflow_utils.signature_for(example, trained.model.predict(example)),
+        input_example=example,
+        pip_requirements=mlflow_utils.pinned_requirements(MODEL_REQUIREMENTS),
+        code_paths=[PROJECT_ROOT / "src"],
+        trusted_types=trained.trusted_types,
+        metadata={
+            ModelMetadata.FEATURE_SET: plan.feature_set_label,
+            ModelMetadata.FEATURES: [d.name for d in plan.features],
+        },
+    )
+    return logged
+
+
+def _register(
+    plan: TrainingPlan, trained: _Trained, run_id: str, logged: mlflow_utils.LoggedModelRef
+) -> RegisteredVersion:
+    identity = plan.settings.project
+    metrics = trained.metrics
+    model_description = (
+        f"{identity.use_case}. Owner: {identity.owner}. Input: the raw measurements in cm "
+        f"({', '.join(RAW_FEATURE_COLUMNS)}); output: the species ({', '.join(SPECIES)})."
+    )
+    version_description = (
+        f"v{plan.model_version} ({plan.request.context}) by {plan.author}: "
+        f"{plan.model_config.model.type} on {plan.feature_set_label}; "
+        f"val_accuracy={metrics['val_accuracy']:.4f}, val_f1_macro={metrics['val_f1_macro']:.4f}."
+    )
+    dataset = trained.dataset
+    try:
+        return Registry().register(
+            name=plan.settings.model_name_for("dev"),
+            model_uri=logged.model_uri,
+            model_id=logged.model_id,
+            run_id=run_id,
+            model_description=model_description,
+            version_description=version_description,
+            model_tags={
+                Tag.OWNER: identity.owner,
+                Tag.USE_CASE: identity.use_case,
+                Tag.TEAM: identity.team,
+                Tag.PROJECT: identity.project,
+            },
+            version_tags={
+                Tag.OWNER: identity.owner,
+                Tag.USE_CASE: identity.use_case,
+                Tag.DATA_LINEAGE: f"{dataset.source_uri}#digest={dataset.digest}",
+                Tag.FEATURE_SET: plan.feature_set_label,
+                Tag.FEATURES: join_list([d.name for d in plan.features]),
+                Tag.MODEL_VERSION: plan.model_version,
+                Tag.RUN_NAME: plan.run_name,
+                Tag.AUTHOR: plan.author,
+                Tag.TRAINING_CONTEXT: plan.request.context,
+            },
+        )
+    except RegistryError as exc:
+        raise TrainingRefused(str(exc)) from exc
+
+
+def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) -> TrainingResult:
+    """Train, evaluate, track and register one model version from a checked plan.
+
+    ``store_ready`` is called just before the first MLflow call (see
+    ``src.utils.tracking_store``): training overlaps with store creation.
+    """
+    trained = _train(plan)
+    store_ready()
+    settings = plan.settings
+    mlflow_utils.configure_tracking(settings)
+    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan)) as run:
+        run_id = run.info.run_id
+        mlflow_utils.log_params(_params(plan, trained))
+        mlflow_utils.log_metrics(trained.metrics)
+        mlflow_utils.log_dataset(
+            trained.dataset.frame,
+            source_uri=trained.dataset.source_uri,
+            digest=trained.dataset.digest,
+            name=trained.dataset.name,
+            target=TARGET_COLUMN,
+            context="training",
+        )
+        _log_evaluation_artifacts(trained)
+        logged = _log_model(plan, trained)
+        registered = _register(plan, trained, run_id, logged)
+    logger.info("registered %s version %s as @%s", registered.name, registered.version, registered.alias)
+    return TrainingResult(
+        run_id=run_id,
+        run_name=plan.run_name,
+        experiment_name=plan.experiment,
+        experiment_id=experiment_id,
+        metrics=trained.metrics,
+        registered=registered,
+        run_url=mlflow_utils.run_url(settings, experiment_id, run_id),
+    )
