@@ -17,10 +17,11 @@ APPROVER ?= release-manager@example.com
 ALIAS ?= production
 SERVE_PORT ?= 8001
 SMOKE_PORT ?= 8099
+SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -40,6 +41,9 @@ $(VENV)/.spark-installed: $(STAMP) requirements-spark.txt
 	touch $@
 
 venv-spark: $(VENV)/.spark-installed ## add the optional Spark extra (batch --engine spark, Java 17)
+
+services: ## start PostgreSQL and Redis for the integration tests if they are down (SUDO=sudo if not root)
+	SUDO="$(SUDO)" .ci/services
 
 train: $(STAMP) ## train, track and register the model on the embedded store (alias @dev)
 	$(BIN)/python -m src.models.train_model \
@@ -66,8 +70,8 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 serve: $(STAMP) ## REST endpoint for models:/<name>@$(ALIAS) on port $(SERVE_PORT) (MLflow scoring protocol)
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT)
 
-test: $(STAMP) ## run all tests
-	$(BIN)/pytest tests/ -v --durations=15
+test: $(STAMP) ## run all tests (random order), with coverage of src/ (fails under 85%)
+	$(BIN)/pytest tests/ -v --durations=15 --cov=src --cov-report=term:skip-covered --cov-fail-under=85
 
 test-unit: $(STAMP) ## run unit tests only
 	$(BIN)/pytest tests/unit/ -v
@@ -75,10 +79,11 @@ test-unit: $(STAMP) ## run unit tests only
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v
 
-lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas, feature lifecycle, catalog up to date
+lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle, catalog up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/python -m src.features.lifecycle check
 	$(BIN)/python -m src.features.catalog --check
 

@@ -38,6 +38,7 @@ class InputError(ProjectError, ValueError):
     """A request or file does not fit the model's signature; ``field`` names what is at fault."""
 
     def __init__(self, field: str, message: str) -> None:
+        field = field or "(input)"  # an empty column name still gets a field a client can show
         super().__init__(f"{field}: {message}")
         self.field = field
 

@@ -1,0 +1,162 @@
+"""The architecture, held by tests: layers, MLflow behind two modules, no import cycles, a unit test per module.
+
+Imports are read from the source (every ``import``, at module level or inside
+a function; type-only imports under ``if TYPE_CHECKING`` run nothing and are
+left out), so a lazy import cannot hide a violation.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+#: The two doors to MLflow (DESIGN: "MLflow behind one door").
+MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry"}
+#: Each src module -> the unit test module that covers it (the seed's names where it has them).
+UNIT_TESTS = {
+    "src.components.alias_watcher": "test_alias_watcher",
+    "src.components.batch": "test_batch",
+    "src.components.endpoint": "test_endpoint_wiring",
+    "src.components.endpoint_checks": "test_endpoint_checks",
+    "src.components.inference_log": "test_inference_log",
+    "src.components.openapi": "test_serving",
+    "src.components.payloads": "test_payloads",
+    "src.components.scoring": "test_scoring",
+    "src.components.serving": "test_serving",
+    "src.components.serving_metrics": "test_serving",
+    "src.components.spark_batch": "test_spark_batch",
+    "src.components.webhook": "test_webhook",
+    "src.data.contract": "test_contract",
+    "src.data.load_data": "test_data",
+    "src.features.catalog": "test_catalog",
+    "src.features.feature_builder": "test_features",
+    "src.features.feature_definitions": "test_features",
+    "src.features.feature_store": "test_feature_store",
+    "src.features.lifecycle": "test_lifecycle",
+    "src.features.lifecycle_record": "test_lifecycle",
+    "src.models.classifier": "test_model",
+    "src.models.evaluation": "test_model",
+    "src.models.model_registry": "test_model_registry",
+    "src.models.model_validator": "test_model_validator",
+    "src.models.promotion": "test_promotion",
+    "src.models.train_model": "test_train_model",
+    "src.models.training": "test_training",
+    "src.models.training_plan": "test_training",
+    "src.utils.cli": "test_cli",
+    "src.utils.config": "test_config",
+    "src.utils.errors": "test_cli",
+    "src.utils.git_info": "test_git_info",
+    "src.utils.logging": "test_cli",
+    "src.utils.mlflow_utils": "test_mlflow_utils",
+    "src.utils.naming": "test_naming",
+    "src.utils.tracking_store": "test_tracking_store",
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _python_files(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports at run time (``from a import b`` counts ``a.b`` when it is a module)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(
+                f"{node.module}.{alias.name}" for alias in node.names if _is_module(f"{node.module}.{alias.name}")
+            )
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _is_module(name: str) -> bool:
+    base = ROOT.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _src_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in _python_files("src")}
+
+
+def test_only_the_two_doors_import_mlflow():
+    offenders = {
+        name: sorted(m for m in imports_of(path) if m == "mlflow" or m.startswith("mlflow."))
+        for name, path in {
+            **_src_modules(),
+            **{_module_name(p): p for p in _python_files("scripts", "pipelines")},
+        }.items()
+        if name not in MLFLOW_DOORS
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_src_never_imports_pipelines_or_scripts():
+    upward = {
+        name: sorted(m for m in imports_of(path) if m.split(".")[0] in {"pipelines", "scripts", "benchmarks", "tests"})
+        for name, path in _src_modules().items()
+    }
+    assert {name: found for name, found in upward.items() if found} == {}
+
+
+def test_src_has_no_import_cycles():
+    modules = _src_modules()
+    graph = {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                walk(target, [*path, target])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            walk(start, [start])
+    assert cycles == []
+
+
+def test_every_src_module_has_its_unit_test_module():
+    modules = {name for name, path in _src_modules().items() if path.name != "__init__.py"}
+    assert modules == set(UNIT_TESTS), "add the new module to UNIT_TESTS (and write its tests)"
+    missing = sorted({t for t in UNIT_TESTS.values() if not (ROOT / "tests" / "unit" / f"{t}.py").is_file()})
+    assert missing == []
+
+
+@pytest.mark.parametrize("folder", ["scripts", "pipelines"])
+def test_command_line_faces_use_the_shared_cli(folder):
+    faces = [p for p in _python_files(folder) if p.name != "__init__.py" and "__main__" in p.read_text()]
+    without = [
+        p.name for p in faces if "src.utils.cli" not in imports_of(p) and "src.models.train_model" not in imports_of(p)
+    ]
+    assert without == []

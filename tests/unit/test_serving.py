@@ -1,0 +1,226 @@
+"""The endpoint in-process (ASGI): every MLflow payload shape, every refusal as a 4xx naming the field, limits,
+health, metrics, OpenAPI and the webhook. The model is fitted in memory: no MLflow, no process."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from src.components.alias_watcher import ModelSlot
+from src.components.serving import ServingConfig, create_app
+from src.components.serving_metrics import Metrics
+
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.7, 2.2]
+SECRET = "test-webhook-secret"
+MAX_BODY = 20_000
+MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+
+
+class _Watcher:
+    """Counts pokes: the webhook's only effect on the app."""
+
+    def __init__(self) -> None:
+        self.pokes = 0
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@pytest.fixture(scope="module")
+def watcher():
+    return _Watcher()
+
+
+@pytest.fixture(scope="module")
+def client(memory_scorer, watcher):
+    config = ServingConfig(model_name=MODEL, alias="staging", max_body_bytes=MAX_BODY, webhook_secret=SECRET)
+    app = create_app(ModelSlot(memory_scorer), config, metrics=Metrics(), watcher=watcher)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _request(client, method: str, path: str, body=None, headers=None):
+    answer = client.request(method, path, content=body, headers=headers or {"Content-Type": "application/json"})
+    return answer.status_code, answer.content
+
+
+def _invoke(client, payload, content_type: str = "application/json"):
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    answer = client.post("/invocations", content=body, headers={"Content-Type": content_type})
+    return answer.status_code, answer.json()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": COLUMNS, "data": [SETOSA, VIRGINICA]}},
+        {"dataframe_records": [dict(zip(COLUMNS, SETOSA, strict=True)), dict(zip(COLUMNS, VIRGINICA, strict=True))]},
+        {"instances": [dict(zip(COLUMNS, SETOSA, strict=True)), dict(zip(COLUMNS, VIRGINICA, strict=True))]},
+        {"instances": [SETOSA, VIRGINICA]},
+        {"inputs": {c: [SETOSA[i], VIRGINICA[i]] for i, c in enumerate(COLUMNS)}},
+        {"dataframe_split": {"columns": COLUMNS[::-1], "data": [SETOSA[::-1], VIRGINICA[::-1]]}},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances_records", "instances_lists", "inputs_columns", "reordered"],
+)
+def test_every_mlflow_payload_format(client, payload):
+    status, answer = _invoke(client, payload)
+    assert (status, answer) == (200, {"predictions": ["setosa", "virginica"]})
+
+
+def test_csv_payload(client):
+    body = ",".join(COLUMNS) + "\n" + ",".join(map(str, SETOSA)) + "\n"
+    assert _invoke(client, body, "text/csv") == (200, {"predictions": ["setosa"]})
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status", "field", "message"),
+    [
+        ("{not json", "application/json", 400, "(body)", "malformed JSON"),
+        ({"rows": []}, "application/json", 400, "(body)", "expected one of the keys"),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, "wide", 1.4, 0.2]]}},
+            "application/json",
+            400,
+            "sepal_width_cm",
+            "expected numbers, got 'wide'",
+        ),
+        (
+            {"dataframe_records": [{"sepal_length_cm": 5.0}]},
+            "application/json",
+            400,
+            "sepal_width_cm, petal_length_cm, petal_width_cm",
+            "missing column",
+        ),
+        (
+            {"dataframe_split": {"columns": [*COLUMNS, "colour"], "data": [[*SETOSA, 1]]}},
+            "application/json",
+            400,
+            "colour",
+            "unknown column",
+        ),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, None, 1.4, 0.2]]}},
+            "application/json",
+            400,
+            "sepal_width_cm",
+            "null value at row(s) 0",
+        ),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "data": []}},
+            "application/json",
+            400,
+            "dataframe_split.data",
+            "no rows",
+        ),
+        ({"instances": [SETOSA[:3]]}, "application/json", 400, "instances[0]", "expected a list of 4 values"),
+        ("a,b\n1,2\n", "text/csv", 400, ", ".join(COLUMNS), "missing column"),
+        ("<xml/>", "application/xml", 415, None, "unsupported content type"),
+    ],
+    ids=[
+        "malformed",
+        "unknown-format",
+        "wrong-type",
+        "missing",
+        "extra",
+        "null",
+        "empty",
+        "short-row",
+        "csv-columns",
+        "media-type",
+    ],
+)
+def test_bad_requests_are_4xx_naming_the_field(client, payload, content_type, status, field, message):
+    got, answer = _invoke(client, payload, content_type)
+    assert got == status
+    assert message in answer["message"]
+    assert answer.get("field") == field
+
+
+def test_oversized_body_is_413(client):
+    rows = [SETOSA] * 2000  # well over the 20 kB limit set for this endpoint
+    status, answer = _invoke(client, {"dataframe_split": {"columns": COLUMNS, "data": rows}})
+    assert status == 413 and "over 20000 bytes" in answer["message"]
+
+
+def test_health_version_metrics_and_openapi(client):
+    port = client
+    _invoke(client, {"instances": [SETOSA]})  # one answered and one refused request, for the counters
+    _invoke(client, {"instances": [SETOSA[:3]]})
+    health = json.loads(_request(port, "GET", "/health")[1])
+    assert health["model_name"] == "dev.ml_models.ds_iris_species_classifier"
+    assert (health["alias"], health["status"]) == ("staging", "ok") and health["loaded_at"]
+    assert json.loads(_request(port, "GET", "/version")[1])["mlflow_version"].startswith("3.17")
+    metrics = _request(port, "GET", "/metrics")[1].decode()
+    assert 'iris_requests_total{status="200"}' in metrics and 'iris_requests_total{status="400"}' in metrics
+    assert "iris_request_latency_seconds_bucket" in metrics and 'iris_model_version{alias="staging"' in metrics
+    schema = json.loads(_request(port, "GET", "/openapi.json")[1])
+    body = schema["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
+    split = next(v for v in body["schema"]["oneOf"] if "dataframe_split" in v["properties"])
+    assert split["properties"]["dataframe_split"]["properties"]["columns"]["items"]["enum"] == COLUMNS
+    records = next(v for v in body["schema"]["oneOf"] if "dataframe_records" in v["properties"])
+    record = records["properties"]["dataframe_records"]["items"]["oneOf"][0]
+    assert record["properties"]["petal_width_cm"]["maximum"] == 15.0  # the contract's domain, published
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"dataframe_split": {"columns": [*COLUMNS[:3], COLUMNS[0]], "data": [[*SETOSA]]}}, COLUMNS[0], "duplicate"),
+        (
+            {"dataframe_split": {"columns": COLUMNS, "index": [0, 1], "data": [SETOSA]}},
+            "dataframe_split.index",
+            "index has 2 entries for 1 data rows",
+        ),
+        ({"instances": [[True, 3.5, 1.4, 0.2]]}, "sepal_length_cm", "expected numbers, got True"),
+        ({"instances": [[2**70, 3.5, 1.4, 0.2]]}, "sepal_length_cm", "outside the allowed range"),
+        ({"instances": [[-5.1, 3.5, 1.4, 0.2]]}, "sepal_length_cm", "outside the allowed range"),
+        ({"instances": [["5.1", 3.5, 1.4, 0.2]]}, "sepal_length_cm", "expected numbers, got '5.1'"),
+        ({"inputs": {c: [[1.0]] for c in COLUMNS}}, "sepal_length_cm", "expected numbers"),
+        ({"dataframe_split": {"columns": [1, 2, 3, 4], "data": [SETOSA]}}, "columns", "must be strings"),
+    ],
+    ids=["duplicate-columns", "index-length", "bool", "huge-int", "negative", "numeric-string", "nested", "int-names"],
+)
+def test_payloads_mlflow_refuses_are_refused(client, payload, field, message):
+    status, answer = _invoke(client, payload)
+    assert status == 400 and answer["field"] == field and message in answer["message"], answer
+
+
+def test_unsupported_media_type_says_so(client):
+    status, answer = _invoke(client, "<xml/>", "application/xml")
+    assert (status, answer["error_code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_key_only_request_without_lookup_is_refused_naming_the_columns(client):
+    status, answer = _invoke(client, {"inputs": {"flower_id": [3]}})
+    assert status == 400 and "missing column" in answer["message"]
+
+
+def _signed(payload: dict, secret: str = SECRET) -> tuple[str, dict[str, str]]:
+    body, delivery, stamp = json.dumps(payload), str(uuid.uuid4()), str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.{body}".encode(), hashlib.sha256).digest()
+    headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
+               "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
+    return body, headers
+
+
+def test_webhook_signature_is_verified(client, watcher):
+    data = {"name": "dev_catalog.ml_models.ds_iris_species_classifier", "alias": "staging", "version": "1"}
+    event = {"entity": "model_version_alias", "action": "created", "data": data}
+    body, headers = _signed(event)
+    before = watcher.pokes
+    assert _request(client, "POST", "/webhooks/mlflow", body, headers) == (200, b'{"accepted":true}')
+    assert watcher.pokes == before + 1
+    forged_body, forged = _signed(event, secret="not-the-secret")
+    assert _request(client, "POST", "/webhooks/mlflow", forged_body, forged)[0] == 401
