@@ -75,8 +75,8 @@ def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
     frame.loc[3, "petal_width_cm"] = -1.0
     frame.loc[9, "petal_length_cm"] = 0.0
     message = _refused(frame)
-    assert "column 'petal_width_cm', row 3: failed in_range" in message and "(value -1.0)" in message
-    assert "column 'petal_length_cm', row 9: failed in_range" in message
+    assert "column 'petal_width_cm', row 3: outside the allowed range 0 < petal_width_cm <= 15 cm" in message and "(value -1.0)" in message
+    assert "column 'petal_length_cm', row 9: outside the allowed range" in message
 
 
 def test_unknown_label_is_refused(iris_frame):

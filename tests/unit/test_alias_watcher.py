@@ -1,0 +1,64 @@
+"""The alias watcher: swap to the alias's new version only if it loads and predicts the canonical flowers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from src.components.alias_watcher import AliasWatcher, ModelSlot, smoke_check
+from src.components.scoring import Scorer
+from src.components.serving_metrics import Metrics
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.models.classifier import build_model
+from src.utils.config import load_model_config
+
+
+def _version(scorer: Scorer, version: str) -> Scorer:
+    return Scorer(dataclasses.replace(scorer.handle, version=version), scorer.pipeline, scorer.input_columns)
+
+
+@pytest.fixture
+def wrong_scorer(memory_scorer, iris_frame):
+    """A model trained on shifted labels: it loads fine and names every species wrongly."""
+    shifted = iris_frame[TARGET_COLUMN].map(dict(zip(SPECIES, SPECIES[1:] + SPECIES[:1], strict=True)))
+    model = build_model(memory_scorer.handle.features, load_model_config().model, seed=0)
+    model.fit(iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)], shifted)
+    return Scorer(dataclasses.replace(memory_scorer.handle, version="3"), model, RAW_FEATURE_COLUMNS)
+
+
+def _watcher(slot: ModelSlot, target: list[str | None], load) -> AliasWatcher:
+    return AliasWatcher(slot, model_name="m", alias="staging", poll_seconds=60, metrics=Metrics(),
+                        resolve=lambda: target[0], load=load)  # fmt: skip
+
+
+def test_smoke_check_passes_a_good_model_and_refuses_a_wrong_one(memory_scorer, wrong_scorer):
+    smoke_check(memory_scorer)
+    with pytest.raises(ValueError, match="typical flowers predicted"):
+        smoke_check(wrong_scorer)
+
+
+def test_the_watcher_swaps_when_the_alias_moves(memory_scorer):
+    slot, target = ModelSlot(_version(memory_scorer, "1")), ["1"]
+    watcher = _watcher(slot, target, lambda v: _version(memory_scorer, v))
+    assert watcher.check() == "unchanged"
+    target[0] = "2"
+    assert watcher.check() == "swapped" and slot.scorer.handle.version == "2" and slot.last_reload_error is None
+
+
+def test_a_version_that_fails_is_never_served_nor_retried(memory_scorer, wrong_scorer):
+    slot, target, loads = ModelSlot(_version(memory_scorer, "1")), ["3"], []
+    watcher = _watcher(slot, target, lambda v: loads.append(v) or wrong_scorer)
+    assert watcher.check() == "failed" and slot.scorer.handle.version == "1"
+    assert "version 3" in slot.last_reload_error and "smoke check failed" in slot.last_reload_error
+    assert watcher.check() == "failed before" and loads == ["3"]
+
+
+def test_a_version_that_does_not_load_keeps_the_old_one(memory_scorer):
+    slot = ModelSlot(_version(memory_scorer, "1"))
+
+    def broken(version: str) -> Scorer:
+        raise OSError(f"model.skops of version {version} is corrupt")
+
+    assert _watcher(slot, ["4"], broken).check() == "failed"
+    assert slot.scorer.handle.version == "1" and "corrupt" in slot.last_reload_error

@@ -1,0 +1,58 @@
+"""Arrow batch scoring on the in-memory model: formats, atomic output, rejects, and the data contract."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from src.components.batch import LINEAGE_COLUMNS, BatchError, check_format, run_batch
+from src.data.contract import RAW_FEATURE_COLUMNS
+
+
+@pytest.fixture
+def measurements(iris_frame):
+    return iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)].sample(300, replace=True, random_state=1).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("source", "target"), [(".csv", ".csv"), (".parquet", ".parquet"), (".csv", ".parquet")])
+def test_every_row_is_scored_like_the_pipeline(memory_scorer, measurements, tmp_path, source, target):
+    path, out = tmp_path / f"in{source}", tmp_path / f"out{target}"
+    measurements.to_csv(path, index=False) if source == ".csv" else measurements.to_parquet(path, index=False)
+    result = run_batch(memory_scorer, path, out, chunk_rows=64)
+    scored = pd.read_csv(out) if target == ".csv" else pd.read_parquet(out)
+    assert result.rows_scored == 300 and set(LINEAGE_COLUMNS) <= set(scored.columns)
+    assert scored["prediction"].astype(str).tolist() == list(memory_scorer.pipeline.predict(measurements))
+    assert "rows/s" in result.summary()
+
+
+def test_an_empty_input_gives_an_empty_output_with_the_header(memory_scorer, measurements, tmp_path):
+    measurements.head(0).to_parquet(tmp_path / "in.parquet", index=False)
+    result = run_batch(memory_scorer, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    assert result.rows_in == 0 and "prediction" in pq.read_schema(tmp_path / "out.parquet").names
+
+
+def test_nulls_words_and_out_of_domain_values_are_set_aside_with_every_reason(memory_scorer, measurements, tmp_path):
+    bad = measurements.astype({"petal_width_cm": object})
+    bad.loc[3, "petal_width_cm"], bad.loc[4, "petal_width_cm"] = None, "wide"
+    bad.loc[5, "sepal_length_cm"] = 300.0
+    bad.to_csv(tmp_path / "in.csv", index=False)
+    result = run_batch(memory_scorer, tmp_path / "in.csv", tmp_path / "out.csv", rejects_path=tmp_path / "rej.csv")
+    assert (result.rows_scored, result.rows_rejected) == (297, 3)
+    assert pd.read_csv(tmp_path / "rej.csv")["reject_reason"].tolist() == [
+        "petal_width_cm: null",
+        "petal_width_cm: not a number",
+        "sepal_length_cm: outside the allowed range 0 < sepal_length_cm <= 30 cm",
+    ]
+
+
+@pytest.mark.parametrize("name", ["in.json", "in.xlsx"])
+def test_only_csv_and_parquet_are_accepted(name, tmp_path):
+    with pytest.raises(BatchError, match=r"expected a \.csv or \.parquet file"):
+        check_format(tmp_path / name)
+
+
+def test_a_missing_output_directory_is_refused_before_reading(memory_scorer, measurements, tmp_path):
+    measurements.to_parquet(tmp_path / "in.parquet", index=False)
+    with pytest.raises(BatchError, match="output directory does not exist"):
+        run_batch(memory_scorer, tmp_path / "in.parquet", tmp_path / "nowhere" / "out.parquet")

@@ -1,0 +1,77 @@
+"""The shared command-line face: one parser shape, one error line, one exit-code table, MLflow errors translated."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pytest
+
+from src.utils import cli
+from src.utils.config import ConfigError
+from src.utils.errors import ExitCode, ProjectError
+from src.utils.logging import get_logger
+
+
+def test_every_parser_ends_its_help_with_an_example():
+    parser = cli.parser("python scripts/x.py", "Do x.\n\nMore.", example="python scripts/x.py --alias dev")
+    cli.alias_option(parser, default="staging")
+    cli.actor_option(parser)
+    help_text = parser.format_help()
+    assert help_text.rstrip().endswith("example:\n  python scripts/x.py --alias dev")
+    assert "Do x." in help_text and "--env {dev,staging,prod}" in help_text
+    args = parser.parse_args([])
+    assert (args.alias, args.env, args.actor) == ("staging", None, None)
+
+
+def test_alias_without_default_is_required():
+    parser = argparse.ArgumentParser()
+    cli.alias_option(parser, default=None)
+    with pytest.raises(SystemExit):
+        parser.parse_args([])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--alias", "prod"])  # a profile name is not an alias
+
+
+def test_a_project_error_is_one_line_and_its_exit_code(capsys):
+    def body() -> int:
+        raise ConfigError("configs/model_config.yaml: model.type: unknown")
+
+    assert cli.run(body) == ExitCode.REFUSED == 2
+    assert capsys.readouterr().err == "error: configs/model_config.yaml: model.type: unknown\n"
+
+
+def test_a_project_error_may_carry_its_own_code(capsys):
+    class Judged(ProjectError):
+        exit_code = ExitCode.FAILED
+
+    def body() -> int:
+        raise Judged("the endpoint failed its checks")
+
+    assert cli.run(body) == 1
+
+
+def test_an_mlflow_error_is_translated_and_a_bug_is_not_hidden(capsys):
+    from mlflow.exceptions import MlflowException
+
+    def backend() -> int:
+        raise MlflowException("Connection refused")
+
+    assert cli.run(backend) == 2
+    assert capsys.readouterr().err == "error: the tracking backend failed: Connection refused\n"
+
+    def bug() -> int:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        cli.run(bug)
+
+
+def test_the_actor_comes_from_the_flag_then_the_environment(monkeypatch):
+    monkeypatch.setenv("MLOPS_ACTOR", "ci@example.com")
+    assert cli.current_actor("alice") == "alice"
+    assert cli.current_actor() == "ci@example.com"
+
+
+def test_loggers_are_project_loggers():
+    assert isinstance(get_logger("src.x"), logging.Logger)

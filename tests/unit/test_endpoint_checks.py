@@ -1,0 +1,52 @@
+"""Release checks against a live endpoint: the in-memory app served by uvicorn on a free port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from src.components.alias_watcher import ModelSlot
+from src.components.endpoint_checks import call, smoke
+from src.components.serving import ServingConfig, create_app
+from tests.conftest import free_port
+
+MODEL = "dev.ml_models.ds_iris_species_classifier"  # the in-memory scorer's
+
+
+@pytest.fixture(scope="module")
+def url(memory_scorer):
+    port = free_port()
+    app = create_app(ModelSlot(memory_scorer), ServingConfig(model_name=MODEL, alias="staging"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the test endpoint did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_good_endpoint_passes(url):
+    report = smoke(url, expected_model=MODEL, alias="staging")
+    assert report.passed and report.model_version == "1" and "passed" in report.summary()
+
+
+def test_the_wrong_model_or_alias_fails_the_health_check(url):
+    report = smoke(url + "/", expected_model=MODEL, alias="production")
+    assert not report.passed and report.failures[0].startswith("health:")
+
+
+def test_an_http_error_is_returned_not_raised(url):
+    status, body = call(f"{url}/invocations", b"{}")
+    assert status == 400 and body["error_code"] == "BAD_REQUEST"
+
+
+def test_an_unreachable_endpoint_raises_oserror():
+    with pytest.raises(OSError):
+        smoke(f"http://127.0.0.1:{free_port()}", expected_model=MODEL, alias="staging")

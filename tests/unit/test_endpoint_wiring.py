@@ -1,0 +1,25 @@
+"""The endpoint's wiring: options, and a clear refusal when the alias holds no version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.components.endpoint import EndpointOptions, build_app
+from src.models.model_registry import RegistryError
+from src.utils.config import resolve_settings
+
+
+def test_each_alias_gets_its_own_inference_log():
+    assert EndpointOptions(alias="staging").log_path() == Path("logs") / "inference_staging.db"
+    assert EndpointOptions(alias="dev", inference_log=Path("x.db")).log_path() == Path("x.db")
+
+
+def test_an_unset_alias_is_refused_with_its_name(store_uri):
+    from src.utils.mlflow_utils import configure_tracking
+
+    settings = resolve_settings()
+    configure_tracking(settings)
+    with pytest.raises(RegistryError, match="holds @production"):
+        build_app(settings, EndpointOptions(alias="production"))

@@ -1,0 +1,45 @@
+"""The tracking door: experiments marked as model training, errors translated, requirements pinned."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
+from src.utils import mlflow_utils
+from src.utils.config import resolve_settings
+
+
+def test_experiments_open_as_model_training_in_the_ui(store_uri):
+    settings = resolve_settings()
+    mlflow_utils.configure_tracking(settings)
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    experiment = client.get_experiment(experiment_id)
+    assert experiment.tags[Tag.EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
+    assert experiment.tags[Tag.TEAM] == settings.project.team
+    older = client.create_experiment("/data-science/iris/older")  # made before the tag existed
+    assert mlflow_utils.ensure_experiment("/data-science/iris/older", None, {}) == older
+    assert client.get_experiment(older).tags[Tag.EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
+
+
+def test_mlflow_errors_become_backend_errors():
+    translated = mlflow_utils.backend_error(MlflowException("boom"))
+    assert isinstance(translated, mlflow_utils.BackendError) and str(translated).endswith("boom")
+    assert mlflow_utils.backend_error(ValueError("not mlflow")) is None
+
+
+def test_requirements_are_pinned_to_what_is_installed():
+    assert mlflow_utils.pinned_requirements(["numpy"]) == [f"numpy=={metadata.version('numpy')}"]
+
+
+def test_run_url_points_at_the_server_or_the_ui_command():
+    settings = resolve_settings()
+    assert mlflow_utils.run_url(settings, "1", "abc").endswith("#/experiments/1/runs/abc")
+
+
+def test_a_sql_table_source_never_records_a_password():
+    source = mlflow_utils.SqlTableSource("postgresql://u:secret@db/features?table=t")
+    assert "secret" not in str(source.to_dict()) and source._can_resolve("postgresql://db/f?table=t")

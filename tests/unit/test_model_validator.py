@@ -1,0 +1,91 @@
+"""The validator's checks as functions: behaviour, latency, governance, and the report; no MLflow run needed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN, Tag
+from src.features import lifecycle_record
+from src.models import model_validator as validator
+from src.models.model_registry import VersionInfo
+from src.utils.config import load_feature_config, load_model_config
+
+
+class _Model:
+    """The pyfunc face the checks use: ``predict`` on a frame of raw measurements."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+
+    def predict(self, frame: pd.DataFrame):
+        return self.pipeline.predict(frame)
+
+
+@pytest.fixture
+def held_out(iris_frame):
+    frame = iris_frame.sample(30, random_state=0).reset_index(drop=True)
+    return validator._HeldOut(frame, True, "30 rows")
+
+
+def _candidate(features: str) -> VersionInfo:
+    return VersionInfo("c.s.ds_iris_m", "2", "r", "s", {Tag.FEATURES.value: features}, ())
+
+
+def test_a_good_model_passes_its_behaviour_and_latency_checks(memory_scorer, held_out):
+    model = _Model(memory_scorer.pipeline)
+    checks = validator._behaviour_checks(model, held_out) + validator._latency_checks(
+        model, held_out, load_model_config()
+    )
+    assert [c.name for c in checks if not c.passed] == []
+
+
+def test_a_model_sensitive_to_column_order_fails(memory_scorer, held_out):
+    class OrderSensitive(_Model):
+        def predict(self, frame):
+            return self.pipeline.predict(frame.set_axis(list(RAW_FEATURE_COLUMNS), axis=1))
+
+    checks = {c.name: c for c in validator._behaviour_checks(OrderSensitive(memory_scorer.pipeline), held_out)}
+    assert not checks["invariant_to_column_order"].passed and checks["canonical_flowers"].passed
+
+
+def test_an_exception_inside_a_check_is_that_check_failing():
+    result = validator._check("boom", lambda: 1 / 0)
+    assert not result.passed and result.detail.startswith("ZeroDivisionError")
+
+
+def test_governance_needs_every_used_feature_registered(tmp_path, monkeypatch):
+    features = ",".join(load_feature_config().features)
+    assert all(c.passed for c in validator._governance_checks(_candidate(features), load_model_config()))
+    record = tmp_path / "feature_lifecycle.yaml"
+    record.write_text(lifecycle_record.LIFECYCLE_FILE.read_text().replace("REGISTERED", "VALIDATED"))
+    monkeypatch.setattr(lifecycle_record, "LIFECYCLE_FILE", record)
+    (check,) = validator._governance_checks(_candidate(features), load_model_config())
+    assert not check.passed and "is VALIDATED; this gate needs REGISTERED" in check.detail
+
+
+def test_the_candidate_is_named_exactly_once():
+    with pytest.raises(validator.ValidationRefused, match="exactly one"):
+        validator.resolve_candidate(None, None, "1", "dev")  # type: ignore[arg-type]
+
+
+def test_the_report_lists_every_check_and_the_baseline():
+    decision = validator.ValidationDecision(
+        "m", "2", (validator.CheckResult("a", True, "fine"), validator.CheckResult("b", False, "not fine")),
+        baseline_version="1",
+    )  # fmt: skip
+    assert not decision.passed and decision.failed_checks == ("b",)
+    assert decision.report().splitlines() == [
+        "Validation of m version 2: FAILED",
+        "  [ok] a: fine",
+        "  [FAIL] b: not fine",
+        "  champion baseline: version 1 (@production)",
+    ]
+    assert '"passed": false' in validator.decision_as_json(decision)
+
+
+def test_the_canonical_flowers_come_from_the_contract(memory_scorer, held_out):
+    (canonical,) = [c for c in validator._behaviour_checks(_Model(memory_scorer.pipeline), held_out)
+                    if c.name == "canonical_flowers"]  # fmt: skip
+    assert canonical.detail == "typical flowers predicted ['setosa', 'versicolor', 'virginica']"
+    assert TARGET_COLUMN not in held_out.features.columns

@@ -1,0 +1,61 @@
+"""The promotion policy as plain functions: forward only, validated only, four-eyes for production."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from src.data.contract import Tag
+from src.models.model_registry import Alias, AliasEvent, VersionInfo
+from src.models.promotion import Approval, Move, PromotionRefused, check_promotion, previous_holder
+
+
+def _version(**tags: str) -> VersionInfo:
+    return VersionInfo(name="c.s.ds_iris_m", version="3", run_id="r", source="s", tags=tags, aliases=("dev",))
+
+
+PASSED = {Tag.VALIDATION_STATUS.value: "passed", Tag.AUTHOR.value: "alice@example.com"}
+FAILED = {Tag.VALIDATION_STATUS.value: "failed", Tag.VALIDATION_FAILED_CHECKS.value: "latency_batch"}
+APPROVED = Approval(approved_by="bob@example.com", reason="CHG-1")
+
+
+@pytest.mark.parametrize(
+    ("target", "tags", "approval", "refusal"),
+    [
+        (Alias.DEV, PASSED, APPROVED, "@dev is set by training"),
+        (Alias.STAGING, {}, APPROVED, "has not been validated: run scripts/validate_model.py --version 3"),
+        (Alias.STAGING, {**PASSED, **FAILED}, APPROVED, "failed validation (latency_batch)"),
+        (Alias.PRODUCTION, PASSED, Approval(reason="CHG-1"), "--approved-by"),
+        (Alias.PRODUCTION, PASSED, Approval(approved_by="bob"), "--reason"),
+        (Alias.PRODUCTION, {Tag.VALIDATION_STATUS.value: "passed"}, APPROVED, "records no author"),
+        (Alias.PRODUCTION, PASSED, Approval(approved_by=" Alice@Example.com ", reason="x"), "four-eyes"),
+    ],
+    ids=["dev", "unvalidated", "failed", "no-approver", "no-reason", "no-author", "self-approval"],
+)  # fmt: skip
+def test_the_policy_refuses_with_the_reason(target, tags, approval, refusal):
+    with pytest.raises(PromotionRefused, match=re.escape(refusal)):
+        check_promotion(target, _version(**tags), approval)
+
+
+def test_the_policy_allows_a_validated_version_approved_by_someone_else():
+    check_promotion(Alias.STAGING, _version(**PASSED), Approval())
+    check_promotion(Alias.PRODUCTION, _version(**PASSED), APPROVED)
+
+
+def _event(sequence: int, action: str, before: str | None, after: str) -> AliasEvent:
+    from datetime import UTC, datetime
+
+    return AliasEvent(sequence, datetime.now(UTC), "m", "production", action, before, after, "a", "r", None, "id")
+
+
+def test_rollback_steps_back_to_what_the_latest_promotion_replaced():
+    events = [_event(1, "promote", None, "1"), _event(2, "promote", "1", "2"), _event(3, "promote", "2", "3")]
+    assert previous_holder(events, "3") == "2"
+    assert previous_holder([*events, _event(4, "rollback", "3", "2")], "2") == "1"
+    assert previous_holder(events[:1], "1") is None
+
+
+def test_a_move_describes_itself():
+    assert Move("m", "staging", "1", "2", "promote", True).describe() == "promote: m@staging version 1 -> version 2"
+    assert "nothing to do" in Move("m", "staging", "2", "2", "promote", False).describe()

@@ -1,0 +1,56 @@
+"""The training job's steps before MLflow: a checked plan, then data -> fit -> evaluate -> plots, and what it logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from src.data.contract import SPECIES, Param, Tag
+from src.models import training
+from src.models.training_plan import TrainingRefused, TrainingRequest, plan_training
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_training(TrainingRequest(version="1.2.0", context="full", build_id="42", author="alice"))
+
+
+@pytest.fixture(scope="module")
+def trained(plan):
+    return training._train(plan)
+
+
+def test_the_plan_follows_the_naming_conventions(plan):
+    assert plan.run_name == "v1.2.0_full_build_42" and plan.experiment == "/data-science/iris/species_classifier"
+    assert plan.feature_set_label.endswith(":v1") and plan.author == "alice"
+
+
+@pytest.mark.parametrize(
+    ("request_", "refusal"),
+    [
+        (TrainingRequest(version="1.2"), "MAJOR.MINOR.PATCH"),
+        (TrainingRequest(version="1.0.0", experiment="/other-team/x/y"), "does not belong to this project"),
+        (TrainingRequest(version="1.0.0", experiment="no-slashes"), "does not follow the convention"),
+    ],
+    ids=["version", "foreign-experiment", "bad-experiment"],
+)
+def test_a_bad_request_is_refused_before_anything_is_tracked(request_, refusal):
+    with pytest.raises(TrainingRefused, match=refusal):
+        plan_training(request_)
+
+
+def test_training_fits_evaluates_and_draws_without_mlflow(trained):
+    assert trained.metrics["val_accuracy"] > 0.8 and set(trained.metrics) >= {"train_accuracy", "val_f1_macro"}
+    assert trained.importance_png.startswith(b"\x89PNG") and trained.confusion_png.startswith(b"\x89PNG")
+    assert trained.trusted_types  # the feature step, at least
+
+
+def test_the_input_example_has_one_row_per_species(trained):
+    example = training._input_example(trained.split)
+    assert len(example) == len(SPECIES) and sorted(trained.model.predict(example)) == sorted(SPECIES)
+
+
+def test_params_and_tags_use_the_contract_keys(plan, trained):
+    params, tags = training._params(plan, trained), training._run_tags(plan)
+    assert {Param.DATA_DIGEST, Param.SPLIT_TEST_SIZE, Param.RANDOM_SEED, Param.FEATURES} <= set(params)
+    assert params[Param.DATA_ROWS] == 150
+    assert tags[Tag.BUILD_ID] == "42" and tags[Tag.AUTHOR] == "alice" and tags[Tag.GIT_DIRTY] in {"true", "false"}
