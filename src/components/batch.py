@@ -12,7 +12,9 @@ number and reason, or, with a rejects file, is set aside there with the reason.
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,9 +92,15 @@ def read_chunks(path: Path, chunk_rows: int, *, lenient: bool = False) -> Iterat
 
 
 class AtomicTableWriter:
-    """Append tables to a temporary file; ``commit`` renames it into place, ``abort`` removes it."""
+    """Append tables to a temporary file; ``commit`` renames it into place, ``abort`` removes it.
 
-    def __init__(self, path: Path) -> None:
+    Writing runs on a thread of its own (Arrow's writers release the GIL), so
+    formatting a chunk's text overlaps with reading and scoring the next one:
+    for CSV, number formatting is the largest single cost of a batch. At most
+    ``pending`` chunks wait, so memory stays bounded whatever the file size.
+    """
+
+    def __init__(self, path: Path, pending: int = 2) -> None:
         self.path = path
         self.format = check_format(path)
         if not path.parent.is_dir():
@@ -100,8 +108,52 @@ class AtomicTableWriter:
         self.temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
         self._writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=pending)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, table: pa.Table) -> None:
+        """Queue a table (blocks while ``pending`` tables wait); a failed earlier write is raised here."""
+        self._raise_failure()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, name=f"write-{self.path.name}", daemon=True)
+            self._thread.start()
+        self._queue.put(table)
+
+    def commit(self, empty: pa.Schema) -> None:
+        self._finish()
+        self._raise_failure()
+        if self._writer is None:  # no rows: still a valid, empty file with the right columns
+            self._write_now(empty.empty_table())
+        assert self._writer is not None
+        self._writer.close()
+        os.replace(self.temporary, self.path)
+
+    def abort(self) -> None:
+        self._finish()
+        if self._writer is not None:
+            self._writer.close()
+        self.temporary.unlink(missing_ok=True)
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, keep taking tables so the producer never blocks
+                try:
+                    self._write_now(table)
+                except BaseException as exc:  # handed to the producer at its next write or commit
+                    self._error = exc
+
+    def _write_now(self, table: pa.Table) -> None:
         if self.format == ".csv":
             table = _decoded(table)  # CSV holds values, not dictionary indices
         if self._writer is None:
@@ -110,21 +162,17 @@ class AtomicTableWriter:
             self._writer = opened(str(self.temporary), table.schema)
         self._writer.write_table(table.cast(self._schema) if table.schema != self._schema else table)
 
-    def commit(self, empty: pa.Schema) -> None:
-        if self._writer is None:  # no rows: still a valid, empty file with the right columns
-            self.write(empty.empty_table())
-        assert self._writer is not None
-        self._writer.close()
-        os.replace(self.temporary, self.path)
-
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self.temporary.unlink(missing_ok=True)
-
 
 def _decoded(table: pa.Table) -> pa.Table:
-    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    """Dictionary columns as plain values; a one-value column (lineage) is repeated, not decoded row by row."""
+    columns = []
+    for column in table.columns:
+        if not pa.types.is_dictionary(column.type):
+            columns.append(column)
+        elif column.num_chunks == 1 and len(column.chunk(0).dictionary) == 1:
+            columns.append(pa.repeat(column.chunk(0).dictionary[0], len(column)))
+        else:
+            columns.append(column.cast(column.type.value_type))
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 

@@ -75,7 +75,10 @@ def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
     frame.loc[3, "petal_width_cm"] = -1.0
     frame.loc[9, "petal_length_cm"] = 0.0
     message = _refused(frame)
-    assert "column 'petal_width_cm', row 3: outside the allowed range 0 < petal_width_cm <= 15 cm" in message and "(value -1.0)" in message
+    assert (
+        "column 'petal_width_cm', row 3: outside the allowed range 0 < petal_width_cm <= 15 cm" in message
+        and "(value -1.0)" in message
+    )
     assert "column 'petal_length_cm', row 9: outside the allowed range" in message
 
 
