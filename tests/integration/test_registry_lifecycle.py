@@ -25,7 +25,7 @@ from src.models.training_plan import TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_model_config, resolve_settings
 from tests.conftest import free_port, use_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.story]  # one lifecycle, step by step (conftest.py)
 
 MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 AUTHOR = "alice@example.com"

@@ -25,7 +25,7 @@ from src.models.promotion import Approval, promote
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from tests.conftest import free_port, fresh_database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.story]  # one lifecycle, step by step (conftest.py)
 
 MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 
