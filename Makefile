@@ -70,14 +70,18 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 serve: $(STAMP) ## REST endpoint for models:/<name>@$(ALIAS) on port $(SERVE_PORT) (MLflow scoring protocol)
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT)
 
-test: $(STAMP) ## run all tests (random order), with coverage of src/ (fails under 85%)
-	$(BIN)/pytest tests/ -v --durations=15 --cov=src --cov-report=term:skip-covered --cov-fail-under=85
+# Tests run in random order (pytest-randomly prints the seed; --randomly-seed=N replays an order) on one
+# worker per core, a test file per worker (--dist loadfile), so a module's fixtures are built once.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
+test: $(STAMP) ## run all tests (random order, in parallel), with coverage of src/ (fails under 85%)
+	$(BIN)/pytest tests/ -v $(PYTEST_PARALLEL) --durations=15 --cov=src --cov-report=term:skip-covered --cov-fail-under=85
 
 test-unit: $(STAMP) ## run unit tests only
 	$(BIN)/pytest tests/unit/ -v
 
 test-integration: $(STAMP) ## run integration tests only
-	$(BIN)/pytest tests/integration/ -v
+	$(BIN)/pytest tests/integration/ -v $(PYTEST_PARALLEL)
 
 lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle, catalog up to date
 	$(BIN)/ruff check .

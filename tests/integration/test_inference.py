@@ -113,21 +113,28 @@ def test_missing_column_is_refused(scorer, measurements, tmp_path):
         run_batch(scorer, source, tmp_path / "out.parquet")
 
 
-def test_command_line(store, registered, measurements, tmp_path):
+def test_command_line(store, registered, measurements, tmp_path, capsys):
+    from pipelines import inference_pipeline  # in-process: the command's main, on this module's store
+
     source, target = tmp_path / "in.parquet", tmp_path / "preds.parquet"
     measurements.to_parquet(source, index=False)
+    command = ["--alias", "dev", "--input", str(source), "--output", str(target)]
+    assert inference_pipeline.main(command) == 0
+    assert "version 1 (@dev): scored 1000 of 1000 rows" in capsys.readouterr().out
+    assert inference_pipeline.main([*command[:3], str(tmp_path / "none.csv"), *command[4:]]) == 2
+    assert "input file not found" in capsys.readouterr().err
+    assert inference_pipeline.main(["--alias", "production", *command[2:]]) == 2
+    assert "holds @production" in capsys.readouterr().err
+
+
+def test_the_command_runs_as_a_process(store, registered, measurements, tmp_path):
+    source, target = tmp_path / "in.csv", tmp_path / "preds.csv"
+    measurements.to_csv(source, index=False)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
-    command = [sys.executable, "pipelines/inference_pipeline.py", "--alias", "dev", "--input", str(source)]
-    done = subprocess.run([*command, "--output", str(target)], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "version 1 (@dev): scored 1000 of 1000 rows" in done.stdout
-    missing = subprocess.run([*command[:-1], str(tmp_path / "none.csv"), "--output", str(target)], cwd=PROJECT_ROOT,
-                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert missing.returncode == 2 and "input file not found" in missing.stderr
-    unset = subprocess.run([*command[:3], "production", *command[4:], "--output", str(target)], cwd=PROJECT_ROOT,
-                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert unset.returncode == 2 and "holds @production" in unset.stderr
+    command = [sys.executable, "pipelines/inference_pipeline.py", "--input", str(source), "--output", str(target)]
+    done = subprocess.run([*command, "--alias", "dev"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0 and "scored 1000 of 1000 rows" in done.stdout, done.stderr
 
 
 def test_spark_engine_scores_like_the_arrow_engine(scorer, measurements, tmp_path):

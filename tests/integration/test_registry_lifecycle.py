@@ -292,19 +292,19 @@ def test_tracking_server_down_is_a_clear_error(store):
 # --- the command lines, exit codes, and racing promotions ------------------------------------
 
 
-def test_validate_command_exit_codes(store, tmp_path):
-    passed = _script(store, "validate_model.py", "--version", "1")
-    assert passed.returncode == 0, passed.stderr
-    assert "PASSED" in passed.stdout
+def test_validate_command_exit_codes(store, tmp_path, capsys):
+    from scripts import validate_model  # in-process: the command's main, on this module's store
+
+    assert validate_model.main(["--version", "1"]) == 0
+    assert "PASSED" in capsys.readouterr().out
     strict = tmp_path / "strict.yaml"
     content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
     content["validation"]["thresholds"]["val_f1_macro"] = 0.999
     strict.write_text(yaml.safe_dump(content))
-    failed = _script(store, "validate_model.py", "--version", "1", "--config", str(strict))
-    assert failed.returncode == 1
-    assert "[FAIL] metric_val_f1_macro" in failed.stdout
-    missing = _script(store, "validate_model.py", "--version", "42")
-    assert missing.returncode == 2 and "has no version '42'" in missing.stderr
+    assert validate_model.main(["--version", "1", "--config", str(strict)]) == 1
+    assert "[FAIL] metric_val_f1_macro" in capsys.readouterr().out
+    assert validate_model.main(["--version", "42"]) == 2
+    assert "has no version '42'" in capsys.readouterr().err
 
 
 def test_racing_promotions_leave_one_consistent_move(settings, model_config, registry, history, store):

@@ -134,13 +134,16 @@ def test_lifecycle_runs_unchanged_against_the_server(env, server):
     assert {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")} >= {"evaluation/confusion_matrix.png"}
 
 
-def test_refusals_exit_non_zero_against_the_server(env):
-    self_approval = _run(
-        env, "scripts/promote_model.py", "--to", "production", "--approved-by", "alice@example.com", "--reason", "x"
-    )
-    assert self_approval.returncode == 2
-    unknown = _run(env, "scripts/validate_model.py", "--version", "77")
-    assert unknown.returncode == 2 and "has no version '77'" in unknown.stderr
+def test_refusals_exit_non_zero_against_the_server(env, monkeypatch, capsys):
+    from scripts import promote_model, validate_model  # in-process: the commands' main, against the server
+
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    approval = ["--to", "production", "--approved-by", "alice@example.com", "--reason", "x"]
+    assert promote_model.main(approval) == 2
+    assert validate_model.main(["--version", "77"]) == 2
+    assert "has no version '77'" in capsys.readouterr().err
 
 
 def test_server_going_down_mid_promotion_changes_nothing(env, server, monkeypatch):
