@@ -16,7 +16,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -66,13 +67,17 @@ def check_format(path: Path) -> str:
     return suffix
 
 
-def read_chunks(path: Path, chunk_rows: int, *, lenient: bool = False) -> Iterator[pa.Table]:
+def read_chunks(
+    path: Path, chunk_rows: int, *, lenient: bool = False, text_columns: Sequence[str] = ()
+) -> Iterator[pa.Table]:
     """The input as Arrow tables of about ``chunk_rows`` rows, in file order.
 
-    CSV is read by Arrow's streaming reader, which types each column from the
-    first block and stops at a value that does not fit (a word in a column of
-    numbers). ``lenient`` reads through pandas instead, where such a value
-    stays a string for the row checks to name; the caller retries with it.
+    CSV is read by Arrow's streaming reader. ``text_columns`` (the
+    measurements) are read as text and cast to numbers by the caller: a word
+    among numbers is then a row to name, not a read error, and the text can
+    be written back as it was. Any other column is typed from the first
+    block, and a value that does not fit stops the reader; ``lenient`` reads
+    through pandas instead, and the caller retries with it.
     """
     if not path.is_file():
         raise BatchError(f"{path}: input file not found")
@@ -85,7 +90,9 @@ def read_chunks(path: Path, chunk_rows: int, *, lenient: bool = False) -> Iterat
     else:
         block = max(1 << 16, chunk_rows * 40)  # ~40 bytes per row of four measurements
         read = pa_csv.ReadOptions(block_size=block)
-        convert = pa_csv.ConvertOptions(strings_can_be_null=True)  # an empty field is a null, as in pandas
+        convert = pa_csv.ConvertOptions(  # an empty field is a null, as in pandas
+            strings_can_be_null=True, column_types=dict.fromkeys(text_columns, pa.string())
+        )
         with pa_csv.open_csv(path, read_options=read, convert_options=convert) as reader:
             for batch in reader:
                 yield pa.Table.from_batches([batch])
@@ -180,37 +187,49 @@ def _is_clean(column: pa.ChunkedArray) -> bool:
     return (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) and column.null_count == 0
 
 
-def _measurements(scorer: Scorer, table: pa.Table) -> dict[str, np.ndarray]:
-    """The input columns as float64 arrays; a null or a word becomes NaN (``_invalid_rows`` names it first)."""
-    columns = {}
-    for name in scorer.input_columns:
-        column = table.column(name)
-        if _is_clean(column):
-            columns[name] = column.to_numpy().astype(np.float64, copy=False)
-        else:
-            columns[name] = pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(dtype=np.float64)
-    return columns
+@dataclass(frozen=True)
+class _Measured:
+    """One input column read as numbers: the values (NaN where unreadable) and which rows were null or words."""
+
+    values: np.ndarray
+    null: np.ndarray | None = None
+    word: np.ndarray | None = None
 
 
-def _invalid_rows(scorer: Scorer, table: pa.Table, measurements: dict[str, np.ndarray]) -> pd.Series:
+def _measure(column: pa.ChunkedArray) -> _Measured:
+    """Numbers in one vectorised step when the column is clean (numbers, or text that casts); else named row by row."""
+    if _is_clean(column):
+        return _Measured(column.to_numpy().astype(np.float64, copy=False))
+    if pa.types.is_string(column.type) and column.null_count == 0:
+        try:
+            return _Measured(pc.cast(column, pa.float64()).to_numpy())
+        except pa.ArrowInvalid:
+            pass  # a word somewhere: the slow path says which rows
+    values = column.to_pandas()
+    null = values.isna().to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    return _Measured(numbers, null, np.isnan(numbers) & ~null)
+
+
+def _measurements(scorer: Scorer, table: pa.Table) -> dict[str, _Measured]:
+    return {name: _measure(table.column(name)) for name in scorer.input_columns}
+
+
+def _invalid_rows(rows: int, measured: dict[str, _Measured]) -> pd.Series:
     """The reason each unscorable row cannot be scored, by row position (empty when all are fine).
 
     Nulls and words are named as such; every other value is held to the data
     contract's domain, the check training and the endpoint make.
     """
     problems: list[pd.Series] = []
-    unreadable = np.zeros(table.num_rows, dtype=bool)
-    for name in scorer.input_columns:
-        column = table.column(name)
-        if _is_clean(column):
+    unreadable = np.zeros(rows, dtype=bool)
+    for name, column in measured.items():
+        if column.null is None or column.word is None:
             continue  # the common case: clean numbers, only the domain to check
-        values = column.to_pandas()
-        null = values.isna().to_numpy()
-        not_number = np.isnan(measurements[name]) & ~null
-        unreadable |= null | not_number
-        problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(null)))
-        problems.append(pd.Series(f"{name}: not a number", index=np.flatnonzero(not_number)))
-    readable = {name: np.where(unreadable, 1.0, values) for name, values in measurements.items()}
+        unreadable |= column.null | column.word
+        problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(column.null)))
+        problems.append(pd.Series(f"{name}: not a number", index=np.flatnonzero(column.word)))
+    readable = {name: np.where(unreadable, 1.0, column.values) for name, column in measured.items()}
     if unreadable.any() or any(not _in_domain(values, name) for name, values in readable.items()):
         reasons = contract.row_reasons(readable)
         problems.append(pd.Series(list(reasons.values()), index=list(reasons.keys()), dtype=object))
@@ -240,12 +259,21 @@ def _constant(value: str, rows: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
 
 
-def _scored(scorer: Scorer, table: pa.Table, columns: dict[str, np.ndarray], lineage: dict[str, str]) -> pa.Table:
-    """The input table plus prediction, one probability per class, and the lineage columns."""
+def _scored(
+    scorer: Scorer, table: pa.Table, columns: dict[str, np.ndarray], lineage: dict[str, str], *, keep_text: bool
+) -> pa.Table:
+    """The input table plus prediction, one probability per class, and the lineage columns.
+
+    The measurements are written as scored (float64), except CSV to CSV
+    (``keep_text``), where the text as read is written back unchanged: it
+    parsed to exactly these numbers, and formatting four floats per row would
+    be the largest cost of the whole batch.
+    """
     predictions = scorer.predict_columns(columns)
     rows = table.num_rows
-    for name, values in columns.items():  # the measurements as scored: float64 in every chunk
-        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
+    for name, values in columns.items():
+        if not (keep_text and pa.types.is_string(table.schema.field(name).type)):
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
     table = table.append_column(
         "prediction",
         pa.DictionaryArray.from_arrays(pa.array(predictions.indices.astype(np.int8)), pa.array(scorer.classes)),
@@ -295,10 +323,11 @@ def _run_batch(
     rows_in = rows_rejected = 0
     output_schema: pa.Schema | None = None
     try:
-        for table in read_chunks(input_path, chunk_rows, lenient=lenient):
+        for table in read_chunks(input_path, chunk_rows, lenient=lenient, text_columns=scorer.input_columns):
             scorer.check_names(table.column_names)
-            measurements = _measurements(scorer, table)
-            reasons = _invalid_rows(scorer, table, measurements)
+            measured = _measurements(scorer, table)
+            reasons = _invalid_rows(table.num_rows, measured)
+            measurements = {name: column.values for name, column in measured.items()}
             if len(reasons) and rejects is None:
                 listed = "; ".join(f"row {rows_in + row}: {why}" for row, why in reasons.head(5).items())
                 more = f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
@@ -314,7 +343,7 @@ def _run_batch(
                 table = table.filter(pa.array(~bad))
                 measurements = {name: values[~bad] for name, values in measurements.items()}
             if table.num_rows:
-                scored = _scored(scorer, table, measurements, lineage)
+                scored = _scored(scorer, table, measurements, lineage, keep_text=writer.format == ".csv")
                 output_schema = output_schema or scored.schema
                 writer.write(scored)
             if progress:
@@ -347,4 +376,4 @@ def _empty_output_schema(scorer: Scorer, lineage: dict[str, str]) -> pa.Schema:
     """The output's columns when no row was scored: an empty file still has the right header."""
     empty = {name: np.zeros(0) for name in scorer.input_columns}
     table = pa.table({name: pa.array([], pa.float64()) for name in scorer.input_columns})
-    return _scored(scorer, table, empty, lineage).schema
+    return _scored(scorer, table, empty, lineage, keep_text=False).schema
