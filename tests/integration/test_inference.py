@@ -72,11 +72,11 @@ def test_a_crash_mid_run_leaves_no_output(scorer, measurements, tmp_path, monkey
     measurements.to_parquet(source, index=False)
     original, calls = inference._scored, []
 
-    def crash_on_third_chunk(*args):
+    def crash_on_third_chunk(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise MemoryError("simulated crash while scoring")
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(inference, "_scored", crash_on_third_chunk)
     with pytest.raises(MemoryError):
