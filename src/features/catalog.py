@@ -10,7 +10,6 @@ Feast registry of the selected profile, so `make features` runs first.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,7 +114,11 @@ _GATE_TEXT = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.features.catalog", description=__doc__.splitlines()[0])
+    from src.utils import cli
+
+    parser = cli.parser(
+        "python -m src.features.catalog", __doc__, example="python -m src.features.catalog --check", profile=False
+    )
     parser.add_argument("--check", action="store_true", help="fail if the committed catalog is out of date")
     parser.add_argument("--output", type=Path, default=CATALOG)
     args = parser.parse_args(argv)

@@ -20,7 +20,6 @@ training from local features and an endpoint without lookups never pay it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import pandas as pd
 
-from src.data.load_data import RAW_FEATURE_COLUMNS, TARGET_COLUMN, load_bundled_iris
+from src.data.contract import ENTITY_KEY, RAW_FEATURE_COLUMNS, TARGET_COLUMN
+from src.data.load_data import load_bundled_iris
 from src.features.feature_builder import build_features
 from src.features.feature_definitions import DEFINITIONS
 from src.utils.config import FeatureConfig, FeatureStoreProfile, load_feature_config, resolve_settings
@@ -41,7 +41,6 @@ from src.utils.errors import ProjectError
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-ENTITY_KEY = "flower_id"
 TIMESTAMP = "event_timestamp"
 VIEW_NAME = "iris_features"
 SOURCE_NAME = "iris_measurements"
@@ -554,10 +553,12 @@ class OnlineLookup:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from src.utils.cli import environment_options, refuse
+    from src.utils import cli
+    from src.utils.cli import refuse
 
-    parser = argparse.ArgumentParser(prog="python -m src.features.feature_store", description=__doc__.splitlines()[0],
-                                     parents=[environment_options()])  # fmt: skip
+    parser = cli.parser(
+        "python -m src.features.feature_store", __doc__, example="python -m src.features.feature_store --env prod apply"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("apply", help="write the source, apply the repository, materialise online")
     online = commands.add_parser("online", help="print the online features of flowers")

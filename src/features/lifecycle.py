@@ -13,7 +13,6 @@ changes, because a changed definition must be a new version.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import inspect
 import sys
@@ -66,7 +65,8 @@ class GateResult:
 
 def _reference_raw() -> dict[str, np.ndarray]:
     """The raw measurements of the reference data (bundled Iris), without the label."""
-    from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
+    from src.data.contract import RAW_FEATURE_COLUMNS
+    from src.data.load_data import load_bundled_iris
 
     frame = load_bundled_iris()
     return {column: frame[column].to_numpy() for column in RAW_FEATURE_COLUMNS}
@@ -163,9 +163,15 @@ def check(path: Path = LIFECYCLE_FILE) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from src.utils import cli
     from src.utils.cli import current_actor, refuse
 
-    parser = argparse.ArgumentParser(prog="python -m src.features.lifecycle", description=__doc__.splitlines()[0])
+    parser = cli.parser(
+        "python -m src.features.lifecycle",
+        __doc__,
+        example="python -m src.features.lifecycle advance iris_petal_area_cm2_v1",
+        profile=False,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="every feature and its lifecycle status")
     step = commands.add_parser("advance", help="move a feature one step, if its gate is met")

@@ -25,15 +25,16 @@ ALIASES = ("dev", "staging", "production")
 PROFILES = ("dev", "staging", "prod")
 
 
-def parser(prog: str, doc: str | None, *, example: str) -> argparse.ArgumentParser:
-    """A command's parser: the first line of its docstring as description, an example as epilog, profile options."""
+def parser(prog: str, doc: str | None, *, example: str, profile: bool = True) -> argparse.ArgumentParser:
+    """A command's parser: its docstring's first line as description, an example as epilog, the profile options
+    (``profile=False`` for a command that works on the repository's files, not on a backend)."""
     description = (doc or "").strip().splitlines()[0] if doc else None
     return argparse.ArgumentParser(
         prog=prog,
         description=description,
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[environment_options()],
+        parents=[environment_options()] if profile else [],
     )
 
 

@@ -75,3 +75,25 @@ def test_the_actor_comes_from_the_flag_then_the_environment(monkeypatch):
 
 def test_loggers_are_project_loggers():
     assert isinstance(get_logger("src.x"), logging.Logger)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "scripts.promote_model",
+        "scripts.validate_model",
+        "scripts.deploy_endpoint",
+        "pipelines.inference_pipeline",
+        "src.models.train_model",
+        "src.features.feature_store",
+        "src.features.lifecycle",
+        "src.features.catalog",
+    ],
+)
+def test_every_command_help_ends_with_an_example(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(module).main(["--help"])
+    assert exit_.value.code == 0
+    assert "example:\n  python " in capsys.readouterr().out
