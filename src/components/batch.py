@@ -240,7 +240,7 @@ def _invalid_rows(rows: int, measured: dict[str, _Measured]) -> pd.Series:
 
 
 def _in_domain(values: np.ndarray, name: str) -> bool:
-    return not contract.MEASUREMENT_BY_NAME[name].violations(values).any()
+    return contract.MEASUREMENT_BY_NAME[name].holds(values)
 
 
 def lineage_of(handle: ModelHandle) -> dict[str, str]:

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 import numpy as np
 
+_SMALL = 32  # rows up to which a domain check is cheaper in Python than in NumPy
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -40,6 +42,14 @@ class Measurement:
         """A boolean mask of the values outside the domain (NaN and infinities included)."""
         with np.errstate(invalid="ignore"):
             return ~((values > self.minimum) & (values <= self.maximum))
+
+    def holds(self, values: np.ndarray) -> bool:
+        """Whether every value is inside the domain. A request's few rows are checked in Python: five NumPy
+        calls per column cost more than the comparisons (measured: ~10% of the endpoint's one-row throughput)."""
+        if values.size <= _SMALL:
+            low, high = self.minimum, self.maximum
+            return all(low < value <= high for value in values.tolist())  # NaN compares false: refused
+        return not self.violations(values).any()
 
 
 MEASUREMENTS: tuple[Measurement, ...] = (
@@ -94,6 +104,8 @@ def violations(columns: Mapping[str, np.ndarray]) -> list[Violation]:
 
     Non-finite values are reported as such; the rest as outside the allowed range.
     """
+    if all(measurement.holds(columns[measurement.name]) for measurement in MEASUREMENTS):
+        return []  # the common case, answered without building masks
     found = []
     for measurement in MEASUREMENTS:
         values = columns[measurement.name]

@@ -108,3 +108,14 @@ def test_batch_refuses_the_row_or_sets_it_aside(memory_scorer, tmp_path, column,
     result = run_batch(memory_scorer, source, target, rejects_path=rejects)
     assert (result.rows_scored, result.rows_rejected) == (2, 1)
     assert pd.read_csv(rejects)["reject_reason"].tolist() == [f"{column}: {verdict}"]
+
+
+@pytest.mark.parametrize("rows", [1, 31, 33, 1000])
+def test_the_small_and_the_vectorised_check_agree(rows):
+    rng = np.random.default_rng(rows)
+    for measurement in MEASUREMENTS:
+        values = rng.uniform(-5.0, measurement.maximum + 5.0, rows)
+        values[rng.integers(0, rows)] = np.nan if rows % 2 else np.inf
+        assert measurement.holds(values) == (not measurement.violations(values).any()) is False
+        clean = np.abs(values[np.isfinite(values)]) % (measurement.maximum - 0.02) + 0.01
+        assert measurement.holds(clean) and not measurement.violations(clean).any()
