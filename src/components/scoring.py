@@ -16,6 +16,7 @@ the Pipeline on every row of the data set and on random inputs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,11 +140,12 @@ class Scorer:
         """Refuse duplicate, missing or unknown columns (as ``mlflow models serve`` does), naming them."""
         if not all(isinstance(name, str) for name in names):
             raise InputError("columns", f"column names must be strings, got {list(names)[:8]}")
-        duplicated = sorted({name for name in names if names.count(name) > 1})  # type: ignore[type-var]
-        if duplicated:
-            raise InputError(", ".join(duplicated), "duplicate column name(s)")  # type: ignore[arg-type]
-        missing = [c for c in self.input_columns if c not in names]
-        extra = [c for c in names if c not in self.input_columns]
+        labels = [str(name) for name in names]
+        if len(set(labels)) != len(labels):  # linear, whatever the number of names a body carries
+            duplicated = sorted(name for name, seen in Counter(labels).items() if seen > 1)
+            raise InputError(", ".join(duplicated), "duplicate column name(s)")
+        missing = [c for c in self.input_columns if c not in labels]
+        extra = [c for c in labels if c not in self.input_columns]
         if missing:
             raise InputError(", ".join(missing), f"missing column(s); the model takes {list(self.input_columns)}")
         if extra:
