@@ -22,36 +22,6 @@ from src.data.load_data import load_bundled_iris
 from src.utils.config import CONFIG_DIR
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "story: the module's tests are one sequence, run in file order")
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep a ``story`` module's tests in file order; every other test stays in pytest-randomly's random order.
-
-    A story (the registry lifecycle, the same lifecycle on a tracking server) is
-    one sequence of steps on one store by design: each step starts from where the
-    previous one left the registry. The module itself still runs at a random point.
-    """
-    stories: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        if item.get_closest_marker("story") is not None:
-            stories.setdefault(item.nodeid.split("::")[0], []).append(item)
-    if not stories:
-        return
-    ordered = {module: sorted(found, key=lambda item: item.location[1]) for module, found in stories.items()}
-    result: list[pytest.Item] = []
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        if module not in ordered:
-            result.append(item)
-        elif ordered[module]:
-            result.extend(ordered.pop(module))
-            ordered[module] = []
-    items[:] = result
-
-
 @pytest.fixture(scope="session")
 def iris_frame() -> pd.DataFrame:
     """The bundled Iris data with the project's column names (do not mutate: copy first)."""

@@ -1,15 +1,21 @@
 """The registry lifecycle on a real SQLite store: validate, promote with approval, history, rollback, races, faults.
 
-The tests of this module tell one story in order (pytest runs a module's
-tests top to bottom): two versions are trained, validated, promoted and rolled
-back, and every refusal along the way is checked to change nothing.
+The lifecycle is a sequence of stages (v1 trained, validated, at staging, at
+production; v2 trained, validated, at staging, at production; production
+rolled back). Each stage is built once, on a copy of the stage before it, and
+every test starts from a fresh copy of the stage it needs: the tests run in
+any order, and every refusal is checked to change nothing.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,24 +28,121 @@ from src.models.model_registry import Alias, AliasHistory, Registry, RegistryErr
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.models.training_plan import TrainingRequest
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, load_model_config, resolve_settings
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, Settings, load_model_config, resolve_settings
 from tests.conftest import free_port, use_store
 
-pytestmark = [pytest.mark.integration, pytest.mark.story]  # one lifecycle, step by step (conftest.py)
+pytestmark = pytest.mark.integration
 
 MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 AUTHOR = "alice@example.com"
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):
-    with use_store(tmp_path_factory.mktemp("lifecycle-store")) as uri:
-        yield uri
+#: Each stage: the stage it starts from, and what it does there.
+STAGES: dict[str, tuple[str | None, Callable[[], None]]] = {}
+
+
+def stage(name: str, after: str | None) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def register(build: Callable[[], None]) -> Callable[[], None]:
+        STAGES[name] = (after, build)
+        return build
+
+    return register
+
+
+@stage("v1_trained", after=None)
+def _v1_trained() -> None:
+    assert _train("1.0.0") == "1"
+
+
+@stage("v1_validated", after="v1_trained")
+def _v1_validated() -> None:
+    assert validate_version(resolve_settings(), load_model_config(), version="1").passed
+
+
+@stage("v1_at_staging", after="v1_validated")
+def _v1_at_staging() -> None:
+    promote(resolve_settings(), Alias.STAGING, actor=AUTHOR)
+
+
+@stage("v1_at_production", after="v1_at_staging")
+def _v1_at_production() -> None:
+    promote(resolve_settings(), Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-1"))
+
+
+@stage("v2_trained", after="v1_at_production")
+def _v2_trained() -> None:
+    assert _train("1.1.0") == "2"
+
+
+@stage("v2_validated", after="v2_trained")
+def _v2_validated() -> None:
+    assert validate_version(resolve_settings(), load_model_config(), version="2").passed
+
+
+@stage("v2_at_staging", after="v2_validated")
+def _v2_at_staging() -> None:
+    promote(resolve_settings(), Alias.STAGING, actor=AUTHOR)
+
+
+@stage("v2_at_production", after="v2_at_staging")
+def _v2_at_production() -> None:
+    promote(resolve_settings(), Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-2"))
+
+
+@stage("rolled_back", after="v2_at_production")
+def _rolled_back() -> None:
+    rollback(resolve_settings(), Alias.PRODUCTION, actor="carol", reason="INC-7")
+
+
+class Stages:
+    """Builds each stage once per module, on a copy of the one before; hands out fresh copies to tests."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self._factory, self._built = factory, {}
+
+    def root(self, name: str) -> Path:
+        if name not in self._built:
+            after, build = STAGES[name]
+            root = self._factory.mktemp(f"stage-{name}")
+            if after is not None:
+                shutil.copytree(self.root(after), root, dirs_exist_ok=True)
+            with use_store(root):
+                build()
+            self._built[name] = root
+        return self._built[name]
+
+    def copy(self, name: str, destination: Path) -> Path:
+        shutil.copytree(self.root(name), destination)
+        return destination
 
 
 @pytest.fixture(scope="module")
-def settings(store):
-    return resolve_settings()
+def stages(tmp_path_factory: pytest.TempPathFactory) -> Stages:
+    return Stages(tmp_path_factory)
+
+
+@dataclass(frozen=True)
+class Here:
+    """A test's own copy of a stage: its store, and the profile, registry and history pointed at it."""
+
+    uri: str
+    settings: Settings
+    registry: Registry
+    history: AliasHistory
+
+
+@pytest.fixture
+def at(stages, tmp_path):
+    """``here = at("v1_validated")``: MLflow points at a fresh copy of that stage for the rest of the test."""
+    with ExitStack() as exits:
+
+        def enter(name: str) -> Here:
+            uri = exits.enter_context(use_store(stages.copy(name, tmp_path / f"at-{name}")))
+            settings = resolve_settings()
+            client = MlflowClient(uri, uri)
+            return Here(uri, settings, Registry(client), AliasHistory(settings.audit_experiment_name, client))
+
+        yield enter
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +157,6 @@ def strict_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("strict") / "model_config.yaml"
     path.write_text(yaml.safe_dump(content))
     return load_model_config(path)
-
-
-@pytest.fixture(scope="module")
-def registry(store):
-    return Registry(MlflowClient(store, store))
-
-
-@pytest.fixture(scope="module")
-def history(settings, store):
-    return AliasHistory(settings.audit_experiment_name, MlflowClient(store, store))
 
 
 def _train(version: str) -> str:
@@ -89,25 +182,27 @@ def _script(store: str, name: str, *args: str, **env: str) -> subprocess.Complet
 # --- version 1: validate, promote to staging, then production with approval -------------
 
 
-def test_first_version_is_trained_at_dev(registry):
-    assert _train("1.0.0") == "1"
-    assert _aliases(registry) == {"dev": "1", "staging": None, "production": None}
+def test_first_version_is_trained_at_dev(at):
+    here = at("v1_trained")
+    assert _aliases(here.registry) == {"dev": "1", "staging": None, "production": None}
 
 
-def test_unvalidated_version_cannot_be_promoted(settings, registry, history):
+def test_unvalidated_version_cannot_be_promoted(at):
+    here = at("v1_trained")
     with pytest.raises(PromotionRefused, match=r"has not been validated: run scripts/validate_model\.py --version 1"):
-        promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
-    assert _aliases(registry)["staging"] is None and history.events() == []
+        promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
+    assert _aliases(here.registry)["staging"] is None and here.history.events() == []
 
 
-def test_validation_passes_and_is_recorded_on_the_version(settings, model_config, registry):
-    decision = validate_version(settings, model_config, alias="dev", registry=registry)
+def test_validation_passes_and_is_recorded_on_the_version(at, model_config):
+    here = at("v1_trained")
+    decision = validate_version(here.settings, model_config, alias="dev", registry=here.registry)
     assert decision.passed, decision.report()
     names = {check.name for check in decision.checks}
     assert {"loads", "signature", "input_example", "requirements_pinned", "feature_set", "held_out_data"} <= names
     assert {"metric_val_accuracy", "canonical_flowers", "invariant_to_measurement_noise", "latency_single_row"} <= names
     assert decision.baseline_version is None  # no champion yet
-    tags = registry.version(MODEL, "1").tags
+    tags = here.registry.version(MODEL, "1").tags
     assert tags["validation.status"] == "passed" and tags["validation.run_id"] == decision.run_id
     assert tags["validation.check.latency_batch"] == "passed"
     run = MlflowClient().get_run(decision.run_id)
@@ -115,31 +210,28 @@ def test_validation_passes_and_is_recorded_on_the_version(settings, model_config
     assert run.data.metrics["accuracy_score"] == pytest.approx(decision.metrics["accuracy_score"])
     artifacts = {f.path for f in MlflowClient().list_artifacts(decision.run_id)}
     assert "validation" in artifacts and "confusion_matrix.png" in artifacts
-    assert _aliases(registry) == {"dev": "1", "staging": None, "production": None}  # validation moves nothing
+    assert _aliases(here.registry) == {"dev": "1", "staging": None, "production": None}  # validation moves nothing
 
 
-def test_production_cannot_skip_staging(settings, registry, history):
+def test_production_cannot_skip_staging(at):
+    here = at("v1_validated")
     with pytest.raises(PromotionRefused, match="no version holds @staging"):
-        promote(
-            settings,
-            Alias.PRODUCTION,
-            actor="bob",
-            approval=Approval("bob", "CHG-1"),
-            registry=registry,
-            history=history,
-        )
+        promote(here.settings, Alias.PRODUCTION, actor="bob", approval=Approval("bob", "CHG-1"),
+                registry=here.registry, history=here.history)  # fmt: skip
 
 
-def test_promotion_to_staging(settings, registry, history):
-    move = promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
+def test_promotion_to_staging(at):
+    here = at("v1_validated")
+    move = promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
     assert (move.from_version, move.to_version, move.changed) == (None, "1", True)
-    assert _aliases(registry) == {"dev": "1", "staging": "1", "production": None}
+    assert _aliases(here.registry) == {"dev": "1", "staging": "1", "production": None}
 
 
-def test_promoting_again_changes_nothing(settings, registry, history):
-    move = promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
+def test_promoting_again_changes_nothing(at):
+    here = at("v1_at_staging")
+    move = promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
     assert not move.changed and "nothing to do" in move.describe()
-    assert len(history.events()) == 1
+    assert len(here.history.events()) == 1
 
 
 @pytest.mark.parametrize(
@@ -150,48 +242,49 @@ def test_promoting_again_changes_nothing(settings, registry, history):
         (Approval(AUTHOR.upper(), "CHG-1"), "trained version 1 and cannot approve it"),
     ],
 )
-def test_production_needs_a_reason_and_someone_else_s_approval(settings, registry, history, approval, message):
+def test_production_needs_a_reason_and_someone_else_s_approval(at, approval, message):
+    here = at("v1_at_staging")
     with pytest.raises(PromotionRefused, match=message):
-        promote(settings, Alias.PRODUCTION, actor=AUTHOR, approval=approval, registry=registry, history=history)
-    assert _aliases(registry)["production"] is None and len(history.events()) == 1
+        promote(here.settings, Alias.PRODUCTION, actor=AUTHOR, approval=approval, registry=here.registry,
+                history=here.history)  # fmt: skip
+    assert _aliases(here.registry)["production"] is None and len(here.history.events()) == 1
 
 
-def test_promotion_to_production_with_approval(settings, registry, history):
-    move = promote(
-        settings, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-1"), registry=registry, history=history
-    )
+def test_promotion_to_production_with_approval(at):
+    here = at("v1_at_staging")
+    move = promote(here.settings, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-1"),
+                   registry=here.registry, history=here.history)  # fmt: skip
     assert move.to_version == "1"
-    event = history.events(alias="production")[-1]
+    event = here.history.events(alias="production")[-1]
     assert (event.actor, event.approved_by, event.reason, event.from_version) == ("carol", "bob", "CHG-1", None)
 
 
 # --- version 2: a failed validation, then a pass against the champion ------------------------
 
 
-def test_failed_validation_blocks_promotion_and_moves_nothing(
-    settings, strict_config, registry, history, tmp_path, monkeypatch
-):
-    assert _train("1.1.0") == "2"
+def test_failed_validation_blocks_promotion_and_moves_nothing(at, strict_config, tmp_path, monkeypatch):
+    here = at("v2_trained")
     record = tmp_path / "feature_lifecycle.yaml"  # as if a feature of the set had never been registered
     shipped = lifecycle_record.LIFECYCLE_FILE.read_text()
     record.write_text(shipped.replace("status: REGISTERED", "status: REFACTORED", 1))
     monkeypatch.setattr(lifecycle_record, "LIFECYCLE_FILE", record)
-    decision = validate_version(settings, strict_config, version="2", registry=registry)
+    decision = validate_version(here.settings, strict_config, version="2", registry=here.registry)
     assert not decision.passed
     assert decision.failed_checks == ("feature_lifecycle", "metric_val_accuracy")
     governance = next(check for check in decision.checks if check.name == "feature_lifecycle")
     assert governance.detail.startswith("iris_sepal_length_cm_v1 is REFACTORED; this gate needs REGISTERED")
     assert decision.baseline_version == "1"
-    assert registry.version(MODEL, "2").tags["validation.status"] == "failed"
+    assert here.registry.version(MODEL, "2").tags["validation.status"] == "failed"
     with pytest.raises(
         PromotionRefused, match=r"version 2 failed validation \(feature_lifecycle,metric_val_accuracy\)"
     ):
-        promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
-    assert _aliases(registry) == {"dev": "2", "staging": "1", "production": "1"}
+        promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
+    assert _aliases(here.registry) == {"dev": "2", "staging": "1", "production": "1"}
 
 
-def test_validation_compares_with_the_champion(settings, model_config, registry):
-    decision = validate_version(settings, model_config, version="2", registry=registry)
+def test_validation_compares_with_the_champion(at, model_config):
+    here = at("v2_trained")
+    decision = validate_version(here.settings, model_config, version="2", registry=here.registry)
     assert decision.passed, decision.report()
     assert decision.baseline_version == "1"
     accuracy = next(c for c in decision.checks if c.name == "metric_val_accuracy")
@@ -199,16 +292,16 @@ def test_validation_compares_with_the_champion(settings, model_config, registry)
     assert "champion_accuracy_score" in MlflowClient().get_run(decision.run_id).data.metrics
 
 
-def test_promote_version_two_through_to_production(settings, registry, history):
-    promote(settings, Alias.STAGING, actor=AUTHOR, registry=registry, history=history)
-    promote(
-        settings, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-2"), registry=registry, history=history
-    )
-    assert _aliases(registry) == {"dev": "2", "staging": "2", "production": "2"}
+def test_promote_version_two_through_to_production(at):
+    here = at("v2_validated")
+    promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
+    promote(here.settings, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-2"),
+            registry=here.registry, history=here.history)  # fmt: skip
+    assert _aliases(here.registry) == {"dev": "2", "staging": "2", "production": "2"}
 
 
-def test_history_is_a_chain(history):
-    events = history.events()
+def test_history_is_a_chain(at):
+    events = at("v2_at_production").history.events()
     assert [(e.alias, e.from_version, e.to_version) for e in events] == [
         ("staging", None, "1"),
         ("production", None, "1"),
@@ -218,37 +311,45 @@ def test_history_is_a_chain(history):
     assert [e.sequence for e in events] == [1, 2, 3, 4]
 
 
-def test_rollback_restores_the_previous_holder_and_is_recorded(settings, registry, history):
-    move = rollback(settings, Alias.PRODUCTION, actor="carol", reason="INC-7", registry=registry, history=history)
+def test_rollback_restores_the_previous_holder_and_is_recorded(at):
+    here = at("v2_at_production")
+    move = rollback(here.settings, Alias.PRODUCTION, actor="carol", reason="INC-7", registry=here.registry,
+                    history=here.history)  # fmt: skip
     assert (move.from_version, move.to_version) == ("2", "1")
-    assert _aliases(registry)["production"] == "1"
-    last = history.events()[-1]
+    assert _aliases(here.registry)["production"] == "1"
+    last = here.history.events()[-1]
     assert (last.action, last.from_version, last.to_version, last.reason) == ("rollback", "2", "1", "INC-7")
 
 
-def test_rollback_past_the_first_holder_is_refused(settings, registry, history):
+def test_rollback_past_the_first_holder_is_refused(at):
+    here = at("rolled_back")
     with pytest.raises(PromotionRefused, match="first recorded holder"):
-        rollback(settings, Alias.PRODUCTION, actor="carol", reason="again", registry=registry, history=history)
-    assert _aliases(registry)["production"] == "1" and len(history.events()) == 5
+        rollback(here.settings, Alias.PRODUCTION, actor="carol", reason="again", registry=here.registry,
+                 history=here.history)  # fmt: skip
+    assert _aliases(here.registry)["production"] == "1" and len(here.history.events()) == 5
 
 
 # --- bad input and faults: clear errors, nothing changed ---------------------------------
 
 
-def test_unknown_version_and_alias_are_clear_errors(settings, model_config, registry):
+def test_unknown_version_and_alias_are_clear_errors(at, model_config):
+    here = at("v1_trained")
     with pytest.raises(RegistryError, match="has no version '99'"):
-        validate_version(settings, model_config, version="99", registry=registry)
+        validate_version(here.settings, model_config, version="99", registry=here.registry)
     with pytest.raises(ValidationRefused, match="unknown alias 'qa'"):
-        validate_version(settings, model_config, alias="qa", registry=registry)
+        validate_version(here.settings, model_config, alias="qa", registry=here.registry)
 
 
-def test_version_of_another_model_is_not_ours(settings, model_config, registry, store):
-    client = MlflowClient(store, store)
+def test_version_of_another_model_is_not_ours(at, model_config):
+    here = at("v1_trained")
+    client = MlflowClient(here.uri, here.uri)
     client.create_registered_model("dev_catalog.ml_models.ds_other_model")
     for _ in range(3):
-        client.create_model_version("dev_catalog.ml_models.ds_other_model", source=registry.version(MODEL, "1").source)
+        client.create_model_version(
+            "dev_catalog.ml_models.ds_other_model", source=here.registry.version(MODEL, "1").source
+        )
     with pytest.raises(RegistryError, match=f"{MODEL} has no version '3'"):
-        validate_version(settings, model_config, version="3", registry=registry)
+        validate_version(here.settings, model_config, version="3", registry=here.registry)
 
 
 @pytest.mark.parametrize(
@@ -258,29 +359,22 @@ def test_version_of_another_model_is_not_ours(settings, model_config, registry, 
         (AliasHistory, "confirm", "cannot confirm the move in the audit experiment"),  # moved, then unconfirmed
     ],
 )
-def test_a_move_that_fails_leaves_alias_and_history_as_they_were(
-    settings, registry, history, monkeypatch, owner, step, message
-):
-    before_aliases, before_events = _aliases(registry), history.events()
+def test_a_move_that_fails_leaves_alias_and_history_as_they_were(at, monkeypatch, owner, step, message):
+    here = at("v2_at_staging")
+    before_aliases, before_events = _aliases(here.registry), here.history.events()
 
     def unavailable(*args, **kwargs):
         raise RegistryError(message)
 
     monkeypatch.setattr(owner, step, unavailable)
     with pytest.raises(RegistryError, match=message):
-        promote(
-            settings,
-            Alias.PRODUCTION,
-            actor="carol",
-            approval=Approval("bob", "CHG-3"),
-            registry=registry,
-            history=history,
-        )
+        promote(here.settings, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-3"),
+                registry=here.registry, history=here.history)  # fmt: skip
     monkeypatch.undo()
-    assert _aliases(registry) == before_aliases and history.events() == before_events
+    assert _aliases(here.registry) == before_aliases and here.history.events() == before_events
 
 
-def test_tracking_server_down_is_a_clear_error(store):
+def test_tracking_server_down_is_a_clear_error():
     down = f"http://127.0.0.1:{free_port()}"
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
     done = _script(down, "promote_model.py", "--to", "staging", **quick)
@@ -292,9 +386,10 @@ def test_tracking_server_down_is_a_clear_error(store):
 # --- the command lines, exit codes, and racing promotions ------------------------------------
 
 
-def test_validate_command_exit_codes(store, tmp_path, capsys):
-    from scripts import validate_model  # in-process: the command's main, on this module's store
+def test_validate_command_exit_codes(at, tmp_path, capsys):
+    from scripts import validate_model  # in-process: the command's main, on this test's store
 
+    at("v1_trained")
     assert validate_model.main(["--version", "1"]) == 0
     assert "PASSED" in capsys.readouterr().out
     strict = tmp_path / "strict.yaml"
@@ -307,41 +402,37 @@ def test_validate_command_exit_codes(store, tmp_path, capsys):
     assert "has no version '42'" in capsys.readouterr().err
 
 
-def test_racing_promotions_leave_one_consistent_move(settings, model_config, registry, history, store):
+def test_racing_promotions_leave_one_consistent_move(at, model_config):
+    here = at("v2_at_production")
     assert _train("1.2.0") == "3"
-    assert validate_version(settings, model_config, version="3", registry=registry).passed
-    before = len(history.events())
+    assert validate_version(here.settings, model_config, version="3", registry=here.registry).passed
+    before = len(here.history.events())
     racers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(PROJECT_ROOT / "scripts" / "promote_model.py"),
-                "--to",
-                "staging",
-                "--actor",
-                f"racer-{index}",
-            ],
+            [sys.executable, str(PROJECT_ROOT / "scripts" / "promote_model.py"), "--to", "staging",
+             "--actor", f"racer-{index}"],
             cwd=PROJECT_ROOT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store},
+            env={**os.environ, "MLFLOW_TRACKING_URI": here.uri, "MLFLOW_REGISTRY_URI": here.uri},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for index in range(4)
-    ]
+    ]  # fmt: skip
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0, 0, 0, 0], outputs
     moved = [out for out, _ in outputs if "-> version 3" in out]
     assert len(moved) == 1, outputs  # exactly one racer moved the alias; the others found it done
-    events = history.events()
+    events = here.history.events()
     assert len(events) == before + 1
     assert (events[-1].alias, events[-1].from_version, events[-1].to_version) == ("staging", "2", "3")
-    assert _aliases(registry)["staging"] == "3"
+    assert _aliases(here.registry)["staging"] == "3"
 
 
-def test_lock_excludes_concurrent_processes(store, registry, tmp_path):
+def test_lock_excludes_concurrent_processes(at, tmp_path):
     """Four processes each read a counter tag, wait, and write it + 1 under the lock: none is lost."""
-    registry_client = MlflowClient(store, store)
+    here = at("v1_trained")
+    registry_client = MlflowClient(here.uri, here.uri)
     registry_client.set_registered_model_tag(MODEL, "counter", "0")
     script = tmp_path / "increment.py"
     script.write_text(
@@ -357,7 +448,7 @@ def test_lock_excludes_concurrent_processes(store, registry, tmp_path):
         f"        client.set_registered_model_tag('{MODEL}', 'counter', str(value + 1))\n"
     )
     workers = [
-        subprocess.Popen([sys.executable, str(script), store], cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, str(script), here.uri], cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     errors = [worker.communicate(timeout=300)[1] for worker in workers]
@@ -365,18 +456,19 @@ def test_lock_excludes_concurrent_processes(store, registry, tmp_path):
     assert registry_client.get_registered_model(MODEL).tags["counter"] == "12"
 
 
-def test_history_command_prints_every_move(store):
-    done = _script(store, "promote_model.py", "history")
+def test_history_command_prints_every_move(at):
+    here = at("rolled_back")
+    done = _script(here.uri, "promote_model.py", "history")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0] == MODEL
-    assert len(lines) == 2 + 6 + 1  # model, header, six moves, current holders
-    assert lines[-1] == "now: @dev = v3, @staging = v3, @production = v1"
+    assert len(lines) == 2 + 5 + 1  # model, header, five moves, current holders
+    assert lines[-1] == "now: @dev = v2, @staging = v2, @production = v1"
     assert "rollback" in done.stdout and "approved by bob: CHG-2" in done.stdout
 
 
-def test_rollback_command_needs_a_reason(store):
-    done = _script(store, "promote_model.py", "rollback", "--alias", "production")
+def test_rollback_command_needs_a_reason():
+    done = _script("sqlite:///unused.db", "promote_model.py", "rollback", "--alias", "production")
     assert done.returncode == 2 and "--reason" in done.stderr
 
 

@@ -25,7 +25,7 @@ from src.models.promotion import Approval, promote
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from tests.conftest import free_port, fresh_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.story]  # one lifecycle, step by step (conftest.py)
+pytestmark = pytest.mark.integration
 
 MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 
@@ -114,27 +114,39 @@ def _ok(env: dict[str, str], *command: str) -> str:
     return done.stdout
 
 
-def test_lifecycle_runs_unchanged_against_the_server(env, server):
-    _ok(env, "-m", "src.models.train_model", "--version", "1.0.0", "--author", "alice@example.com")
-    assert "PASSED" in _ok(env, "scripts/validate_model.py", "--alias", "dev")
-    _ok(env, "scripts/promote_model.py", "--to", "staging", "--actor", "alice@example.com")
-    _ok(env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-1")
-    _ok(env, "-m", "src.models.train_model", "--version", "1.1.0", "--author", "alice@example.com")
-    assert "champion baseline: version 1" in _ok(env, "scripts/validate_model.py", "--version", "2")
-    _ok(env, "scripts/promote_model.py", "--to", "staging")
-    _ok(env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-2")
-    assert "-> version 1" in _ok(
-        env, "scripts/promote_model.py", "rollback", "--alias", "production", "--reason", "INC-1"
-    )
-    history = _ok(env, "scripts/promote_model.py", "history")
-    assert history.strip().splitlines()[-1] == "now: @dev = v2, @staging = v2, @production = v1"
+@pytest.fixture(scope="module")
+def lifecycle(env, server) -> dict[str, str]:
+    """The whole lifecycle, run once by its commands against the server: what each step printed."""
+    return {
+        "train v1": _ok(env, "-m", "src.models.train_model", "--version", "1.0.0", "--author", "alice@example.com"),
+        "validate v1": _ok(env, "scripts/validate_model.py", "--alias", "dev"),
+        "staging v1": _ok(env, "scripts/promote_model.py", "--to", "staging", "--actor", "alice@example.com"),
+        "production v1": _ok(
+            env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-1"
+        ),
+        "train v2": _ok(env, "-m", "src.models.train_model", "--version", "1.1.0", "--author", "alice@example.com"),
+        "validate v2": _ok(env, "scripts/validate_model.py", "--version", "2"),
+        "staging v2": _ok(env, "scripts/promote_model.py", "--to", "staging"),
+        "production v2": _ok(
+            env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-2"
+        ),
+        "rollback": _ok(env, "scripts/promote_model.py", "rollback", "--alias", "production", "--reason", "INC-1"),
+        "history": _ok(env, "scripts/promote_model.py", "history"),
+    }
+
+
+def test_lifecycle_runs_unchanged_against_the_server(lifecycle, server):
+    assert "PASSED" in lifecycle["validate v1"]
+    assert "champion baseline: version 1" in lifecycle["validate v2"]
+    assert "-> version 1" in lifecycle["rollback"]
+    assert lifecycle["history"].strip().splitlines()[-1] == "now: @dev = v2, @staging = v2, @production = v1"
     client = MlflowClient(server.url, server.url)
     run = client.get_run(client.get_model_version(MODEL, "1").run_id)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # artifacts went through the server
     assert {f.path for f in client.list_artifacts(run.info.run_id, "evaluation")} >= {"evaluation/confusion_matrix.png"}
 
 
-def test_refusals_exit_non_zero_against_the_server(env, monkeypatch, capsys):
+def test_refusals_exit_non_zero_against_the_server(env, lifecycle, monkeypatch, capsys):
     from scripts import promote_model, validate_model  # in-process: the commands' main, against the server
 
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
@@ -142,11 +154,12 @@ def test_refusals_exit_non_zero_against_the_server(env, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     approval = ["--to", "production", "--approved-by", "alice@example.com", "--reason", "x"]
     assert promote_model.main(approval) == 2
+    assert "cannot approve it (four-eyes)" in capsys.readouterr().err  # alice trained the version at @staging
     assert validate_model.main(["--version", "77"]) == 2
     assert "has no version '77'" in capsys.readouterr().err
 
 
-def test_server_going_down_mid_promotion_changes_nothing(env, server, monkeypatch):
+def test_server_going_down_mid_promotion_changes_nothing(env, server, lifecycle, monkeypatch):
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
