@@ -37,8 +37,11 @@ def catalogs(tmp_path_factory):
         yield settings, env_config, Registry(client), AliasHistory(settings.audit_experiment_name, client)
 
 
-def test_each_alias_lives_in_its_catalog(catalogs):
+@pytest.fixture(scope="module")
+def promoted(catalogs):
+    """Two versions trained, validated and promoted through the catalogs; the moves and the state right after."""
     settings, env_config, registry, history = catalogs
+    moves = []
     for version in ("1.0.0", "1.1.0"):
         trained = run_training(TrainingRequest(version=version, author="alice", environment_config=env_config))
         assert trained.registered.name == DEV
@@ -54,20 +57,30 @@ def test_each_alias_lives_in_its_catalog(catalogs):
             registry=registry,
             history=history,
         )
-        assert (staged.model, released.model) == (STAGING, PROD)
-    staging_copy = registry.version_at(STAGING, Alias.STAGING)
-    production_copy = registry.version_at(PROD, Alias.PRODUCTION)
+        moves.append((staged, released))
+    return {
+        "moves": moves,
+        "staging": registry.version_at(STAGING, Alias.STAGING),
+        "production": registry.version_at(PROD, Alias.PRODUCTION),
+        "events": history.events(),
+    }
+
+
+def test_each_alias_lives_in_its_catalog(catalogs, promoted):
+    registry = catalogs[2]
+    assert {(staged.model, released.model) for staged, released in promoted["moves"]} == {(STAGING, PROD)}
+    staging_copy, production_copy = promoted["staging"], promoted["production"]
     assert staging_copy.tags[Tag.COPIED_FROM] == f"models:/{DEV}/2"
     assert production_copy.tags[Tag.COPIED_FROM] == f"models:/{STAGING}/{staging_copy.version}"
     assert production_copy.tags["validation.status"] == "passed"  # the verdict travels with the copy
     assert registry.version_at(DEV, Alias.PRODUCTION) is None  # no alias leaks into another catalog
-    assert [(e.model, e.alias, e.to_version) for e in history.events() if e.model == PROD] == [
+    assert [(e.model, e.alias, e.to_version) for e in promoted["events"] if e.model == PROD] == [
         (PROD, "production", "1"),
         (PROD, "production", "2"),
     ]
 
 
-def test_rollback_stays_in_the_production_catalog(catalogs):
+def test_rollback_stays_in_the_production_catalog(catalogs, promoted):
     settings, _, registry, history = catalogs
     move = rollback(settings, Alias.PRODUCTION, actor="carol", reason="INC-9", registry=registry, history=history)
     assert (move.model, move.from_version, move.to_version) == (PROD, "2", "1")
