@@ -76,8 +76,9 @@ def _holders(settings: Settings) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from src.models.approval import Approval
     from src.models.model_registry import Alias, AliasHistory
-    from src.models.promotion import Approval, promote, rollback
+    from src.models.promotion import promote, rollback
 
     settings = cli.settings_from(args)
     actor = cli.current_actor(args.actor)
@@ -97,9 +98,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from src.models.approval import Approval, missing_approval  # light: refusals come before MLflow is imported
+
     args = _parser().parse_args(argv)
     if args.command is None and args.to is None:
         return cli.refuse("say what to do: --to staging|production, history, or rollback")
+    if args.command is None and args.to == "production":
+        missing = missing_approval(Approval(approved_by=args.approved_by, reason=args.reason))
+        if missing:
+            return cli.refuse(f"production needs {' and '.join(missing)}")
     return cli.run(lambda: _run(args))
 
 

@@ -243,24 +243,35 @@ def _in_domain(values: np.ndarray, name: str) -> bool:
     return contract.MEASUREMENT_BY_NAME[name].holds(values)
 
 
-def lineage_of(handle: ModelHandle) -> dict[str, str]:
-    """The lineage columns every scored row carries: which model version scored it, and when."""
+#: Lineage column -> the value every row of one run carries.
+Lineage = dict[str, str | int | datetime]
+
+
+def lineage_of(handle: ModelHandle) -> Lineage:
+    """The lineage columns every scored row carries: which model version scored it, and when.
+
+    The version is an integer and the time a UTC timestamp, so the lineage can
+    be filtered and compared as what it is, not as text.
+    """
     return {
         "model_name": handle.name,
-        "model_version": handle.version,
+        "model_version": int(handle.version) if handle.version.isdigit() else handle.version,
         "model_alias": handle.alias or "",
         "model_run_id": handle.run_id or "",
-        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scored_at": datetime.now(UTC).replace(microsecond=0),
     }
 
 
-def _constant(value: str, rows: int) -> pa.DictionaryArray:
-    """A column holding one value on every row, stored once (dictionary-encoded)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
+def _constant(value: str | int | datetime, rows: int) -> pa.Array:
+    """A column holding one value on every row: text stored once (dictionary-encoded), numbers and times typed."""
+    if isinstance(value, str):
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
+    kind = pa.timestamp("ms", tz="UTC") if isinstance(value, datetime) else pa.int64()  # Parquet has no seconds
+    return pa.repeat(pa.scalar(value, kind), rows)
 
 
 def _scored(
-    scorer: Scorer, table: pa.Table, columns: dict[str, np.ndarray], lineage: dict[str, str], *, keep_text: bool
+    scorer: Scorer, table: pa.Table, columns: dict[str, np.ndarray], lineage: Lineage, *, keep_text: bool
 ) -> pa.Table:
     """The input table plus prediction, one probability per class, and the lineage columns.
 
@@ -372,7 +383,7 @@ def _run_batch(
     )
 
 
-def _empty_output_schema(scorer: Scorer, lineage: dict[str, str]) -> pa.Schema:
+def _empty_output_schema(scorer: Scorer, lineage: Lineage) -> pa.Schema:
     """The output's columns when no row was scored: an empty file still has the right header."""
     empty = {name: np.zeros(0) for name in scorer.input_columns}
     table = pa.table({name: pa.array([], pa.float64()) for name in scorer.input_columns})

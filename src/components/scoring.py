@@ -16,6 +16,7 @@ the Pipeline on every row of the data set and on random inputs.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -147,7 +148,10 @@ class Scorer:
         missing = [c for c in self.input_columns if c not in labels]
         extra = [c for c in labels if c not in self.input_columns]
         if missing:
-            raise InputError(", ".join(missing), f"missing column(s); the model takes {list(self.input_columns)}")
+            unknown = f"; unknown column(s) {', '.join(_with_suggestions(extra, missing))}" if extra else ""
+            raise InputError(
+                ", ".join(missing), f"missing column(s){unknown}; the model takes {list(self.input_columns)}"
+            )
         if extra:
             raise InputError(
                 ", ".join(map(str, extra)), f"unknown column(s); the model takes {list(self.input_columns)}"
@@ -199,6 +203,15 @@ class Scorer:
         columns = self.columns_from_frame(frame)
         self.check_domain(columns)
         return self.predict_columns(columns).to_frame()
+
+
+def _with_suggestions(unknown: Sequence[str], expected: Sequence[str]) -> list[str]:
+    """Each unknown column, with the expected one it most likely misspells (``petal_widht_cm (petal_width_cm?)``)."""
+    named = []
+    for column in unknown:
+        close = difflib.get_close_matches(column, expected, n=1, cutoff=0.75)
+        named.append(f"{column} (did you mean {close[0]}?)" if close else column)
+    return named
 
 
 def _is_number(value: object) -> bool:

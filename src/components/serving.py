@@ -61,6 +61,14 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def _carries_only_keys(body: bytes) -> bool:
+    """Whether a refused body was a key-only (online lookup) request: its refusal then names the missing flag."""
+    try:
+        return parse_keys(body, ENTITY_KEY) is not None
+    except InputError:
+        return False
+
+
 def create_app(
     slot: ModelSlot,
     config: ServingConfig,
@@ -137,6 +145,10 @@ def create_app(
             return _error(415, str(exc))
         except InputError as exc:
             metrics.errors.labels("bad_input").inc()
+            if lookup is None and media == JSON_MEDIA and _carries_only_keys(bytes(body)):
+                return _error(400, f"a request carrying only {ENTITY_KEY} is answered by an endpoint started with "
+                                   "--feature-lookup (make serve FEATURE_LOOKUP=1); this one takes the four "
+                                   "measurements", ENTITY_KEY)  # fmt: skip
             return _error(400, str(exc), exc.field)
         labels = predictions.labels.tolist()
         for species in set(labels):

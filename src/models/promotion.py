@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from src.data.contract import Tag
+from src.models.approval import NO_APPROVAL, Approval, missing_approval
 from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
@@ -25,14 +26,6 @@ SOURCE_OF: dict[Alias, Alias] = {Alias.STAGING: Alias.DEV, Alias.PRODUCTION: Ali
 
 class PromotionRefused(ProjectError, ValueError):
     """The policy forbids this move; nothing was changed."""
-
-
-@dataclass(frozen=True)
-class Approval:
-    """Who approved a move and why (a reason or a change ticket)."""
-
-    approved_by: str | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,9 @@ def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval) -
 
 
 def _check_approval(candidate: VersionInfo, approval: Approval) -> None:
-    if not approval.approved_by:
-        raise PromotionRefused("production needs an approval: --approved-by NAME")
-    if not approval.reason:
-        raise PromotionRefused("production needs a reason or change ticket: --reason TEXT")
+    missing = missing_approval(approval)
+    if missing or approval.approved_by is None:
+        raise PromotionRefused(f"production needs {' and '.join(missing)}")
     author = candidate.tags.get(Tag.AUTHOR)
     if not author:
         raise PromotionRefused(f"version {candidate.version} records no author: four-eyes cannot be checked")
@@ -89,7 +81,7 @@ def promote(
     target: Alias,
     *,
     actor: str,
-    approval: Approval = Approval(),
+    approval: Approval = NO_APPROVAL,
     registry: Registry | None = None,
     history: AliasHistory | None = None,
 ) -> Move:

@@ -62,6 +62,8 @@ def actor_option(target: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Resolve the profile named on the command line, and point MLflow at it."""
+    # MLflow's download progress bars are for people: in a CI log they are dozens of lines of noise
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())
     from src.utils.mlflow_utils import configure_tracking
 
     settings = resolve_settings(args.env, args.env_config)

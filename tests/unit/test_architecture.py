@@ -39,6 +39,7 @@ UNIT_TESTS = {
     "src.features.feature_store": "unit/test_feature_store",
     "src.features.lifecycle": "unit/test_lifecycle",
     "src.features.lifecycle_record": "unit/test_lifecycle",
+    "src.models.approval": "unit/test_promotion",
     "src.models.classifier": "unit/test_model",
     "src.models.evaluation": "unit/test_model",
     "src.models.model_registry": "unit/test_model_registry",

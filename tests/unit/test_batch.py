@@ -56,3 +56,20 @@ def test_a_missing_output_directory_is_refused_before_reading(memory_scorer, mea
     measurements.to_parquet(tmp_path / "in.parquet", index=False)
     with pytest.raises(BatchError, match="output directory does not exist"):
         run_batch(memory_scorer, tmp_path / "in.parquet", tmp_path / "nowhere" / "out.parquet")
+
+
+def test_lineage_is_typed_version_integer_and_time_a_timestamp(memory_scorer, measurements, tmp_path):
+    import pyarrow as pa
+
+    measurements.to_parquet(tmp_path / "in.parquet", index=False)
+    run_batch(memory_scorer, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    schema = pq.read_schema(tmp_path / "out.parquet")
+    assert schema.field("model_version").type == pa.int64()
+    assert schema.field("scored_at").type == pa.timestamp("ms", tz="UTC")
+    assert pd.read_parquet(tmp_path / "out.parquet")["model_version"].unique().tolist() == [1]
+
+
+def test_a_misspelt_column_is_named_with_the_close_match(memory_scorer, measurements, tmp_path):
+    measurements.rename(columns={"petal_width_cm": "petal_widht_cm"}).to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(BatchError, match=r"unknown column\(s\) petal_widht_cm \(did you mean petal_width_cm\?\)"):
+        run_batch(memory_scorer, tmp_path / "in.csv", tmp_path / "out.csv")

@@ -229,3 +229,8 @@ def test_a_feature_store_backend_of_the_wrong_kind_is_named(write_config, key, u
     path = write_config("environment.yaml", {"profiles": {"prod": {"feature_store": {key: uri}}}})
     with pytest.raises(ConfigError, match=rf"profiles\.prod\.feature_store\.{key}: Value error, .*{expected}"):
         load_environment_config(path)
+
+
+def test_the_readme_copy_step_changes_nothing():
+    """README step 2 copies the example over environment.yaml: on a fresh clone that must leave the tree clean."""
+    assert (CONFIG_DIR / "environment.yaml").read_bytes() == (CONFIG_DIR / "environment.yaml.example").read_bytes()

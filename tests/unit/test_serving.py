@@ -202,11 +202,6 @@ def test_unsupported_media_type_says_so(client):
     assert (status, answer["error_code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def test_key_only_request_without_lookup_is_refused_naming_the_columns(client):
-    status, answer = _invoke(client, {"inputs": {"flower_id": [3]}})
-    assert status == 400 and "missing column" in answer["message"]
-
-
 def _signed(payload: dict, secret: str = SECRET) -> tuple[str, dict[str, str]]:
     body, delivery, stamp = json.dumps(payload), str(uuid.uuid4()), str(int(time.time()))
     digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.{body}".encode(), hashlib.sha256).digest()
@@ -224,3 +219,15 @@ def test_webhook_signature_is_verified(client, watcher):
     assert watcher.pokes == before + 1
     forged_body, forged = _signed(event, secret="not-the-secret")
     assert _request(client, "POST", "/webhooks/mlflow", forged_body, forged)[0] == 401
+
+
+def test_a_misspelt_column_is_named_with_the_close_match(client):
+    record = dict(zip([*COLUMNS[:3], "petal_widht_cm"], SETOSA, strict=True))
+    status, answer = _invoke(client, {"dataframe_records": [record]})
+    assert status == 400 and answer["field"] == "petal_width_cm"
+    assert "unknown column(s) petal_widht_cm (did you mean petal_width_cm?)" in answer["message"]
+
+
+def test_a_key_only_request_says_which_flag_serves_it(client):
+    status, answer = _invoke(client, {"inputs": {"flower_id": [3]}})
+    assert status == 400 and answer["field"] == "flower_id" and "--feature-lookup" in answer["message"]
