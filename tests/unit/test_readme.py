@@ -1,4 +1,4 @@
-"""The README stays true: its Project Structure tree, the make targets it names, the files under src/scripts/pipelines."""
+"""The README stays true: its Project Structure tree, the make targets it names, the files under src/ and scripts/."""
 
 from __future__ import annotations
 
