@@ -133,7 +133,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov benchmarks/results
+	rm -rf mlflow.db mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment
