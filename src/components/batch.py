@@ -51,6 +51,12 @@ class BatchResult:
     output: Path
     rejects: Path | None
 
+    @classmethod
+    def of(cls, rows_in: int, rows_rejected: int, started: float, output: Path, rejects: Path | None) -> BatchResult:
+        """The result of a run that began at ``started`` (``time.perf_counter``)."""
+        seconds = time.perf_counter() - started
+        return cls(rows_in, rows_in - rows_rejected, rows_rejected, seconds, output, rejects)
+
     def summary(self) -> str:
         rate = self.rows_scored / self.seconds if self.seconds else 0.0
         rejected = f", {self.rows_rejected} rejected -> {self.rejects}" if self.rejects else ""
@@ -229,7 +235,10 @@ def _invalid_rows(rows: int, measured: dict[str, _Measured]) -> pd.Series:
         unreadable |= column.null | column.word
         problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(column.null)))
         problems.append(pd.Series(f"{name}: not a number", index=np.flatnonzero(column.word)))
-    readable = {name: np.where(unreadable, 1.0, column.values) for name, column in measured.items()}
+    if unreadable.any():  # a placeholder inside every domain, so only the other values are judged
+        readable = {name: np.where(unreadable, 1.0, column.values) for name, column in measured.items()}
+    else:
+        readable = {name: column.values for name, column in measured.items()}
     if unreadable.any() or any(not _in_domain(values, name) for name, values in readable.items()):
         reasons = contract.row_reasons(readable)
         problems.append(pd.Series(list(reasons.values()), index=list(reasons.keys()), dtype=object))
@@ -373,14 +382,7 @@ def _run_batch(
         if isinstance(exc, (InputError, ValueError, OSError, pa.ArrowException)) and not isinstance(exc, BatchError):
             raise BatchError(f"{input_path}: {exc}") from exc
         raise
-    return BatchResult(
-        rows_in=rows_in,
-        rows_scored=rows_in - rows_rejected,
-        rows_rejected=rows_rejected,
-        seconds=time.perf_counter() - started,
-        output=output_path,
-        rejects=rejects_path,
-    )
+    return BatchResult.of(rows_in, rows_rejected, started, output_path, rejects_path)
 
 
 def _empty_output_schema(scorer: Scorer, lineage: Lineage) -> pa.Schema:

@@ -6,7 +6,7 @@ and CSV with a header. Any of them becomes one float array per raw column,
 checked by the Scorer against the signature and the data contract's domain;
 a malformed body is an ``InputError`` naming the field. Whatever the body,
 the answer is columns or an ``InputError``, never another exception
-(``tests/unit/components/test_payloads.py`` holds that with generated bodies).
+(``tests/unit/test_payloads.py`` holds that with generated bodies).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from sklearn.pipeline import Pipeline
 
 from src.data import contract
 from src.features.feature_definitions import FeatureDefinition, resolve_features
-from src.models.model_registry import Registry, RegistryError, load_native_model
 from src.utils.errors import ProjectError
 
 #: Column arrays keyed by raw column name: the form every input is turned into before scoring.
@@ -225,6 +224,8 @@ def _rows(indices: Sequence[int], limit: int = 5) -> str:
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
     """Resolve an alias once (or take ``version``, e.g. the alias's new holder), load it, build its Scorer."""
+    from src.models.model_registry import Registry, RegistryError, load_native_model  # MLflow: only when loading
+
     if alias is None and version is None:
         raise ValueError("name an alias or a version")
     registry = Registry()

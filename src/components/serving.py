@@ -124,9 +124,10 @@ def create_app(
                 metrics.errors.labels("too_large").inc()
                 return _error(413, f"request body over {config.max_body_bytes} bytes")
         media = request.headers.get("content-type", JSON_MEDIA).split(";")[0].strip().lower()
+        payload = bytes(body)
         started = time.perf_counter()
         try:
-            keys = parse_keys(bytes(body), ENTITY_KEY) if lookup is not None and media == JSON_MEDIA else None
+            keys = parse_keys(payload, ENTITY_KEY) if lookup is not None and media == JSON_MEDIA else None
             if keys is not None:
                 try:
                     columns = lookup(keys)  # type: ignore[misc]
@@ -138,14 +139,14 @@ def create_app(
                     return _error(503, str(exc), ENTITY_KEY)
                 scorer.check_domain(columns)
             else:
-                columns = parse_body(bytes(body), media, scorer)
+                columns = parse_body(payload, media, scorer)
             predictions = scorer.predict_columns(columns)
         except UnsupportedMediaType as exc:
             metrics.errors.labels("media_type").inc()
             return _error(415, str(exc))
         except InputError as exc:
             metrics.errors.labels("bad_input").inc()
-            if lookup is None and media == JSON_MEDIA and _carries_only_keys(bytes(body)):
+            if lookup is None and media == JSON_MEDIA and _carries_only_keys(payload):
                 return _error(400, f"a request carrying only {ENTITY_KEY} is answered by an endpoint started with "
                                    "--feature-lookup (make serve FEATURE_LOOKUP=1); this one takes the four "
                                    "measurements", ENTITY_KEY)  # fmt: skip

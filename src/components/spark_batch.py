@@ -59,14 +59,7 @@ def run_spark(
         rows_in, bad_rows = _score_on_spark(spark, scorer, input_path, output_dir, rejects_dir)
     finally:
         spark.stop()  # the JVM and its Python workers keep a core busy until stopped
-    return BatchResult(
-        rows_in=rows_in,
-        rows_scored=rows_in - bad_rows,
-        rows_rejected=bad_rows,
-        seconds=time.perf_counter() - started,
-        output=output_dir,
-        rejects=rejects_dir,
-    )
+    return BatchResult.of(rows_in, bad_rows, started, output_dir, rejects_dir)
 
 
 def _score_on_spark(

@@ -21,14 +21,14 @@ MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry"}
 UNIT_TESTS = {
     "src.components.alias_watcher": "unit/test_alias_watcher",
     "src.components.batch": "unit/test_batch",
-    "src.components.endpoint": "unit/test_endpoint_wiring",
+    "src.components.endpoint": "unit/test_endpoint",
     "src.components.endpoint_checks": "unit/test_endpoint_checks",
     "src.components.inference_log": "unit/test_inference_log",
-    "src.components.openapi": "unit/test_serving",
+    "src.components.openapi": "unit/test_openapi",
     "src.components.payloads": "unit/test_payloads",
     "src.components.scoring": "unit/test_scoring",
     "src.components.serving": "unit/test_serving",
-    "src.components.serving_metrics": "unit/test_serving",
+    "src.components.serving_metrics": "unit/test_serving_metrics",
     "src.components.spark_batch": "unit/test_spark_batch",
     "src.components.webhook": "unit/test_webhook",
     "src.data.contract": "unit/test_contract",
@@ -38,8 +38,8 @@ UNIT_TESTS = {
     "src.features.feature_definitions": "unit/test_features",
     "src.features.feature_store": "unit/test_feature_store",
     "src.features.lifecycle": "unit/test_lifecycle",
-    "src.features.lifecycle_record": "unit/test_lifecycle",
-    "src.models.approval": "unit/test_promotion",
+    "src.features.lifecycle_record": "unit/test_lifecycle_record",
+    "src.models.approval": "unit/test_approval",
     "src.models.classifier": "unit/test_model",
     "src.models.evaluation": "unit/test_model",
     "src.models.model_registry": "unit/test_model_registry",
@@ -47,12 +47,12 @@ UNIT_TESTS = {
     "src.models.promotion": "unit/test_promotion",
     "src.models.train_model": "unit/test_train_model",
     "src.models.training": "unit/test_training",
-    "src.models.training_plan": "unit/test_training",
+    "src.models.training_plan": "unit/test_training_plan",
     "src.utils.cli": "unit/test_cli",
     "src.utils.config": "unit/test_config",
-    "src.utils.errors": "unit/test_cli",
+    "src.utils.errors": "unit/test_errors",
     "src.utils.git_info": "unit/test_git_info",
-    "src.utils.logging": "unit/test_cli",
+    "src.utils.logging": "unit/test_logging",
     "src.utils.mlflow_utils": "unit/test_mlflow_utils",
     "src.utils.naming": "unit/test_naming",
     "src.utils.tracking_store": "unit/test_tracking_store",
@@ -117,6 +117,16 @@ def test_only_the_two_doors_import_mlflow():
         if name not in MLFLOW_DOORS
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_request_path_does_not_import_mlflow():
+    """Parsing, checking, scoring and batch writing import no MLflow: only loading a model does (``load_scorer``)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, src.components.serving, src.components.batch; print('mlflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_src_never_imports_pipelines_or_scripts():

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 import pytest
 
 from src.utils import cli
 from src.utils.config import ConfigError
 from src.utils.errors import ExitCode, ProjectError
-from src.utils.logging import get_logger
 
 
 def test_every_parser_ends_its_help_with_an_example():
@@ -71,10 +69,6 @@ def test_the_actor_comes_from_the_flag_then_the_environment(monkeypatch):
     monkeypatch.setenv("MLOPS_ACTOR", "ci@example.com")
     assert cli.current_actor("alice") == "alice"
     assert cli.current_actor() == "ci@example.com"
-
-
-def test_loggers_are_project_loggers():
-    assert isinstance(get_logger("src.x"), logging.Logger)
 
 
 @pytest.mark.parametrize(

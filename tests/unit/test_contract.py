@@ -116,6 +116,6 @@ def test_the_small_and_the_vectorised_check_agree(rows):
     for measurement in MEASUREMENTS:
         values = rng.uniform(-5.0, measurement.maximum + 5.0, rows)
         values[rng.integers(0, rows)] = np.nan if rows % 2 else np.inf
-        assert measurement.holds(values) == (not measurement.violations(values).any()) is False
+        assert not measurement.holds(values) and measurement.violations(values).any()
         clean = np.abs(values[np.isfinite(values)]) % (measurement.maximum - 0.02) + 0.01
         assert measurement.holds(clean) and not measurement.violations(clean).any()
