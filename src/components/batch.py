@@ -271,8 +271,14 @@ def lineage_of(handle: ModelHandle) -> Lineage:
     }
 
 
-def _constant(value: str | int | datetime, rows: int) -> pa.Array:
-    """A column holding one value on every row: text stored once (dictionary-encoded), numbers and times typed."""
+def _constant(value: str | int | datetime, rows: int, *, as_text: bool) -> pa.Array:
+    """A column holding one value on every row: text stored once (dictionary-encoded), numbers and times typed.
+
+    For a text output (``as_text``: CSV) the value is written once as text and
+    repeated: Arrow formats a timestamp per row, which cost more than scoring.
+    """
+    if as_text and not isinstance(value, str):
+        value = value.isoformat() if isinstance(value, datetime) else str(value)
     if isinstance(value, str):
         return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int8)), pa.array([value]))
     kind = pa.timestamp("ms", tz="UTC") if isinstance(value, datetime) else pa.int64()  # Parquet has no seconds
@@ -287,7 +293,8 @@ def _scored(
     The measurements are written as scored (float64), except CSV to CSV
     (``keep_text``), where the text as read is written back unchanged: it
     parsed to exactly these numbers, and formatting four floats per row would
-    be the largest cost of the whole batch.
+    be the largest cost of the whole batch. For the same reason a CSV's
+    lineage values are formatted once, not per row.
     """
     predictions = scorer.predict_columns(columns)
     rows = table.num_rows
@@ -301,7 +308,7 @@ def _scored(
     for index, name in enumerate(scorer.classes):
         table = table.append_column(f"probability_{name}", pa.array(predictions.probabilities[:, index]))
     for name, value in lineage.items():
-        table = table.append_column(name, _constant(value, rows))
+        table = table.append_column(name, _constant(value, rows, as_text=keep_text))
     return table
 
 

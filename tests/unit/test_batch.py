@@ -73,3 +73,14 @@ def test_a_misspelt_column_is_named_with_the_close_match(memory_scorer, measurem
     measurements.rename(columns={"petal_width_cm": "petal_widht_cm"}).to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(BatchError, match=r"unknown column\(s\) petal_widht_cm \(did you mean petal_width_cm\?\)"):
         run_batch(memory_scorer, tmp_path / "in.csv", tmp_path / "out.csv")
+
+
+def test_csv_lineage_is_the_same_values_as_text(memory_scorer, measurements, tmp_path):
+    from datetime import datetime
+
+    measurements.to_csv(tmp_path / "in.csv", index=False)
+    run_batch(memory_scorer, tmp_path / "in.csv", tmp_path / "out.csv")
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["model_version"].unique().tolist() == [1]
+    (stamp,) = scored["scored_at"].unique().tolist()
+    assert datetime.fromisoformat(stamp).utcoffset().total_seconds() == 0
