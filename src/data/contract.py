@@ -149,6 +149,8 @@ class Tag(StrEnum):
     MODEL_VERSION = "model_version"
     TRAINING_CONTEXT = "training_context"
     BUILD_ID = "build_id"
+    #: Code, data and configuration of a training run, digested: one semantic version names one build.
+    BUILD_FINGERPRINT = "build_fingerprint"
     GIT_SHA = "git_sha"
     GIT_BRANCH = "git_branch"
     GIT_DIRTY = "git_dirty"

@@ -93,7 +93,8 @@ def render() -> str:
             d.description,
             "",
             f"- status: {state.status.value if state else 'UNRECORDED'}"
-            + (f" (since {state.changed_at}, by {state.changed_by})" if state and state.changed_at else ""),
+            + (f" (since {state.changed_at}, by {state.changed_by})" if state and state.changed_at else "")
+            + (f"; registered in {state.registered_in}" if state and state.registered_in else ""),
             f"- owner: {d.owner}; type: {d.dtype}; inputs: {', '.join(d.inputs)}",
             f"- transform: `{d.transform.__name__}`: {_summary(d)}",
             "",

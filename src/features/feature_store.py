@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from src.data.contract import ENTITY_KEY, RAW_FEATURE_COLUMNS, TARGET_COLUMN
 from src.data.load_data import load_bundled_iris
 from src.features.feature_builder import build_features
 from src.features.feature_definitions import DEFINITIONS
-from src.utils.config import FeatureConfig, FeatureStoreProfile, load_feature_config, resolve_settings
+from src.utils.config import PROJECT_ROOT, FeatureConfig, FeatureStoreProfile, load_feature_config, resolve_settings
 from src.utils.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -94,6 +94,20 @@ def _masked(uri: str) -> str:
 def describe(store: FeatureStoreProfile) -> str:
     """Where the store's registry is: the place named in errors and logs."""
     return _masked(store.registry) if store.registry else str(store.directory)
+
+
+def label(store: FeatureStoreProfile) -> str:
+    """The store as the lifecycle record names it: the same on every clone (a relative directory)."""
+    where = describe(store)
+    if not store.registry:
+        with suppress(ValueError):
+            where = f"{store.directory.resolve().relative_to(PROJECT_ROOT)}/"
+    return f"{where} (project {store.project})"
+
+
+def built_here(store: FeatureStoreProfile) -> bool | None:
+    """Whether an embedded store was built on this machine; ``None`` for a shared registry (ask it)."""
+    return None if store.registry else registry_path(store).exists()
 
 
 def source_uri(store: FeatureStoreProfile) -> str:

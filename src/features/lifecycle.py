@@ -108,6 +108,12 @@ def _refactored_gate(definition: FeatureDefinition) -> list[GateResult]:
     ]
 
 
+def _store_label() -> str:
+    from src.features.feature_store import label
+
+    return label(registration_store())
+
+
 def _registered_gate(definition: FeatureDefinition) -> list[GateResult]:
     from src.features.feature_store import describe, registered_features
 
@@ -137,11 +143,13 @@ def advance(name: str, actor: str, path: Path = LIFECYCLE_FILE) -> tuple[Lifecyc
     if unmet:
         reasons = "; ".join(f"{r.condition} ({r.detail})" for r in unmet)
         raise LifecycleError(f"{name} stays {current.value}: the {target.value} gate is not met: {reasons}")
+    registering = target is LifecycleStatus.REGISTERED
     states[name] = FeatureState(
         status=target,
-        fingerprint=fingerprint(definition) if target is LifecycleStatus.REGISTERED else None,
+        fingerprint=fingerprint(definition) if registering else None,
         changed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         changed_by=actor,
+        registered_in=_store_label() if registering else None,
     )
     save_states(states, path)
     return current, target
@@ -154,6 +162,8 @@ def check(path: Path = LIFECYCLE_FILE) -> list[str]:
     problems += [f"{name}: in the lifecycle file but not defined" for name in states if name not in FEATURES]
     for definition in DEFINITIONS:
         state = states.get(definition.name)
+        if state and state.status is LifecycleStatus.REGISTERED and not state.registered_in:
+            problems.append(f"{definition.name}: REGISTERED, but the record does not name the store (registered_in)")
         if state and state.status is LifecycleStatus.REGISTERED and state.fingerprint != fingerprint(definition):
             problems.append(
                 f"{definition.name}: REGISTERED, but its transform changed (fingerprint {fingerprint(definition)} "
@@ -162,7 +172,32 @@ def check(path: Path = LIFECYCLE_FILE) -> list[str]:
     return problems
 
 
+def status_lines(states: dict[str, FeatureState], store: FeatureStoreProfile) -> list[str]:
+    """The selected profile's store, then one line per feature: its status and, if REGISTERED, where.
+
+    REGISTERED is a reviewed property of the definition, recorded once against
+    the store named in ``registered_in``; each environment builds its own store
+    (``make features``), so each line also says whether the store here holds it.
+    """
+    from src.features.feature_store import built_here, label, registered_features
+
+    built = built_here(store) is not False
+    held = registered_features(store) if built else set()
+    here = f"{label(store)}: " + (f"{len(held)} features applied and materialised" if built else "not built here")
+    lines = [f"feature store of this profile: {here}{'' if held else ' (make features)'}"]
+    for definition in DEFINITIONS:
+        state = states.get(definition.name)
+        line = f"{definition.name:<28} {state.status.value if state else 'UNRECORDED':<11}"
+        if state and state.status is LifecycleStatus.REGISTERED:
+            line += (
+                f" registered in {state.registered_in}; {'' if definition.name in held else 'not '}in the store here"
+            )
+        lines.append(line.rstrip())
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from src.features.feature_store import FeatureStoreUnavailable
     from src.utils import cli
     from src.utils.cli import current_actor, refuse
 
@@ -189,12 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             return 1 if problems else 0
-        states = load_states()
-        for definition in DEFINITIONS:
-            state = states.get(definition.name)
-            print(f"{definition.name:<28} {state.status.value if state else 'UNRECORDED'}")
+        for line in status_lines(load_states(), registration_store()):
+            print(line)
         return 0
-    except (LifecycleError, KeyError) as exc:
+    except (LifecycleError, KeyError, FeatureStoreUnavailable) as exc:
         return refuse(str(exc))
 
 

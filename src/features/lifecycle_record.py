@@ -53,6 +53,8 @@ class FeatureState:
     fingerprint: str | None = None
     changed_at: str | None = None
     changed_by: str | None = None
+    #: For REGISTERED: the feature store the gate found it applied and materialised in.
+    registered_in: str | None = None
 
 
 def load_states(path: Path = LIFECYCLE_FILE) -> dict[str, FeatureState]:
@@ -65,6 +67,7 @@ def load_states(path: Path = LIFECYCLE_FILE) -> dict[str, FeatureState]:
                 fingerprint=entry.get("fingerprint"),
                 changed_at=entry.get("changed_at"),
                 changed_by=entry.get("changed_by"),
+                registered_in=entry.get("registered_in"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise LifecycleError(f"{path}: feature {name}: invalid entry {entry!r} ({exc})") from None
@@ -86,7 +89,8 @@ def save_states(states: dict[str, FeatureState], path: Path = LIFECYCLE_FILE) ->
     )
     entries = {
         name: {k: v for k, v in {"status": state.status.value, "fingerprint": state.fingerprint,
-                                 "changed_at": state.changed_at, "changed_by": state.changed_by}.items() if v}
+                                 "registered_in": state.registered_in, "changed_at": state.changed_at,
+                                 "changed_by": state.changed_by}.items() if v}
         for name, state in states.items()
     }  # fmt: skip
     temporary = path.with_suffix(".tmp")

@@ -141,6 +141,22 @@ class Registry:
             raise RegistryError(f"cannot read {name}: {_message(exc)}") from exc
         return True
 
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of ``name`` (none when the model does not exist), all pages read."""
+        found: list[object] = []
+        token: str | None = None
+        try:
+            while True:
+                page = self._client.search_model_versions(f"name = '{name}'", max_results=1000, page_token=token)
+                found.extend(page)
+                token = page.token
+                if not token:
+                    return [self._info(version) for version in found]
+        except MlflowException as exc:
+            if _missing(exc):
+                return []
+            raise RegistryError(f"cannot list the versions of {name}: {_message(exc)}") from exc
+
     @staticmethod
     def _info(found: object) -> VersionInfo:
         return VersionInfo(

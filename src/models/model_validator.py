@@ -48,7 +48,8 @@ from src.data.contract import (
 )
 from src.data.load_data import load_dataset
 from src.features import lifecycle_record
-from src.features.lifecycle_record import LifecycleStatus, load_states
+from src.features.feature_store import built_here, label
+from src.features.lifecycle_record import FeatureState, LifecycleStatus, load_states
 from src.models.classifier import split_dataset
 from src.models.model_registry import Alias, Registry, VersionInfo, download_model, load_pyfunc
 from src.utils import mlflow_utils
@@ -204,7 +205,17 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
     ]
 
 
-def _governance_checks(candidate: VersionInfo, model_config: ModelConfig) -> list[CheckResult]:
+def _where_registered(used: list[str], states: dict[str, FeatureState], settings: Settings) -> str:
+    """Which store the registrations were checked against, and whether this profile's store is built here."""
+    stores = sorted({states[name].registered_in or "" for name in used if states[name].registered_in})
+    if not stores:
+        return ""
+    store = settings.feature_store
+    note = "" if built_here(store) is not False else f"; the store here is not built ({label(store)}: make features)"
+    return f" (registered in {', '.join(stores)}{note})"
+
+
+def _governance_checks(candidate: VersionInfo, model_config: ModelConfig, settings: Settings) -> list[CheckResult]:
     """A version may leave dev only on features whose lifecycle has reached the configured status."""
 
     def feature_lifecycle() -> tuple[bool, str]:
@@ -219,7 +230,12 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig) -> lis
         if behind:
             listed = ", ".join(f"{name} is {status}" for name, status in behind.items())
             return False, f"{listed}; this gate needs {required.value} features (validation.min_feature_status)"
-        return bool(used), f"all {len(used)} features are {required.value} or beyond" if used else "no features tag"
+        if not used:
+            return False, "no features tag"
+        return (
+            True,
+            f"all {len(used)} features are {required.value} or beyond{_where_registered(used, states, settings)}",
+        )
 
     return [_check("feature_lifecycle", feature_lifecycle)]
 
@@ -365,7 +381,7 @@ def validate_version(
                 return _record(decision, registry, run.info.run_id)
             checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
             checks += _contract_checks(model, local, candidate)
-            checks += _governance_checks(candidate, model_config)
+            checks += _governance_checks(candidate, model_config, settings)
             candidate_result = _evaluate(str(local), held_out.frame)
         champion_result = _evaluate(champion.uri, held_out.frame, prefix=CHAMPION_PREFIX) if champion else None
         checks += _metric_checks(candidate_result, champion_result, model_config)

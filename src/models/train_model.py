@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--feature-config", type=Path, default=DEFAULT_FEATURE_CONFIG, help="feature config YAML")
     parser.add_argument("--experiment", help="/{team}/{project}/{model_name} (default: from the profile)")
     parser.add_argument("--context", default="full", help="training context, e.g. full or incremental")
-    parser.add_argument("--version", required=True, help="model version, MAJOR.MINOR.PATCH")
+    parser.add_argument(
+        "--version", required=True, help="semantic version MAJOR.MINOR.PATCH, or 'auto' for the next patch version"
+    )
     parser.add_argument(
         "--build-id",
         default=os.environ.get("BUILD_ID") or os.environ.get("GITHUB_RUN_ID"),

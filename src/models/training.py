@@ -12,7 +12,7 @@ are the faces that run it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -35,7 +35,7 @@ from src.data.load_data import (
 )
 from src.features.feature_builder import MissingInputError
 from src.features.feature_store import FeatureStoreError, feature_service_name
-from src.models import evaluation
+from src.models import evaluation, semantic_version
 from src.models.classifier import (
     Split,
     UntrustableModelError,
@@ -48,8 +48,9 @@ from src.models.model_registry import RegisteredVersion, Registry, RegistryError
 from src.models.training_plan import TrainingPlan, TrainingRefused
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT
-from src.utils.git_info import git_info
+from src.utils.git_info import GitInfo, git_info
 from src.utils.logging import get_logger
+from src.utils.naming import run_name
 
 logger = get_logger(__name__)
 
@@ -167,8 +168,31 @@ def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
     }
 
 
-def _run_tags(plan: TrainingPlan) -> dict[str, str]:
-    git = git_info()
+def _build(plan: TrainingPlan, trained: _Trained, git: GitInfo) -> semantic_version.Build:
+    """The build a semantic version names: the run's parameters, except where the data happens to lie."""
+    configuration = {key: value for key, value in _params(plan, trained).items() if key != Param.DATA_URI}
+    return semantic_version.Build(git.sha, git.dirty, trained.dataset.digest, configuration)
+
+
+def _settle_version(plan: TrainingPlan, build: semantic_version.Build) -> TrainingPlan:
+    """Apply the semantic-version rule against the registry (resolving ``auto``) before anything is tracked."""
+    name = plan.settings.model_name_for("dev")
+    try:
+        registered = [
+            semantic_version.Registered(v.version, v.tags.get(Tag.MODEL_VERSION, ""),
+                                        v.tags.get(Tag.BUILD_FINGERPRINT, ""))
+            for v in Registry().versions(name)
+        ]  # fmt: skip
+        chosen = semantic_version.resolve(plan.model_version, build, registered, name)
+    except (RegistryError, semantic_version.VersionTaken) as exc:
+        raise TrainingRefused(str(exc)) from exc
+    if chosen == plan.model_version:
+        return plan
+    request = replace(plan.request, version=chosen)
+    return replace(plan, request=request, run_name=run_name(chosen, request.context, build_id=request.build_id))
+
+
+def _run_tags(plan: TrainingPlan, git: GitInfo, build: semantic_version.Build) -> dict[str, str]:
     return {
         Tag.MODEL_VERSION: plan.model_version,
         Tag.TRAINING_CONTEXT: plan.request.context,
@@ -179,6 +203,7 @@ def _run_tags(plan: TrainingPlan) -> dict[str, str]:
         Tag.AUTHOR: plan.author,
         Tag.ENV: plan.settings.profile,
         Tag.FEATURE_SET: plan.feature_set_label,
+        Tag.BUILD_FINGERPRINT: build.tag,
     }
 
 
@@ -214,7 +239,11 @@ def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedMode
 
 
 def _register(
-    plan: TrainingPlan, trained: _Trained, run_id: str, logged: mlflow_utils.LoggedModelRef
+    plan: TrainingPlan,
+    trained: _Trained,
+    run_id: str,
+    logged: mlflow_utils.LoggedModelRef,
+    build: semantic_version.Build,
 ) -> RegisteredVersion:
     identity = plan.settings.project
     metrics = trained.metrics
@@ -249,6 +278,7 @@ def _register(
                 Tag.FEATURE_SET: plan.feature_set_label,
                 Tag.FEATURES: join_list([d.name for d in plan.features]),
                 Tag.MODEL_VERSION: plan.model_version,
+                Tag.BUILD_FINGERPRINT: build.tag,
                 Tag.RUN_NAME: plan.run_name,
                 Tag.AUTHOR: plan.author,
                 Tag.TRAINING_CONTEXT: plan.request.context,
@@ -265,11 +295,14 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
     ``src.utils.tracking_store``): training overlaps with store creation.
     """
     trained = _train(plan)
+    git = git_info()
+    build = _build(plan, trained, git)
     store_ready()
     settings = plan.settings
     mlflow_utils.configure_tracking(settings)
+    plan = _settle_version(plan, build)
     experiment_id = mlflow_utils.ensure_project_experiment(settings)
-    with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan)) as run:
+    with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan, git, build)) as run:
         run_id = run.info.run_id
         mlflow_utils.log_params(_params(plan, trained))
         mlflow_utils.log_metrics(trained.metrics)
@@ -283,7 +316,7 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
         )
         _log_evaluation_artifacts(trained)
         logged = _log_model(plan, trained)
-        registered = _register(plan, trained, run_id, logged)
+        registered = _register(plan, trained, run_id, logged, build)
     logger.info("registered %s version %s as @%s", registered.name, registered.version, registered.alias)
     return TrainingResult(
         run_id=run_id,

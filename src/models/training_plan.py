@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.features.feature_definitions import FeatureDefinition, UnknownFeatureError, resolve_features
+from src.models.semantic_version import AUTO, FIRST
 from src.utils.config import (
     DEFAULT_ENVIRONMENT_CONFIG,
     DEFAULT_FEATURE_CONFIG,
@@ -83,7 +84,9 @@ def plan_training(request: TrainingRequest) -> TrainingPlan:
                 f"experiment {experiment!r} does not belong to this project; the profile's is "
                 f"{settings.experiment_name!r} (team/project/model_name in {request.environment_config})"
             )
-        name = run_name(request.version, request.context, build_id=request.build_id)
+        # ``auto`` is settled against the registry once the build is known (src.models.semantic_version)
+        version = FIRST if request.version == AUTO else request.version
+        name = run_name(version, request.context, build_id=request.build_id)
     except (ConfigError, NamingError, UnknownFeatureError) as exc:
         raise TrainingRefused(str(exc)) from exc
     author = request.author or git_user_email() or getpass.getuser()

@@ -41,11 +41,12 @@ from src.features.feature_store import (
     apply_and_materialize,
     entity_frame,
     historical_features,
+    label,
     online_features,
     open_store,
     registered_features,
 )
-from src.features.lifecycle import LifecycleStatus, advance, check, load_states
+from src.features.lifecycle import LifecycleStatus, advance, check, load_states, status_lines
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
 from tests.conftest import free_port, fresh_database, use_store
@@ -158,6 +159,11 @@ def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, ba
     assert advance("iris_petal_ratio_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
     state = load_states(record)["iris_petal_ratio_v1"]
     assert state.fingerprint and check(record) == []
+    assert state.registered_in == label(backend.store)
+    header, *lines = status_lines(load_states(record), backend.store)
+    assert header.startswith(f"feature store of this profile: {label(backend.store)}: ")
+    by_name = {line.split()[0]: line for line in lines}
+    assert by_name["iris_petal_ratio_v1"].endswith(f"registered in {label(backend.store)}; in the store here")
 
 
 def _store_feature_config(tmp_path: Path, **changes: object) -> Path:

@@ -255,6 +255,33 @@ def test_failed_alias_leaves_no_half_registered_version(trained, client, monkeyp
     assert client.get_model_version_by_alias(MODEL_NAME, "dev").version == dev_before
 
 
+def test_a_semantic_version_names_one_build(tmp_path, monkeypatch):
+    """The same build may register its version again; another build is refused before tracking; auto goes on."""
+    from src.models import training
+    from src.utils.git_info import GitInfo
+
+    with use_store(tmp_path):
+        monkeypatch.setattr(training, "git_info", lambda: GitInfo("a" * 40, "main", dirty=False))
+        first = run_training(TrainingRequest(version="1.0.0", author="alice"))
+        rerun = run_training(TrainingRequest(version="1.0.0", author="alice"))  # a retried CI job, say
+        client = MlflowClient()
+        runs = len(client.search_runs([client.get_run(first.run_id).info.experiment_id]))
+        monkeypatch.setattr(training, "git_info", lambda: GitInfo("b" * 40, "main", dirty=False))
+        with pytest.raises(TrainingRefused) as refused:
+            run_training(TrainingRequest(version="1.0.0", author="alice"))
+        assert str(refused.value).startswith(
+            f"semantic version 1.0.0 is already registered as {MODEL_NAME} version 1, 2, trained from another build"
+        )
+        assert "--version 1.0.1" in str(refused.value)
+        assert len(client.search_runs([client.get_run(first.run_id).info.experiment_id])) == runs
+        assert str(client.get_model_version_by_alias(MODEL_NAME, "dev").version) == rerun.registered.version
+        following = run_training(TrainingRequest(version="auto", author="alice"))
+        assert following.run_name.startswith("v1.0.1_full_")
+        version = client.get_model_version(MODEL_NAME, following.registered.version)
+        assert version.tags["model_version"] == "1.0.1"
+        assert version.tags["build_fingerprint"] == client.get_run(following.run_id).data.tags["build_fingerprint"]
+
+
 # --- the seed's command line ----------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ UNIT_TESTS = {
     "src.models.train_model": "unit/test_train_model",
     "src.models.training": "unit/test_training",
     "src.models.training_plan": "unit/test_training_plan",
+    "src.models.semantic_version": "unit/test_semantic_version",
     "src.utils.cli": "unit/test_cli",
     "src.utils.config": "unit/test_config",
     "src.utils.errors": "unit/test_errors",

@@ -74,6 +74,10 @@ def test_a_changed_registered_transform_fails_the_check(record):
     content = yaml.safe_load(record.read_text())
     content["features"]["iris_petal_ratio_v1"] = {"status": "REGISTERED", "fingerprint": fingerprint(definition)}
     record.write_text(yaml.safe_dump(content))
+    (unnamed,) = check(record)
+    assert unnamed == "iris_petal_ratio_v1: REGISTERED, but the record does not name the store (registered_in)"
+    content["features"]["iris_petal_ratio_v1"]["registered_in"] = "feature_store/ (project iris)"
+    record.write_text(yaml.safe_dump(content))
     assert check(record) == []
     content["features"]["iris_petal_ratio_v1"]["fingerprint"] = "0123456789abcdef"  # registered with another body
     record.write_text(yaml.safe_dump(content))
@@ -95,3 +99,16 @@ def test_unrecorded_and_unknown_features_are_reported(record):
         "iris_ghost_v1: in the lifecycle file but not defined",
         "iris_sepal_ratio_v1: defined but has no lifecycle entry",
     ]
+
+
+def test_status_says_where_a_feature_was_registered_and_that_the_store_here_is_not_built(tmp_path):
+    nowhere = FeatureStoreProfile(directory=tmp_path / "none")
+    header, *lines = lifecycle.status_lines(load_states(), nowhere)
+    assert (
+        header == f"feature store of this profile: {tmp_path / 'none'} (project iris): not built here (make features)"
+    )
+    by_name = {line.split()[0]: line for line in lines}
+    assert by_name["iris_sepal_ratio_v1"].split() == ["iris_sepal_ratio_v1", "LOCAL"]
+    assert by_name["iris_petal_area_cm2_v1"] == (
+        "iris_petal_area_cm2_v1       REGISTERED  registered in feature_store/ (project iris); not in the store here"
+    )

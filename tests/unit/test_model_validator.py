@@ -9,7 +9,7 @@ from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN, Tag
 from src.features import lifecycle_record
 from src.models import model_validator as validator
 from src.models.model_registry import VersionInfo
-from src.utils.config import load_feature_config, load_model_config
+from src.utils.config import load_feature_config, load_model_config, resolve_settings
 
 
 class _Model:
@@ -56,12 +56,25 @@ def test_an_exception_inside_a_check_is_that_check_failing():
 
 def test_governance_needs_every_used_feature_registered(tmp_path, monkeypatch):
     features = ",".join(load_feature_config().features)
-    assert all(c.passed for c in validator._governance_checks(_candidate(features), load_model_config()))
+    settings = resolve_settings()
+    assert all(c.passed for c in validator._governance_checks(_candidate(features), load_model_config(), settings))
     record = tmp_path / "feature_lifecycle.yaml"
     record.write_text(lifecycle_record.LIFECYCLE_FILE.read_text().replace("REGISTERED", "VALIDATED"))
     monkeypatch.setattr(lifecycle_record, "LIFECYCLE_FILE", record)
-    (check,) = validator._governance_checks(_candidate(features), load_model_config())
+    (check,) = validator._governance_checks(_candidate(features), load_model_config(), settings)
     assert not check.passed and "is VALIDATED; this gate needs REGISTERED" in check.detail
+
+
+def test_governance_names_the_store_the_features_were_registered_in_and_says_when_it_is_not_built_here(tmp_path):
+    features = ",".join(load_feature_config().features)
+    settings = resolve_settings()
+    nowhere = settings.model_copy(
+        update={"feature_store": settings.feature_store.model_copy(update={"directory": tmp_path / "none"})}
+    )
+    (check,) = validator._governance_checks(_candidate(features), load_model_config(), nowhere)
+    assert check.passed
+    assert "registered in feature_store/ (project iris)" in check.detail
+    assert f"the store here is not built ({tmp_path / 'none'} (project iris): make features)" in check.detail
 
 
 def test_the_candidate_is_named_exactly_once():

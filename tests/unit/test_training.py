@@ -7,6 +7,7 @@ import pytest
 from src.data.contract import SPECIES, Param, Tag
 from src.models import training
 from src.models.training_plan import TrainingRequest, plan_training
+from src.utils.git_info import GitInfo
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,18 @@ def test_the_input_example_has_one_row_per_species(trained):
 
 
 def test_params_and_tags_use_the_contract_keys(plan, trained):
-    params, tags = training._params(plan, trained), training._run_tags(plan)
+    git = GitInfo("a" * 40, "main", dirty=False)
+    build = training._build(plan, trained, git)
+    params, tags = training._params(plan, trained), training._run_tags(plan, git, build)
     assert {Param.DATA_DIGEST, Param.SPLIT_TEST_SIZE, Param.RANDOM_SEED, Param.FEATURES} <= set(params)
     assert params[Param.DATA_ROWS] == 150
-    assert tags[Tag.BUILD_ID] == "42" and tags[Tag.AUTHOR] == "alice" and tags[Tag.GIT_DIRTY] in {"true", "false"}
+    assert tags[Tag.BUILD_ID] == "42" and tags[Tag.AUTHOR] == "alice" and tags[Tag.GIT_DIRTY] == "false"
+    assert tags[Tag.BUILD_FINGERPRINT] == build.fingerprint != ""
+
+
+def test_the_build_is_the_code_the_data_and_the_parameters_but_not_where_the_data_lies(plan, trained):
+    git = GitInfo("a" * 40, "main", dirty=False)
+    build = training._build(plan, trained, git)
+    assert Param.DATA_URI not in build.configuration and build.data_digest == trained.dataset.digest
+    assert build.configuration[Param.RANDOM_SEED] == plan.model_config.random_seed
+    assert training._build(plan, trained, GitInfo("a" * 40, "main", dirty=True)).tag.startswith("none")
