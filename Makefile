@@ -106,10 +106,12 @@ format: $(STAMP) ## fix what ruff can fix
 	$(BIN)/ruff format .
 
 ui: $(STAMP) ## MLflow UI on the embedded store (port UI_PORT, default 5000)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+	$(BIN)/python -m src.utils.processes --port $(UI_PORT) -- \
+		$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI (SQLite or PostgreSQL), artifacts served
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" \
+server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI (SQLite or PostgreSQL), artifacts served; Ctrl-C stops it whole
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/python -m src.utils.processes --port $(SERVER_PORT) -- \
+		$(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" \
 		--serve-artifacts --artifacts-destination ./mlartifacts --host 127.0.0.1 --port $(SERVER_PORT)
 
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart

@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = missing_approval(Approval(approved_by=args.approved_by, reason=args.reason))
         if missing:
             return cli.refuse(f"production needs {' and '.join(missing)}")
-    return cli.run(lambda: _run(args))
+    return cli.run(lambda: _run(args), unchanged="no alias moved")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return cli.run(lambda: _validate(args))
+    return cli.run(lambda: _validate(args), unchanged="the version's verdict (validation.status) is unchanged")
 
 
 if __name__ == "__main__":

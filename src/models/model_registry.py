@@ -31,6 +31,7 @@ from mlflow.exceptions import MlflowException
 
 from src.data.contract import ModelMetadata
 from src.utils.errors import ProjectError
+from src.utils.mlflow_utils import outage
 from src.utils.naming import check_registered_model_name
 
 if TYPE_CHECKING:
@@ -100,6 +101,18 @@ def _message(exc: Exception) -> str:
     return exc.message if isinstance(exc, MlflowException) else str(exc)
 
 
+class RegistryUnreachable(RegistryError, ConnectionError):
+    """The registry's server did not answer within the profile's bounds; nothing was changed by this call."""
+
+
+def _failure(doing: str, exc: Exception) -> RegistryError:
+    """The error for a failed registry call: what was being done, and the server that did not answer, if so."""
+    down = outage(exc)
+    if down is not None:
+        return RegistryUnreachable(f"{doing}: {down}")
+    return RegistryError(f"{doing}: {_message(exc)}")
+
+
 def _missing(exc: MlflowException) -> bool:
     return exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 
@@ -119,7 +132,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 raise RegistryError(f"{name} has no version {version!r}") from None
-            raise RegistryError(f"cannot read {name} version {version}: {_message(exc)}") from exc
+            raise _failure(f"cannot read {name} version {version}", exc) from exc
         return self._info(found)
 
     def version_at(self, name: str, alias: str) -> VersionInfo | None:
@@ -129,7 +142,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
                 return None
-            raise RegistryError(f"cannot read alias '{alias}' of {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot read alias '{alias}' of {name}", exc) from exc
         return self._info(found)
 
     def model_exists(self, name: str) -> bool:
@@ -138,7 +151,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 return False
-            raise RegistryError(f"cannot read {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot read {name}", exc) from exc
         return True
 
     def versions(self, name: str) -> list[VersionInfo]:
@@ -155,7 +168,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 return []
-            raise RegistryError(f"cannot list the versions of {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot list the versions of {name}", exc) from exc
 
     @staticmethod
     def _info(found: object) -> VersionInfo:
@@ -175,7 +188,7 @@ class Registry:
             for key, value in tags.items():
                 self._client.set_model_version_tag(name, version, key, value)
         except MlflowException as exc:
-            raise RegistryError(f"cannot tag {name} version {version}: {_message(exc)}") from exc
+            raise _failure(f"cannot tag {name} version {version}", exc) from exc
 
     def point_alias(self, name: str, alias: str, version: str | None) -> None:
         """Point ``alias`` at ``version``, or remove it when ``version`` is ``None``."""
@@ -185,7 +198,7 @@ class Registry:
             else:
                 self._client.set_registered_model_alias(name, alias, version)
         except MlflowException as exc:
-            raise RegistryError(f"cannot set alias '{alias}' of {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot set alias '{alias}' of {name}", exc) from exc
 
     def delete_version(self, name: str, version: str) -> None:
         """Remove a version (used to undo a copy whose promotion failed)."""
@@ -201,7 +214,7 @@ class Registry:
             self._client.create_registered_model(name, description=description)
         except MlflowException as exc:
             if not self.model_exists(name):  # a concurrent first promotion may have created it
-                raise RegistryError(f"cannot create {name}: {_message(exc)}") from exc
+                raise _failure(f"cannot create {name}", exc) from exc
 
     def copy_version(self, source: VersionInfo, destination: str) -> VersionInfo:
         """Copy a version into another registered model (another catalog), tags included."""
@@ -211,7 +224,7 @@ class Registry:
             for key, value in source.tags.items():
                 self._client.set_model_version_tag(destination, copied.version, key, value)
         except MlflowException as exc:
-            raise RegistryError(f"cannot copy {source.uri} to {destination}: {_message(exc)}") from exc
+            raise _failure(f"cannot copy {source.uri} to {destination}", exc) from exc
         return self.version(destination, str(copied.version))
 
     def register(
@@ -257,14 +270,12 @@ class Registry:
             if created:  # a model created for this version must not stay behind empty
                 with suppress(MlflowException):
                     client.delete_registered_model(name)
-            raise RegistryError(f"cannot register {model_uri} as {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot register {model_uri} as {name}", exc) from exc
         try:
             client.set_registered_model_alias(name, alias.value, version.version)
         except MlflowException as exc:
             client.delete_model_version(name, version.version)
-            raise RegistryError(
-                f"cannot set alias {alias.value!r} on {name} v{version.version}: {_message(exc)}"
-            ) from exc
+            raise _failure(f"cannot set alias {alias.value!r} on {name} v{version.version}", exc) from exc
         return RegisteredVersion(name=name, version=str(version.version), alias=alias.value)
 
     # --- mutual exclusion ----------------------------------------------------
@@ -311,7 +322,7 @@ class Registry:
         try:
             value = self._client.get_registered_model(name).tags.get(tag)
         except MlflowException as exc:
-            raise RegistryError(f"cannot read {name}: {_message(exc)}") from exc
+            raise _failure(f"cannot read {name}", exc) from exc
         if not value:
             return None
         token, _, expiry = value.partition(" ")
@@ -356,7 +367,7 @@ class AliasHistory:
                     else self._client.create_experiment(self._experiment_name, tags={"purpose": "registry audit"})
                 )
             except MlflowException as exc:
-                raise RegistryError(f"cannot open the audit experiment: {_message(exc)}") from exc
+                raise _failure("cannot open the audit experiment", exc) from exc
         return str(self._experiment_id)
 
     def begin(
@@ -390,14 +401,14 @@ class AliasHistory:
         try:
             run = self._client.create_run(self._experiment(), tags=tags, run_name=run_name)
         except MlflowException as exc:
-            raise RegistryError(f"cannot record the move in the audit experiment: {_message(exc)}") from exc
+            raise _failure("cannot record the move in the audit experiment", exc) from exc
         return str(run.info.run_id)
 
     def confirm(self, run_id: str) -> None:
         try:
             self._client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         except MlflowException as exc:
-            raise RegistryError(f"cannot confirm the move in the audit experiment: {_message(exc)}") from exc
+            raise _failure("cannot confirm the move in the audit experiment", exc) from exc
 
     def abandon(self, run_id: str) -> None:
         """Mark a move that did not happen (best effort: it is not history either way)."""
@@ -414,7 +425,7 @@ class AliasHistory:
         try:
             runs = self._search(" and ".join(filters))
         except MlflowException as exc:
-            raise RegistryError(f"cannot read the alias history: {_message(exc)}") from exc
+            raise _failure("cannot read the alias history", exc) from exc
         events = [self._event(run) for run in runs]
         return sorted(events, key=lambda event: (event.model, event.sequence))
 
@@ -442,7 +453,7 @@ class AliasHistory:
                 order_by=["tags.`audit.sequence` DESC"],
             )
         except MlflowException as exc:
-            raise RegistryError(f"cannot read the alias history: {_message(exc)}") from exc
+            raise _failure("cannot read the alias history", exc) from exc
         return int(runs[0].data.tags["audit.sequence"]) if runs else 0
 
     @staticmethod
@@ -485,7 +496,7 @@ def load_native_model(uri: str) -> LoadedModel:
         native = mlflow.sklearn.load_model(uri)
         info = mlflow.models.get_model_info(uri)
     except MlflowException as exc:
-        raise RegistryError(f"cannot load {uri}: {_message(exc)}") from exc
+        raise _failure(f"cannot load {uri}", exc) from exc
     metadata = info.metadata or {}
     return LoadedModel(
         native=native,
@@ -502,7 +513,7 @@ def download_model(source: str, destination: Path) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(source, dst_path=str(destination)))
     except MlflowException as exc:
-        raise RegistryError(f"cannot download {source}: {_message(exc)}") from exc
+        raise _failure(f"cannot download {source}", exc) from exc
 
 
 def load_pyfunc(path: Path | str) -> PyFuncModel:
@@ -519,4 +530,4 @@ def spark_udf(spark: SparkSession, model_uri: str) -> Any:
     try:
         return mlflow.pyfunc.spark_udf(spark, model_uri=model_uri, result_type="string", env_manager="local")
     except MlflowException as exc:
-        raise RegistryError(f"cannot load {model_uri} on Spark: {_message(exc)}") from exc
+        raise _failure(f"cannot load {model_uri} on Spark", exc) from exc

@@ -332,13 +332,13 @@ def _record(decision: ValidationDecision, registry: Registry, run_id: str) -> Va
         {**asdict(decision), "passed": decision.passed, "failed_checks": list(decision.failed_checks)},
         "validation/decision.json",
     )
-    tags = {
-        Tag.VALIDATION_STATUS: status,
+    tags = {  # the status last: a write cut short never shows a verdict without its details
         Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks),
         Tag.VALIDATION_RUN_ID: run_id,
         Tag.VALIDATION_AT: datetime.now(UTC).isoformat(timespec="seconds"),
         Tag.VALIDATION_BASELINE: decision.baseline_version or "",
         **{f"{VALIDATION_CHECK_PREFIX}{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
+        Tag.VALIDATION_STATUS: status,
     }
     registry.set_version_tags(decision.model, decision.version, tags)
     return decision

@@ -182,6 +182,12 @@ class _MoveRequest:
     expected_current: str | None = None  # for a rollback: refuse if the alias moved since it was read
 
 
+class MoveUnconfirmed(RegistryError):
+    """The alias moved but neither its record nor its undo reached the backend: the message says so."""
+
+    left_changes = True
+
+
 def _move(registry: Registry, history: AliasHistory, request: _MoveRequest) -> Move:
     """Under the alias lock: record, move, confirm; undo the move if it cannot be confirmed."""
     with registry.lock(request.model, request.alias.value):
@@ -214,8 +220,15 @@ def _move_locked(registry: Registry, history: AliasHistory, request: _MoveReques
         raise
     try:
         history.confirm(run_id)
-    except RegistryError:
-        registry.point_alias(model, alias, before)  # the history must not miss a move
+    except RegistryError as unconfirmed:
+        try:
+            registry.point_alias(model, alias, before)  # the history must not miss a move
+        except RegistryError:
+            raise MoveUnconfirmed(
+                f"{model}@{alias} now points to version {target}, but the move could not be confirmed in the "
+                f"alias history (audit run {run_id}) nor undone: {unconfirmed}; once the server is back, "
+                f"check `promote_model.py history` and move it back or promote again"
+            ) from unconfirmed
         history.abandon(run_id)
         raise
     return Move(model, alias, before, target, request.action, changed=True)

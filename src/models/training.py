@@ -316,7 +316,8 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
         )
         _log_evaluation_artifacts(trained)
         logged = _log_model(plan, trained)
-        registered = _register(plan, trained, run_id, logged, build)
+    # Registered once the run is finished: a failure before this line leaves @dev where it was.
+    registered = _register(plan, trained, run_id, logged, build)
     logger.info("registered %s version %s as @%s", registered.name, registered.version, registered.alias)
     return TrainingResult(
         run_id=run_id,

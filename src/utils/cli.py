@@ -82,17 +82,36 @@ def refuse(message: str, code: ExitCode = ExitCode.REFUSED) -> int:
     return int(code)
 
 
-def run(body: Callable[[], int]) -> int:
-    """Run a command's body: a project error (or a translated MLflow one) becomes one ``error:`` line."""
+def run(body: Callable[[], int], *, unchanged: str | None = None) -> int:
+    """Run a command's body: a project error (or a translated MLflow one) becomes one ``error:`` line.
+
+    When a backend did not answer, the line also says ``unchanged``: what the
+    command guarantees it left as it was (the caller's words, e.g. "no alias moved").
+    """
     try:
         return int(body())
     except ProjectError as exc:
-        return refuse(str(exc), exc.exit_code)
+        return refuse(_with_outcome(str(exc), exc, unchanged), exc.exit_code)
     except Exception as exc:
         translated = _backend_error(exc)
         if translated is None:
             raise
-        return refuse(str(translated), translated.exit_code)
+        return refuse(_with_outcome(str(translated), translated, unchanged), translated.exit_code)
+
+
+def _with_outcome(message: str, exc: BaseException, unchanged: str | None) -> str:
+    if unchanged and _unreachable(exc) and not getattr(exc, "left_changes", False):
+        return f"{message}; {unchanged}"
+    return message
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """Whether a backend that did not answer is behind ``exc`` (its cause chain included)."""
+    while exc is not None:
+        if isinstance(exc, ConnectionError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _backend_error(exc: Exception) -> ProjectError | None:

@@ -221,6 +221,36 @@ class FeatureStoreProfile(_Frozen):
         return _uri_with_scheme(uri, ("redis", "rediss"), "a shared online store")
 
 
+class TrackingClientProfile(_Frozen):
+    """How long the MLflow client insists on a tracking server before a command fails.
+
+    MLflow's own defaults (7 retries with exponential backoff, a 120 s timeout
+    per request) make a command against a dead server hang for minutes; these
+    make it fail in seconds (connection refused) and within ~30 s when the
+    server accepts connections but never answers. Applied through MLflow's
+    ``MLFLOW_HTTP_REQUEST_*`` variables; a variable already set wins.
+    """
+
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    backoff_factor: Annotated[int, Field(ge=0, le=10)] = 1
+    backoff_jitter: Annotated[float, Field(ge=0, le=10)] = 0.5
+    request_timeout_s: Annotated[int, Field(ge=1, le=600)] = 8
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(self.max_retries),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(self.backoff_factor),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": str(self.backoff_jitter),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(self.request_timeout_s),
+        }
+
+    @property
+    def worst_case_s(self) -> float:
+        """The longest one request can take to fail: every attempt timing out, plus the backoff between them."""
+        backoff = sum(self.backoff_factor * 2**attempt + self.backoff_jitter for attempt in range(self.max_retries))
+        return (self.max_retries + 1) * self.request_timeout_s + backoff
+
+
 class Profile(_Frozen):
     """Backends and catalog of one environment (dev, staging, prod)."""
 
@@ -230,8 +260,17 @@ class Profile(_Frozen):
     schema_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", alias="schema")]
     artifact_location: str | None = None
     feature_store: FeatureStoreProfile = FeatureStoreProfile()
+    tracking_client: TrackingClientProfile = TrackingClientProfile()
+    #: The lock service that serialises alias moves: ``postgresql://...`` (advisory lock) or ``redis://...``
+    #: (lease with a fencing token). Omitted: a file lock beside an embedded SQLite store, else a registry-tag lease.
+    alias_lock: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("alias_lock")
+    @classmethod
+    def _lock_service(cls, uri: str | None) -> str | None:
+        return _uri_with_scheme(uri, ("postgresql", "redis", "rediss"), "alias_lock")
 
 
 PromotionMode = Literal["aliases", "catalogs"]
@@ -269,6 +308,8 @@ class Settings(_Frozen):
     catalogs: dict[str, str] = Field(default_factory=dict)
     #: The profile's feature store, its directory made absolute.
     feature_store: FeatureStoreProfile = FeatureStoreProfile(directory=PROJECT_ROOT / "feature_store")
+    tracking_client: TrackingClientProfile = TrackingClientProfile()
+    alias_lock: str | None = None
 
     @property
     def experiment_name(self) -> str:
@@ -422,4 +463,6 @@ def resolve_settings(
         promotion_mode=config.promotion_mode,
         catalogs={key: (catalog if key == name else value.catalog) for key, value in config.profiles.items()},
         feature_store=feature_store,
+        tracking_client=profile.tracking_client,
+        alias_lock=profile.alias_lock,
     )

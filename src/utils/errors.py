@@ -23,3 +23,5 @@ class ProjectError(Exception):
     """An error the project expects and explains in its message; the command exits with ``exit_code``."""
 
     exit_code: ExitCode = ExitCode.REFUSED
+    #: True when the failure left something changed (the message then says what), so no "nothing changed" claim.
+    left_changes: bool = False

@@ -8,6 +8,8 @@ modules. ``BackendError`` is what callers see of a failing tracking backend.
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,11 +38,42 @@ class BackendError(ProjectError, RuntimeError):
     """The tracking or registry backend failed or refused a call; the message says which call."""
 
 
+class BackendUnreachable(BackendError, ConnectionError):
+    """The tracking server or registry did not answer (refused, reset, timed out) within the profile's bounds."""
+
+
+_REQUEST_FAILED = re.compile(r"API request to (?P<url>\S+) failed with exception (?P<cause>.*)", re.DOTALL)
+_CAUSES = (
+    ("Connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("RemoteDisconnected", "connection closed by the server"),
+    ("Connection reset", "connection reset"),
+    ("Connection aborted", "connection aborted"),
+    ("Name or service not known", "unknown host"),
+)
+
+
+def outage(exc: BaseException) -> str | None:
+    """For a request MLflow could not complete, ``server unreachable (why)``; ``None`` for any other failure."""
+    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    found = _REQUEST_FAILED.search(text)
+    if found is None:
+        return None
+    parts = urlsplit(found["url"])
+    server = f"{parts.scheme}://{parts.netloc}"
+    cause = next((short for marker, short in _CAUSES if marker in found["cause"]), "no answer")
+    attempts = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")) + 1
+    return f"tracking server {server} unreachable ({cause}, {attempts} attempt{'s' if attempts > 1 else ''})"
+
+
 def backend_error(exc: BaseException) -> BackendError | None:
     """The project's error for an MLflow exception (``None`` for any other): the one translation of them."""
-    if isinstance(exc, MlflowException):
-        return BackendError(f"the tracking backend failed: {exc.message}")
-    return None
+    if not isinstance(exc, MlflowException):
+        return None
+    down = outage(exc)
+    if down is not None:
+        return BackendUnreachable(f"{down} while tracking")
+    return BackendError(f"the tracking backend failed: {exc.message}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +85,9 @@ class LoggedModelRef:
 
 
 def configure_tracking(settings: Settings) -> None:
-    """Point MLflow at the profile's tracking store and registry."""
+    """Point MLflow at the profile's tracking store and registry, with the profile's bounded retries."""
+    for key, value in settings.tracking_client.environment().items():
+        os.environ.setdefault(key, value)  # read by MLflow's HTTP client on every request
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
 

@@ -8,11 +8,8 @@ server by ``MLFLOW_TRACKING_URI`` only: no code path differs.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from mlflow import MlflowClient
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.promotion import Approval, promote
 from src.utils.config import PROJECT_ROOT, resolve_settings
+from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import free_port, fresh_database
 
 pytestmark = pytest.mark.integration
@@ -32,48 +30,23 @@ MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 
 @dataclass
 class TrackingServer:
-    """An ``mlflow server`` process that can be stopped and started again on the same store."""
+    """An ``mlflow server`` that can be stopped (as a process group) and started again on the same store."""
 
     backend_uri: str
     artifacts: Path
     port: int
-    process: subprocess.Popen[bytes] | None = None
+    process: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", self.backend_uri,
-            "--serve-artifacts", "--artifacts-destination", str(self.artifacts),
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-        ]  # fmt: skip
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("mlflow server did not become healthy within 120 s")
+        self.process = mlflow_server(self.backend_uri, self.artifacts, self.port).start()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop()
         self.process = None
 
 
