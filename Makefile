@@ -25,7 +25,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's 
 bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
 
+bench-outage: $(STAMP) ## time from a tracking server's death to the command's error: MLflow's defaults vs the profile's
+	$(BIN)/python benchmarks/bench_outage.py
+
 batch: $(STAMP) ## score BATCH_INPUT (data/iris_sample.parquet, made from Iris) with ALIAS -> BATCH_OUTPUT
 	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/iris_sample.parquet || $(BIN)/python -c "from src.data.load_data import load_bundled_iris as l; import pathlib; pathlib.Path('data').mkdir(exist_ok=True); l().drop(columns='species').to_parquet('data/iris_sample.parquet', index=False)"
 	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
@@ -135,7 +138,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
+	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment

@@ -36,6 +36,8 @@ class ModelSlot:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_reload_error: str | None = None
     last_checked: datetime | None = None
+    #: Why the alias could not be read at the last check (the registry is down, say); None once it answers again.
+    registry_error: str | None = None
 
     def swap(self, scorer: Scorer) -> None:
         self.scorer, self.loaded_at, self.last_reload_error = scorer, datetime.now(UTC), None
@@ -108,8 +110,23 @@ class AliasWatcher:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            try:
-                self.check()
-            except Exception as exc:  # a registry outage must not kill the watcher
-                self.slot.last_reload_error = f"cannot read the alias: {exc}"
-                logger.warning("alias check failed: %s", exc)
+            self.check_safely()
+
+    def check_safely(self) -> str:
+        """``check``, but a registry that cannot be read is reported (health, metrics), not raised: the
+        served version keeps serving, and the next check that reads the alias clears the report."""
+        try:
+            outcome = self.check()
+        except Exception as exc:  # a registry outage must not kill the watcher
+            if self.slot.registry_error is None:
+                logger.warning(
+                    "cannot read the alias (still serving version %s): %s", self.slot.scorer.handle.version, exc
+                )
+            self.slot.registry_error = f"cannot read the alias: {exc}"
+            self.metrics.registry_up.set(0)
+            return "registry unreachable"
+        if self.slot.registry_error is not None:
+            logger.info("the registry answers again")
+        self.slot.registry_error = None
+        self.metrics.registry_up.set(1)
+        return outcome

@@ -166,7 +166,7 @@ def create_app(
     def health() -> dict[str, object]:
         current = slot.scorer.handle
         return {
-            "status": "ok" if slot.last_reload_error is None else "degraded",
+            "status": "ok" if slot.last_reload_error is None and slot.registry_error is None else "degraded",
             "model_name": current.name,
             "model_version": current.version,
             "alias": config.alias,
@@ -175,6 +175,7 @@ def create_app(
             "loaded_at": slot.loaded_at.isoformat(timespec="seconds"),
             "last_alias_check": slot.last_checked.isoformat(timespec="seconds") if slot.last_checked else None,
             "last_reload_error": slot.last_reload_error,
+            "registry_error": slot.registry_error,
         }
 
     @app.get("/version")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -283,8 +283,8 @@ class Registry:
     @contextmanager
     def lock(
         self, name: str, key: str, *, lease_s: float = 60.0, settle_s: float = 0.25, timeout_s: float = 120.0
-    ) -> Iterator[None]:
-        """Hold an exclusive lease on ``key`` of a registered model while moving its aliases.
+    ) -> Iterator[Callable[[], bool]]:
+        """Hold an exclusive lease on ``key`` of a registered model; yield a check that it is still ours.
 
         MLflow offers no compare-and-set, so this is Fischer's algorithm over a
         registered-model tag: write your token when the tag is free or
@@ -308,8 +308,13 @@ class Registry:
             if time.monotonic() > deadline:
                 raise RegistryError(f"could not lock {key!r} of {name} within {timeout_s:.0f} s (held by another move)")
             time.sleep(settle_s / 2)
+
+        def held() -> bool:
+            current = self._read_lock(name, tag)
+            return current is not None and current[0] == token and current[1] > time.time()
+
         try:
-            yield
+            yield held
         finally:
             # Release only our own lease; if the backend is down, the lease expires on its own
             # and the error that brought us here is the one the caller sees.

@@ -12,9 +12,12 @@ alias and a history whose every ``from`` is the previous ``to``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from src.data.contract import Tag
+from src.models import alias_lock
+from src.models.alias_lock import AliasLock, Fence
 from src.models.approval import NO_APPROVAL, Approval, missing_approval
 from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
 from src.utils.config import Settings
@@ -84,9 +87,11 @@ def promote(
     approval: Approval = NO_APPROVAL,
     registry: Registry | None = None,
     history: AliasHistory | None = None,
+    lock: AliasLock | None = None,
 ) -> Move:
     """Move ``target`` to the version now at the alias before it, if the policy allows."""
     registry = registry or Registry()
+    lock = lock or alias_lock.for_settings(settings, registry)
     history = history or AliasHistory(settings.audit_experiment_name)
     if target not in SOURCE_OF:
         raise PromotionRefused("@dev is set by training; promote to staging or production")
@@ -96,23 +101,17 @@ def promote(
         raise PromotionRefused(f"no version holds @{source} of {settings.model_name_for(source)}")
     check_promotion(target, candidate, approval)
     model = settings.model_name_for(target)
+    request = _MoveRequest(model, target, candidate, "promote", actor, approval)
     if model == candidate.name:
-        return _move(registry, history, _MoveRequest(model, target, candidate, "promote", actor, approval))
-    return _promote_across_catalogs(registry, history, model, target, candidate, actor, approval)
+        return _move(registry, history, lock, request)
+    return _promote_across_catalogs(registry, history, lock, request)
 
 
-def _promote_across_catalogs(
-    registry: Registry,
-    history: AliasHistory,
-    model: str,
-    target: Alias,
-    candidate: VersionInfo,
-    actor: str,
-    approval: Approval,
-) -> Move:
+def _promote_across_catalogs(registry: Registry, history: AliasHistory, lock: AliasLock, request: _MoveRequest) -> Move:
     """Copy the candidate into the target catalog's model, then move the alias there."""
+    model, target, candidate = request.model, request.alias, request.version
     registry.ensure_model(model, description=f"{candidate.name} as promoted to @{target.value}")
-    with registry.lock(model, target.value):
+    with lock.hold(model, target.value) as fence:
         current = registry.version_at(model, target)
         if current is not None and current.tags.get(Tag.COPIED_FROM) == candidate.uri:
             return Move(model, target.value, current.version, current.version, "promote", changed=False)
@@ -120,7 +119,7 @@ def _promote_across_catalogs(
         try:
             registry.set_version_tags(model, copy.version, {Tag.COPIED_FROM: candidate.uri})
             copied = registry.version(model, copy.version)
-            return _move_locked(registry, history, _MoveRequest(model, target, copied, "promote", actor, approval))
+            return _move_locked(registry, history, fence, dataclasses.replace(request, version=copied))
         except (RegistryError, PromotionRefused):
             registry.delete_version(model, copy.version)  # no copy is left behind without its alias
             raise
@@ -134,9 +133,11 @@ def rollback(
     reason: str,
     registry: Registry | None = None,
     history: AliasHistory | None = None,
+    lock: AliasLock | None = None,
 ) -> Move:
     """Point ``alias`` back at the version that held it before the current one."""
     registry = registry or Registry()
+    lock = lock or alias_lock.for_settings(settings, registry)
     history = history or AliasHistory(settings.audit_experiment_name)
     if not reason:
         raise PromotionRefused("a rollback needs a reason: --reason TEXT")
@@ -158,7 +159,7 @@ def rollback(
         Approval(reason=reason),
         expected_current=current.version,
     )
-    return _move(registry, history, request)
+    return _move(registry, history, lock, request)
 
 
 def previous_holder(events: list[AliasEvent], current_version: str) -> str | None:
@@ -188,14 +189,14 @@ class MoveUnconfirmed(RegistryError):
     left_changes = True
 
 
-def _move(registry: Registry, history: AliasHistory, request: _MoveRequest) -> Move:
+def _move(registry: Registry, history: AliasHistory, lock: AliasLock, request: _MoveRequest) -> Move:
     """Under the alias lock: record, move, confirm; undo the move if it cannot be confirmed."""
-    with registry.lock(request.model, request.alias.value):
-        return _move_locked(registry, history, request)
+    with lock.hold(request.model, request.alias.value) as fence:
+        return _move_locked(registry, history, fence, request)
 
 
-def _move_locked(registry: Registry, history: AliasHistory, request: _MoveRequest) -> Move:
-    """The move itself; the caller holds the alias lock."""
+def _move_locked(registry: Registry, history: AliasHistory, fence: Fence, request: _MoveRequest) -> Move:
+    """The move itself; the caller holds the alias lock, and the fence is checked just before the alias write."""
     model, alias, target = request.model, request.alias.value, request.version.version
     current = registry.version_at(model, alias)
     before = current.version if current else None
@@ -214,6 +215,7 @@ def _move_locked(registry: Registry, history: AliasHistory, request: _MoveReques
         approved_by=request.approval.approved_by,
     )
     try:
+        fence.check(f"moving {model}@{alias} to version {target}")
         registry.point_alias(model, alias, target)
     except RegistryError:
         history.abandon(run_id)

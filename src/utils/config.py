@@ -29,6 +29,9 @@ ENV_PROFILE_VAR = "ML_ENV"
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_REGISTRY_URI = "MLFLOW_REGISTRY_URI"
 ENV_CATALOG = "UNITY_CATALOG_NAME"
+ENV_ALIAS_LOCK = "ALIAS_LOCK_URI"
+#: The lock services an alias lock may live in (src/models/alias_lock.py).
+LOCK_SCHEMES = ("postgresql", "redis", "rediss")
 ENV_FEATURE_STORE_DIR = "FEATURE_STORE_DIR"
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -270,7 +273,7 @@ class Profile(_Frozen):
     @field_validator("alias_lock")
     @classmethod
     def _lock_service(cls, uri: str | None) -> str | None:
-        return _uri_with_scheme(uri, ("postgresql", "redis", "rediss"), "alias_lock")
+        return _uri_with_scheme(uri, LOCK_SCHEMES, "alias_lock")
 
 
 PromotionMode = Literal["aliases", "catalogs"]
@@ -425,6 +428,15 @@ def _local_artifact_location(tracking_uri: str) -> str | None:
     return (db_path.parent / "mlartifacts").as_uri()
 
 
+def _alias_lock(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    try:
+        return _uri_with_scheme(uri, LOCK_SCHEMES, "alias_lock")
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_ALIAS_LOCK}: {exc}") from None
+
+
 def resolve_settings(
     env: str | None = None,
     path: Path = DEFAULT_ENVIRONMENT_CONFIG,
@@ -432,9 +444,9 @@ def resolve_settings(
 ) -> Settings:
     """Pick a profile (``--env``, then ``$ML_ENV``, then the default) and apply overrides.
 
-    ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI``, ``UNITY_CATALOG_NAME`` and
-    ``FEATURE_STORE_DIR`` win over the file, so CI and shared backends need no
-    edited config.
+    ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI``, ``UNITY_CATALOG_NAME``,
+    ``FEATURE_STORE_DIR`` and ``ALIAS_LOCK_URI`` win over the file, so CI and
+    shared backends need no edited config.
     """
     environ = os.environ if environ is None else environ
     config = load_environment_config(path)
@@ -464,5 +476,5 @@ def resolve_settings(
         catalogs={key: (catalog if key == name else value.catalog) for key, value in config.profiles.items()},
         feature_store=feature_store,
         tracking_client=profile.tracking_client,
-        alias_lock=profile.alias_lock,
+        alias_lock=_alias_lock(environ.get(ENV_ALIAS_LOCK)) or profile.alias_lock,
     )

@@ -402,7 +402,15 @@ def test_validate_command_exit_codes(at, tmp_path, capsys):
     assert "has no version '42'" in capsys.readouterr().err
 
 
-def test_racing_promotions_leave_one_consistent_move(at, model_config):
+@pytest.fixture(params=["file", "postgres", "redis"])
+def lock_uri(request) -> str:
+    """The alias lock of a racing promotion: the file lock of the SQLite store, or a real lock service."""
+    if request.param == "file":
+        return ""
+    return request.getfixturevalue("postgres_dsn" if request.param == "postgres" else "redis_url")
+
+
+def test_racing_promotions_leave_one_consistent_move(at, model_config, lock_uri):
     here = at("v2_at_production")
     assert _train("1.2.0") == "3"
     assert validate_version(here.settings, model_config, version="3", registry=here.registry).passed
@@ -412,7 +420,8 @@ def test_racing_promotions_leave_one_consistent_move(at, model_config):
             [sys.executable, str(PROJECT_ROOT / "scripts" / "promote_model.py"), "--to", "staging",
              "--actor", f"racer-{index}"],
             cwd=PROJECT_ROOT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": here.uri, "MLFLOW_REGISTRY_URI": here.uri},
+            env={**os.environ, "MLFLOW_TRACKING_URI": here.uri, "MLFLOW_REGISTRY_URI": here.uri,
+                 "ALIAS_LOCK_URI": lock_uri},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

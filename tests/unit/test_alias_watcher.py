@@ -62,3 +62,25 @@ def test_a_version_that_does_not_load_keeps_the_old_one(memory_scorer):
 
     assert _watcher(slot, ["4"], broken).check() == "failed"
     assert slot.scorer.handle.version == "1" and "corrupt" in slot.last_reload_error
+
+
+def test_an_unreachable_registry_is_reported_while_the_version_keeps_serving_and_clears_when_it_answers(
+    memory_scorer,
+):
+    slot, answers = ModelSlot(_version(memory_scorer, "1")), ["down", "1", "2"]
+
+    def resolve() -> str | None:
+        answer = answers.pop(0)
+        if answer == "down":
+            raise ConnectionError("tracking server http://mlflow:5000 unreachable (connection refused, 3 attempts)")
+        return answer
+
+    metrics = Metrics()
+    watcher = AliasWatcher(slot, model_name="m", alias="production", poll_seconds=60, metrics=metrics,
+                           resolve=resolve, load=lambda v: _version(memory_scorer, v))  # fmt: skip
+    assert watcher.check_safely() == "registry unreachable"
+    assert slot.scorer.handle.version == "1" and "unreachable (connection refused" in slot.registry_error
+    assert metrics.registry_up._value.get() == 0
+    assert watcher.check_safely() == "unchanged" and slot.registry_error is None
+    assert metrics.registry_up._value.get() == 1
+    assert watcher.check_safely() == "swapped" and slot.scorer.handle.version == "2"

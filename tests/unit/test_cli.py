@@ -91,3 +91,31 @@ def test_every_command_help_ends_with_an_example(module, capsys):
         importlib.import_module(module).main(["--help"])
     assert exit_.value.code == 0
     assert "example:\n  python " in capsys.readouterr().out
+
+
+def test_an_outage_says_what_the_command_left_unchanged_and_a_refusal_does_not(capsys):
+    def down() -> int:
+        try:
+            raise ConnectionError("connection refused")
+        except ConnectionError as exc:
+            raise ProjectError("cannot read alias 'dev' of m: tracking server http://h:5000 unreachable") from exc
+
+    assert cli.run(down, unchanged="no alias moved") == ExitCode.REFUSED
+    assert capsys.readouterr().err.strip() == (
+        "error: cannot read alias 'dev' of m: tracking server http://h:5000 unreachable; no alias moved"
+    )
+
+    def refused() -> int:
+        raise ProjectError("version 3 failed validation")
+
+    assert cli.run(refused, unchanged="no alias moved") == ExitCode.REFUSED
+    assert capsys.readouterr().err.strip() == "error: version 3 failed validation"
+
+    class HalfDone(ProjectError, ConnectionError):
+        left_changes = True
+
+    def half_done() -> int:
+        raise HalfDone("m@production now points to version 4, but the move could not be confirmed")
+
+    cli.run(half_done, unchanged="no alias moved")
+    assert "no alias moved" not in capsys.readouterr().err

@@ -234,3 +234,30 @@ def test_a_feature_store_backend_of_the_wrong_kind_is_named(write_config, key, u
 def test_the_readme_copy_step_changes_nothing():
     """README step 2 copies the example over environment.yaml: on a fresh clone that must leave the tree clean."""
     assert (CONFIG_DIR / "environment.yaml").read_bytes() == (CONFIG_DIR / "environment.yaml.example").read_bytes()
+
+
+def test_the_tracking_client_is_bounded_by_default_and_configurable_per_profile(tmp_path):
+    settings = resolve_settings(environ=NO_OVERRIDES)
+    assert settings.tracking_client.environment() == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    }
+    assert settings.tracking_client.worst_case_s <= 30
+    content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
+    content["profiles"]["dev"]["tracking_client"] = {"max_retries": 0, "request_timeout_s": 3}
+    content["profiles"]["dev"]["alias_lock"] = "redis://cache:6379/0"
+    path = tmp_path / "environment.yaml"
+    path.write_text(yaml.safe_dump(content))
+    custom = resolve_settings(path=path, environ=NO_OVERRIDES)
+    assert custom.tracking_client.worst_case_s == 3 and custom.alias_lock == "redis://cache:6379/0"
+    assert resolve_settings(path=path, environ={"ALIAS_LOCK_URI": "postgresql://l@db/locks"}).alias_lock == (
+        "postgresql://l@db/locks"
+    )
+    content["profiles"]["dev"]["alias_lock"] = "zookeeper://zk:2181"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match="alias_lock must be a postgresql:// or redis://"):
+        resolve_settings(path=path, environ=NO_OVERRIDES)
+    with pytest.raises(ConfigError, match="ALIAS_LOCK_URI: alias_lock must be"):
+        resolve_settings(environ={"ALIAS_LOCK_URI": "etcd://x"})

@@ -43,3 +43,22 @@ def test_run_url_points_at_the_server_or_the_ui_command():
 def test_a_sql_table_source_never_records_a_password():
     source = mlflow_utils.SqlTableSource("postgresql://u:secret@db/features?table=t")
     assert "secret" not in str(source.to_dict()) and source._can_resolve("postgresql://db/f?table=t")
+
+
+def test_a_request_that_never_reached_the_server_is_named_as_an_outage(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    refused = MlflowException(
+        "API request to http://mlflow.internal:5000/api/2.0/mlflow/runs/create failed with exception "
+        "HTTPConnectionPool(host='mlflow.internal', port=5000): Max retries exceeded with url: /api/2.0/mlflow/"
+        'runs/create (Caused by NewConnectionError("...: Failed to establish a new connection: [Errno 111] '
+        'Connection refused"))'
+    )
+    assert mlflow_utils.outage(refused) == (
+        "tracking server http://mlflow.internal:5000 unreachable (connection refused, 3 attempts)"
+    )
+    error = mlflow_utils.backend_error(refused)
+    assert isinstance(error, mlflow_utils.BackendUnreachable) and isinstance(error, ConnectionError)
+    timed_out = MlflowException("API request to https://h/api failed with exception Read timed out. (read timeout=8)")
+    assert mlflow_utils.outage(timed_out) == "tracking server https://h unreachable (timed out, 3 attempts)"
+    assert mlflow_utils.outage(MlflowException("RESOURCE_DOES_NOT_EXIST: no such run")) is None
+    assert not isinstance(mlflow_utils.backend_error(MlflowException("bad")), ConnectionError)

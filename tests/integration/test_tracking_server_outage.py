@@ -1,0 +1,158 @@
+"""A real ``mlflow server`` killed (its whole process group) at several points of training, validation and
+promotion: each command fails within the profile's bound with one ``error:`` line naming the server and what it
+left unchanged, the registry is consistent afterwards, and the same command succeeds once the server is back.
+
+The commands run in-process (their ``main``) with the profile's own client bounds; a hook kills the server at
+the chosen step, so each point is hit exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from scripts import promote_model, validate_model
+from src.models import model_validator, train_model, training
+from src.models.model_registry import AliasHistory, Registry
+from src.utils.config import TrackingClientProfile
+from src.utils.processes import ServerProcess, mlflow_server
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+#: A command must fail within this (the profile's worst case per request, twice: a request and its cleanup).
+BOUND_S = 2 * TrackingClientProfile().worst_case_s
+
+
+class Outage:
+    """The server of this module, which a hook kills at one step and the test starts again."""
+
+    def __init__(self, root: Path) -> None:
+        self.server: ServerProcess = mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", free_port())
+        self.killed_at: float | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def kill_before(self, owner: object, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Kill the server (as a group) just before ``owner.name`` runs."""
+        original: Callable[..., object] = getattr(owner, name)
+
+        def killing(*args: object, **kwargs: object) -> object:
+            if self.killed_at is None:
+                self.server.kill()
+                self.killed_at = time.monotonic()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, killing)
+
+    def restart(self) -> None:
+        self.server.start()
+        self.killed_at = None
+
+
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
+    here = Outage(tmp_path_factory.mktemp("outage"))
+    here.server.start()
+    try:
+        yield here
+    finally:
+        here.server.stop()
+
+
+@pytest.fixture
+def against(outage: Outage, monkeypatch: pytest.MonkeyPatch) -> Outage:
+    """Every command of the test talks to the server with the profile's bounds (not the tests' quick ones)."""
+    if not outage.server.running:
+        outage.restart()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", outage.url)
+    for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "ALIAS_LOCK_URI", *TrackingClientProfile().environment()):
+        monkeypatch.delenv(name, raising=False)
+    return outage
+
+
+def _state(url: str) -> tuple[dict[str, str], list[object]]:
+    client = MlflowClient(url, url)
+    registry = Registry(client)
+    aliases = {}
+    if registry.model_exists(MODEL):
+        aliases = {a: v.version for a in ("dev", "staging", "production") if (v := registry.version_at(MODEL, a))}
+    return aliases, AliasHistory("/data-science/iris/species_classifier_registry_audit", client).events()
+
+
+def _fails_within_bound(outage: Outage, command: Callable[[], int], capsys: pytest.CaptureFixture[str]) -> str:
+    assert command() == 2
+    elapsed = time.monotonic() - (outage.killed_at or 0.0)
+    assert outage.killed_at is not None, "the hook never ran: the command did not reach the step"
+    assert elapsed < BOUND_S, f"{elapsed:.1f} s from the server's death to the error"
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1
+    assert f"tracking server {outage.url} unreachable (connection refused, 3 attempts)" in lines[0]
+    return lines[0]
+
+
+def _train() -> int:
+    return train_model.main(["--version", "auto", "--author", "alice@example.com"])
+
+
+@pytest.mark.parametrize("step", ["_log_model", "_register"])
+def test_training_interrupted_fails_fast_moves_nothing_and_reruns(against, monkeypatch, capsys, step):
+    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
+        assert _train() == 0
+    before = _state(against.url)
+    against.kill_before(training, step, monkeypatch)
+    line = _fails_within_bound(against, _train, capsys)
+    assert line.endswith("@dev did not move (rerun once the server is back)")
+    monkeypatch.undo()
+    against.restart()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
+    assert _state(against.url) == before
+    assert _train() == 0
+
+
+def test_validation_interrupted_leaves_the_verdict_unchanged(against, monkeypatch, capsys):
+    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
+        assert _train() == 0
+    registry = Registry(MlflowClient(against.url, against.url))
+    dev = registry.version_at(MODEL, "dev")
+    against.kill_before(model_validator, "_record", monkeypatch)
+    line = _fails_within_bound(against, lambda: validate_model.main(["--alias", "dev"]), capsys)
+    assert line.endswith("the version's verdict (validation.status) is unchanged")
+    monkeypatch.undo()
+    against.restart()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
+    assert "validation.status" not in registry.version(MODEL, dev.version).tags
+    assert validate_model.main(["--alias", "dev"]) == 0
+
+
+@pytest.mark.parametrize(("owner", "step"), [(AliasHistory, "begin"), (Registry, "point_alias")])
+def test_promotion_interrupted_moves_no_alias(against, monkeypatch, capsys, redis_url, owner, step):
+    # The lock lives in Redis, as a shared profile would have it: a tag lease on the dead server could not be
+    # released, and the rerun would wait out its 60 s lease.
+    monkeypatch.setenv("ALIAS_LOCK_URI", redis_url)
+    registry = Registry(MlflowClient(against.url, against.url))
+    if not registry.model_exists(MODEL):
+        assert _train() == 0
+    dev = registry.version_at(MODEL, "dev")
+    if dev.tags.get("validation.status") != "passed":
+        assert validate_model.main(["--alias", "dev"]) == 0
+    before = _state(against.url)
+    if before[0].get("staging") == dev.version:  # a version already at staging: train the next one
+        assert _train() == 0 and validate_model.main(["--alias", "dev"]) == 0
+        before = _state(against.url)
+    against.kill_before(owner, step, monkeypatch)
+    line = _fails_within_bound(against, lambda: promote_model.main(["--to", "staging"]), capsys)
+    assert line.endswith("no alias moved")
+    monkeypatch.undo()
+    against.restart()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
+    monkeypatch.setenv("ALIAS_LOCK_URI", redis_url)
+    assert _state(against.url) == before
+    assert promote_model.main(["--to", "staging"]) == 0
