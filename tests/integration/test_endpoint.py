@@ -26,6 +26,7 @@ from src.models.model_validator import validate_version
 from src.models.promotion import promote
 from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+from src.utils.processes import ServerProcess
 from tests.conftest import free_port, use_store
 
 pytestmark = pytest.mark.integration
@@ -60,18 +61,10 @@ def endpoint(store):
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "ENDPOINT_WEBHOOK_SECRET": SECRET}
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "staging", "--port", str(port),
                "--poll-seconds", "0.5", "--max-body-bytes", str(MAX_BODY), "--inference-log", str(log)]  # fmt: skip
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode()
-        try:
-            if _request(port, "GET", "/ping")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    yield port, log, uri
-    process.terminate()
-    process.wait(timeout=30)
+    server = ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=root / "endpoint.log",
+                           cwd=PROJECT_ROOT)  # fmt: skip
+    with server:
+        yield port, log, uri
 
 
 def _request(port: int, method: str, path: str, body: bytes | str | None = None,

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from src.features.feature_store import (
 from src.features.lifecycle import LifecycleStatus, advance, check, load_states, status_lines
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
+from src.utils.processes import ServerProcess
 from tests.conftest import free_port, fresh_database, use_store
 
 pytestmark = pytest.mark.integration
@@ -204,21 +204,12 @@ def _post(port: int, payload: object) -> tuple[int, dict]:
     return response.status, json.loads(response.read())
 
 
-def _serve(uri: str, backend: Backend, port: int, log: Path) -> subprocess.Popen:
+def _serve(uri: str, backend: Backend, port: int, log: Path) -> ServerProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port), "--feature-lookup",
                "--env", "prod", "--env-config", str(backend.env_config), "--inference-log", str(log)]  # fmt: skip
-    server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while True:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"endpoint did not start: {server.communicate()[1].decode()[-2000:]}")
-        try:
-            _post(port, {"instances": [[5.1, 3.5, 1.4, 0.2]]})
-            return server
-        except OSError:
-            time.sleep(0.3)
+    return ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env,
+                         log=log.with_suffix(".out"), cwd=PROJECT_ROOT).start()  # fmt: skip
 
 
 def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend, tmp_path):
@@ -238,8 +229,7 @@ def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend
         status, answer = _post(port, {"dataframe_records": [{"flower_id": "three"}]})
         assert status == 400 and answer["field"] == "flower_id"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_training_and_serving_without_lookup_never_import_feast():

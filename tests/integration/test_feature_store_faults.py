@@ -109,8 +109,7 @@ def test_endpoint_answers_503_when_the_online_store_goes_down(tmp_path, private_
         assert "reading online features" in answer["message"] and url in answer["message"]
         assert _post(port, {"instances": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_a_feature_view_missing_from_the_store_is_named_and_nothing_runs(tmp_path):

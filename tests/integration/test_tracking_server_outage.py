@@ -8,7 +8,12 @@ the chosen step, so each point is hit exactly.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from mlflow import MlflowClient
 from scripts import promote_model, validate_model
 from src.models import model_validator, train_model, training
 from src.models.model_registry import AliasHistory, Registry
-from src.utils.config import TrackingClientProfile
+from src.utils.config import PROJECT_ROOT, TrackingClientProfile
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import free_port
 
@@ -156,3 +161,54 @@ def test_promotion_interrupted_moves_no_alias(against, monkeypatch, capsys, redi
     monkeypatch.setenv("ALIAS_LOCK_URI", redis_url)
     assert _state(against.url) == before
     assert promote_model.main(["--to", "staging"]) == 0
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _eventually(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_the_endpoint_keeps_serving_while_the_registry_is_down_says_so_and_recovers(against, tmp_path):
+    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
+        assert _train() == 0
+    port = free_port()
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port),
+               "--poll-seconds", "1", "--inference-log", str(tmp_path / "log.db")]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": against.url}
+    endpoint = ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=tmp_path / "endpoint.log",
+                             cwd=PROJECT_ROOT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+
+    def predicts() -> bool:
+        request = urllib.request.Request(f"{base}/invocations", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return "setosa" in json.dumps(json.loads(response.read())["predictions"][0])
+
+    def health() -> dict[str, object]:
+        return json.loads(_get(f"{base}/health")[1])
+
+    with endpoint:
+        assert health()["status"] == "ok" and predicts()
+        against.server.kill()
+        assert _eventually(lambda: health()["status"] == "degraded"), health()
+        assert f"tracking server {against.url} unreachable" in str(health()["registry_error"])
+        assert predicts()  # the loaded version keeps serving
+        assert "iris_registry_reachable 0.0" in _get(f"{base}/metrics")[1].decode()
+        against.restart()
+        assert _eventually(lambda: health()["status"] == "ok"), health()
+        assert (
+            health()["registry_error"] is None and "iris_registry_reachable 1.0" in _get(f"{base}/metrics")[1].decode()
+        )
