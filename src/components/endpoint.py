@@ -30,6 +30,7 @@ class EndpointOptions:
     inference_log: Path | None = None
     webhook_secret: str | None = None
     feature_lookup: bool = False
+    log_retention_days: float | None = None
 
     def log_path(self) -> Path:
         return self.inference_log or Path("logs") / f"inference_{self.alias}.db"
@@ -62,7 +63,10 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         resolve=resolve,
         load=lambda version: load_scorer(name, alias=options.alias, version=version),
     )
-    log = InferenceLog(config.inference_log) if config.inference_log else None
+    log = None
+    if config.inference_log:
+        log = InferenceLog(config.inference_log, model_name=name, alias=options.alias,
+                           retention_days=options.log_retention_days)  # fmt: skip
     lookup = None
     if options.feature_lookup:  # imports feast (~4.5 s) only when asked for
         from src.features.feature_store import OnlineLookup, feature_service_of

@@ -44,6 +44,10 @@ class InputError(ProjectError, ValueError):
         self.field = field
 
 
+class OutOfContract(InputError):
+    """Values of the right type outside the data contract's domain: counted apart, a sign of drift or a bad sensor."""
+
+
 @dataclass(frozen=True)
 class ModelHandle:
     """Which concrete version is being served, resolved once from an alias."""
@@ -188,7 +192,7 @@ class Scorer:
         found = contract.violations(columns)
         if found:  # the first column is the field; the message lists every violation
             first, *others = found
-            raise InputError(first.column, "; ".join([first.describe(with_column=False), *map(str, others)]))
+            raise OutOfContract(first.column, "; ".join([first.describe(with_column=False), *map(str, others)]))
 
     # --- scoring ---------------------------------------------------------------
 

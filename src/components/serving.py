@@ -16,6 +16,7 @@ a thread hop costs more than it saves (DESIGN: -35% throughput, p99 spikes).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,10 +31,10 @@ from src.components.alias_watcher import AliasWatcher, ModelSlot
 from src.components.inference_log import InferenceLog
 from src.components.openapi import request_schema
 from src.components.payloads import JSON_MEDIA, UnsupportedMediaType, parse_body, parse_keys
-from src.components.scoring import InputError, Scorer
+from src.components.scoring import InputError, OutOfContract, Scorer
 from src.components.serving_metrics import Metrics
 from src.components.webhook import verify_webhook
-from src.data.contract import ENTITY_KEY
+from src.data.contract import ENTITY_KEY, SPECIES
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,35 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
     if field:
         body["field"] = field
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+#: The header that carries a request's ID: the client's if it sends one, else generated; always answered.
+REQUEST_ID_HEADER = "X-Request-Id"
+_MAX_REQUEST_ID = 128
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if 0 < len(given) <= _MAX_REQUEST_ID and given.isprintable() else uuid.uuid4().hex
+
+
+def _feedback_labels(body: bytes) -> list[tuple[str, str]]:
+    """``(request_id, species)`` pairs from a feedback body, or a ValueError naming what is wrong."""
+    try:
+        content = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc}") from None
+    items = content if isinstance(content, list) else [content]
+    labels = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or not item["request_id"]:
+            raise ValueError(f'item {index}: expected {{"request_id": "...", "species": "..."}}')
+        if item.get("species") not in SPECIES:
+            raise ValueError(f"item {index}: species must be one of {list(SPECIES)}, got {item.get('species')!r}")
+        labels.append((item["request_id"], item["species"]))
+    if not labels:
+        raise ValueError("no feedback items")
+    return labels
 
 
 def _carries_only_keys(body: bytes) -> bool:
@@ -106,23 +136,31 @@ def create_app(
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
         scorer = slot.scorer  # one version for the whole request, even if a swap happens meanwhile
-        response = await _score(request, scorer)
+        request_id = _request_id(request)
+        response = await _score(request, scorer, request_id)
         elapsed = time.perf_counter() - started
         metrics.latency.observe(elapsed)
         metrics.requests.labels(str(response.status_code)).inc()
+        response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
-    async def _score(request: Request, scorer: Scorer) -> Response:
+    def _refuse(request_id: str, scorer: Scorer, status: int, reason: str, message: str,
+                field: str | None = None) -> Response:  # fmt: skip
+        metrics.errors.labels(reason).inc()
+        if log is not None:
+            log.refuse(request_id, scorer.handle.version, status, reason, field)
+        return _error(status, message, field)
+
+    async def _score(request: Request, scorer: Scorer, request_id: str) -> Response:
         declared = request.headers.get("content-length")
+        too_large = f"request body over {config.max_body_bytes} bytes"
         if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
-            metrics.errors.labels("too_large").inc()
-            return _error(413, f"request body over {config.max_body_bytes} bytes")
+            return _refuse(request_id, scorer, 413, "too_large", too_large)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > config.max_body_bytes:
-                metrics.errors.labels("too_large").inc()
-                return _error(413, f"request body over {config.max_body_bytes} bytes")
+                return _refuse(request_id, scorer, 413, "too_large", too_large)
         media = request.headers.get("content-type", JSON_MEDIA).split(";")[0].strip().lower()
         payload = bytes(body)
         started = time.perf_counter()
@@ -132,31 +170,46 @@ def create_app(
                 try:
                     columns = lookup(keys)  # type: ignore[misc]
                 except KeyError as exc:
-                    metrics.errors.labels("unknown_key").inc()
-                    return _error(404, f"no features in the online store for {ENTITY_KEY} {exc.args[0]}", ENTITY_KEY)
+                    message = f"no features in the online store for {ENTITY_KEY} {exc.args[0]}"
+                    return _refuse(request_id, scorer, 404, "unknown_key", message, ENTITY_KEY)
                 except ConnectionError as exc:  # the online store is down: no answer rather than a made-up one
-                    metrics.errors.labels("store_unavailable").inc()
-                    return _error(503, str(exc), ENTITY_KEY)
+                    return _refuse(request_id, scorer, 503, "store_unavailable", str(exc), ENTITY_KEY)
                 scorer.check_domain(columns)
             else:
                 columns = parse_body(payload, media, scorer)
             predictions = scorer.predict_columns(columns)
         except UnsupportedMediaType as exc:
-            metrics.errors.labels("media_type").inc()
-            return _error(415, str(exc))
+            return _refuse(request_id, scorer, 415, "media_type", str(exc))
+        except OutOfContract as exc:
+            return _refuse(request_id, scorer, 400, "out_of_contract", str(exc), exc.field)
         except InputError as exc:
-            metrics.errors.labels("bad_input").inc()
             if lookup is None and media == JSON_MEDIA and _carries_only_keys(payload):
-                return _error(400, f"a request carrying only {ENTITY_KEY} is answered by an endpoint started with "
-                                   "--feature-lookup (make serve FEATURE_LOOKUP=1); this one takes the four "
-                                   "measurements", ENTITY_KEY)  # fmt: skip
-            return _error(400, str(exc), exc.field)
+                message = (
+                    f"a request carrying only {ENTITY_KEY} is answered by an endpoint started with "
+                    "--feature-lookup (make serve FEATURE_LOOKUP=1); this one takes the four measurements"
+                )
+                return _refuse(request_id, scorer, 400, "bad_input", message, ENTITY_KEY)
+            return _refuse(request_id, scorer, 400, "bad_input", str(exc), exc.field)
         labels = predictions.labels.tolist()
         for species in set(labels):
             metrics.rows.labels(species).inc(labels.count(species))
         if log is not None:
-            log.submit(scorer.handle.version, columns, labels, (time.perf_counter() - started) * 1000)
+            latency_ms = (time.perf_counter() - started) * 1000
+            log.predict(request_id, scorer.handle.version, columns, labels, predictions.probabilities, latency_ms)
         return Response(orjson.dumps({"predictions": labels}), media_type="application/json")
+
+    @app.post("/feedback")
+    async def feedback(request: Request) -> Response:
+        """True species for served requests: ``{"request_id": ..., "species": ...}`` or a list of them."""
+        try:
+            labels = _feedback_labels(await request.body())
+        except ValueError as exc:
+            return _error(400, str(exc), "species")
+        if log is None:
+            return _error(404, "feedback needs the inference log (--inference-log), which is off on this endpoint")
+        log.feedback(labels)
+        metrics.feedback.inc(len(labels))
+        return Response(orjson.dumps({"accepted": len(labels)}), status_code=202, media_type="application/json")
 
     @app.get("/ping")
     def ping() -> Response:

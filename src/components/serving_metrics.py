@@ -28,6 +28,8 @@ class Metrics:
         self.model = Gauge("iris_model_version", "Version being served", ["name", "alias"], registry=self.registry)
         self.reloads = Counter("iris_model_reloads_total", "Alias reloads by outcome", ["outcome"],
                                registry=self.registry)  # fmt: skip
+        self.feedback = Counter("iris_feedback_labels_total", "True labels received on /feedback",
+                                registry=self.registry)  # fmt: skip
         self.registry_up = Gauge("iris_registry_reachable", "1 if the last alias check could read the registry",
                                  registry=self.registry)  # fmt: skip
         self.registry_up.set(1)

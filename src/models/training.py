@@ -33,7 +33,7 @@ from src.data.load_data import (
     load_dataset,
     validate_frame,
 )
-from src.features.feature_builder import MissingInputError
+from src.features.feature_builder import MissingInputError, build_features
 from src.features.feature_store import FeatureStoreError, feature_service_name
 from src.models import evaluation, semantic_version
 from src.models.classifier import (
@@ -46,6 +46,7 @@ from src.models.classifier import (
 )
 from src.models.model_registry import RegisteredVersion, Registry, RegistryError
 from src.models.training_plan import TrainingPlan, TrainingRefused
+from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT
 from src.utils.git_info import GitInfo, git_info
@@ -96,6 +97,7 @@ class _Trained:
     importance_png: bytes
     confusion_png: bytes
     trusted_types: tuple[str, ...]
+    reference: ReferenceProfile
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -128,6 +130,7 @@ def _train(plan: TrainingPlan) -> _Trained:
         raise TrainingRefused(str(exc)) from exc
     validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
     importance = evaluation.feature_importance(model)
+    reference = _reference_profile(plan, split, model)
     return _Trained(
         dataset=dataset,
         split=split,
@@ -140,7 +143,17 @@ def _train(plan: TrainingPlan) -> _Trained:
             evaluation.confusion_matrix_figure(validation, "Confusion matrix (validation)")
         ),
         trusted_types=trusted_types,
+        reference=reference,
     )
+
+
+def _reference_profile(plan: TrainingPlan, split: Split, model: Pipeline) -> ReferenceProfile:
+    """What monitoring compares served requests with: the training inputs and features, priors, held-out shares."""
+    names = [d.name for d in plan.features]
+    features = build_features(split.X_train, names)
+    columns = {c: split.X_train[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
+    columns |= {name: features[name].to_numpy() for name in names if name not in columns}
+    return ReferenceProfile.build(columns, split.y_train.tolist(), model.predict(split.X_val).tolist(), SPECIES)
 
 
 def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
@@ -219,6 +232,7 @@ def _log_evaluation_artifacts(trained: _Trained) -> None:
     mlflow_utils.log_bytes(trained.confusion_png, "evaluation/confusion_matrix.png")
     mlflow_utils.log_text(trained.validation.report_text, "evaluation/classification_report.txt")
     mlflow_utils.log_dict(trained.validation.report, "evaluation/classification_report.json")
+    mlflow_utils.log_dict(trained.reference.to_dict(), PROFILE_ARTIFACT)
 
 
 def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedModelRef:

@@ -128,7 +128,7 @@ def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
     assert len(statuses) > 100 and set(statuses) == {200}
     time.sleep(1.5)  # the inference log flushes every 0.5 s
     with sqlite3.connect(log) as connection:
-        versions = dict(connection.execute("select model_version, count(*) from inference_log group by 1").fetchall())
+        versions = dict(connection.execute("select model_version, count(*) from predictions group by 1").fetchall())
     assert set(versions) >= {before, after}
 
 

@@ -40,6 +40,7 @@ UNIT_TESTS = {
     "src.features.lifecycle": "unit/test_lifecycle",
     "src.features.lifecycle_record": "unit/test_lifecycle_record",
     "src.models.alias_lock": "unit/test_alias_lock",
+    "src.monitoring.reference": "unit/test_reference",
     "src.models.approval": "unit/test_approval",
     "src.models.classifier": "unit/test_model",
     "src.models.evaluation": "unit/test_model",

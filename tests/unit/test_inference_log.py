@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
-from src.components.inference_log import InferenceLog
-from src.data.contract import RAW_FEATURE_COLUMNS, canonical_columns
+import numpy as np
+
+from src.components import inference_log
+from src.components.inference_log import PREDICTION_COLUMNS, InferenceLog
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, canonical_columns
+
+PROBABILITIES = np.eye(3)
 
 
-def test_every_submitted_row_is_written_once_closed(tmp_path):
-    log = InferenceLog(tmp_path / "logs" / "inference.db", flush_seconds=0.05, batch_rows=3)
+def _rows(path, query):
+    with sqlite3.connect(path) as connection:
+        return connection.execute(query).fetchall()
+
+
+def test_every_request_row_prediction_refusal_and_label_is_written_once_closed(tmp_path):
+    path = tmp_path / "logs" / "inference.db"
+    log = InferenceLog(path, model_name="m", alias="production", flush_seconds=0.05, batch_rows=3)
     log.start()
     for version in ("1", "2"):
-        log.submit(version, canonical_columns(), ["setosa", "versicolor", "virginica"], latency_ms=0.5)
+        log.predict(f"req-{version}", version, canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.5)
+    log.refuse("req-3", "2", 400, "out_of_contract", "petal_length_cm")
+    log.feedback([("req-1", "setosa"), ("req-2", "virginica")])
     log.close()
-    with sqlite3.connect(tmp_path / "logs" / "inference.db") as connection:
-        rows = connection.execute(f"select model_version, {RAW_FEATURE_COLUMNS[0]}, prediction from inference_log")
-        written = sorted(rows.fetchall())
-    assert written == sorted(
-        (v, float(x), s)
+    written = _rows(path, f"select request_id, row, model_version, {RAW_FEATURE_COLUMNS[0]}, prediction, "
+                          "probability_setosa, alias from predictions")  # fmt: skip
+    assert sorted(written) == sorted(
+        (f"req-{v}", float(i), v, float(x), s, float(i == 0), "production")
         for v in ("1", "2")
-        for x, s in zip(canonical_columns()[RAW_FEATURE_COLUMNS[0]], ["setosa", "versicolor", "virginica"], strict=True)
+        for i, (x, s) in enumerate(zip(canonical_columns()[RAW_FEATURE_COLUMNS[0]], SPECIES, strict=True))
     )
+    assert _rows(path, "select request_id, model_name, status, reason, field from refusals") == [
+        ("req-3", "m", 400.0, "out_of_contract", "petal_length_cm")
+    ]
+    assert sorted(_rows(path, "select request_id, species from feedback")) == [
+        ("req-1", "setosa"),
+        ("req-2", "virginica"),
+    ]
 
 
-def test_the_table_has_the_contract_columns(tmp_path):
+def test_the_prediction_table_has_the_contract_columns(tmp_path):
     InferenceLog(tmp_path / "inference.db")
-    with sqlite3.connect(tmp_path / "inference.db") as connection:
-        names = [row[1] for row in connection.execute("pragma table_info(inference_log)")]
-    assert names == ["ts", "model_version", *RAW_FEATURE_COLUMNS, "prediction", "latency_ms"]
+    names = [row[1] for row in _rows(tmp_path / "inference.db", "pragma table_info(predictions)")]
+    assert names == list(PREDICTION_COLUMNS)
+    assert {f"probability_{s}" for s in SPECIES} <= set(names) and "request_id" in names
+
+
+def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
+    path = tmp_path / "inference.db"
+    old = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="milliseconds")
+    with sqlite3.connect(path) as connection:
+        inference_log.create_tables(connection)
+        connection.execute("insert into feedback values ('old', ?, 'setosa')", (old,))
+    log = InferenceLog(path, retention_days=7, flush_seconds=0.05)
+    log.start()
+    log.feedback([("new", "virginica")])
+    log.close()
+    assert _rows(path, "select request_id from feedback") == [("new",)]

@@ -231,3 +231,57 @@ def test_a_misspelt_column_is_named_with_the_close_match(client):
 def test_a_key_only_request_says_which_flag_serves_it(client):
     status, answer = _invoke(client, {"inputs": {"flower_id": [3]}})
     assert status == 400 and answer["field"] == "flower_id" and "--feature-lookup" in answer["message"]
+
+
+def test_every_answer_carries_a_request_id_the_clients_own_if_it_sent_one(client):
+    given = client.post("/invocations", json={"instances": [SETOSA]}, headers={"X-Request-Id": "order-42"})
+    assert given.headers["X-Request-Id"] == "order-42"
+    generated = client.post("/invocations", json={"instances": [[1.0]]})
+    assert generated.status_code == 400 and len(generated.headers["X-Request-Id"]) == 32
+    assert (
+        client.post("/invocations", json={"instances": [SETOSA]}, headers={"X-Request-Id": "x" * 500}).headers[
+            "X-Request-Id"
+        ]
+        != "x" * 500
+    )
+
+
+def test_out_of_contract_values_are_counted_apart_from_malformed_requests(client):
+    def refused(reason: str) -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith(f'iris_request_errors_total{{reason="{reason}"}}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = refused("out_of_contract"), refused("bad_input")
+    assert client.post("/invocations", json={"instances": [[5.1, 3.5, 99.0, 0.2]]}).status_code == 400
+    assert client.post("/invocations", json={"instances": "nope"}).status_code == 400
+    assert (refused("out_of_contract"), refused("bad_input")) == (before[0] + 1, before[1] + 1)
+
+
+def test_feedback_is_logged_and_bad_feedback_refused(memory_scorer, tmp_path):
+    import sqlite3
+
+    from src.components.inference_log import InferenceLog
+
+    log = InferenceLog(tmp_path / "log.db", model_name=MODEL, alias="staging", flush_seconds=0.05)
+    app = create_app(ModelSlot(memory_scorer), ServingConfig(model_name=MODEL, alias="staging"), log=log)
+    with TestClient(app) as logged:
+        answer = logged.post("/invocations", json={"instances": [SETOSA]}, headers={"X-Request-Id": "r1"})
+        assert logged.post("/invocations", json={"instances": [[5.1, 3.5, 99.0, 0.2]]}).status_code == 400
+        assert answer.status_code == 200
+        accepted = logged.post("/feedback", json=[{"request_id": "r1", "species": "setosa"}])
+        assert accepted.status_code == 202 and accepted.json() == {"accepted": 1}
+        bad = logged.post("/feedback", json={"request_id": "r1", "species": "rose"})
+        assert bad.status_code == 400 and "species must be one of" in bad.json()["message"]
+    with sqlite3.connect(tmp_path / "log.db") as connection:
+        assert connection.execute("select request_id, prediction from predictions").fetchall() == [("r1", "setosa")]
+        assert connection.execute("select reason, field from refusals").fetchall() == [
+            ("out_of_contract", "petal_length_cm")
+        ]
+        assert connection.execute("select request_id, species from feedback").fetchall() == [("r1", "setosa")]
+
+
+def test_feedback_without_a_log_says_so(client):
+    answer = client.post("/feedback", json={"request_id": "r1", "species": "setosa"})
+    assert answer.status_code == 404 and "--inference-log" in answer.json()["message"]
