@@ -25,7 +25,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 		pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
 		for i in $$(seq 1 60); do curl -sf http://127.0.0.1:$(SMOKE_PORT)/ping >/dev/null && break; sleep 0.5; done; \
 		$(BIN)/python scripts/deploy_endpoint.py smoke --alias production --url http://127.0.0.1:$(SMOKE_PORT)
+
+monitor: $(STAMP) ## judge the inference log of ALIAS: drift, quality, latency, accuracy (LAST=N requests); exit 1 on alert
+	$(BIN)/python scripts/monitor_model.py --alias $(ALIAS) $(if $(LAST),--last $(LAST))
 
 serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); FEATURE_LOOKUP=1: by flower_id
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) $(if $(FEATURE_LOOKUP),--feature-lookup)
@@ -126,6 +129,9 @@ bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's 
 bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
 
+bench-monitor: $(STAMP) ## benchmark one monitoring pass over 1,000,000 logged requests (target <= 5 s)
+	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_monitor.py
+
 bench-outage: $(STAMP) ## time from a tracking server's death to the command's error: MLflow's defaults vs the profile's
 	$(BIN)/python benchmarks/bench_outage.py
 
@@ -138,7 +144,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
+	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs reports feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment

@@ -115,11 +115,11 @@ class InferenceLog:
         while not closing:
             try:
                 item = self._queue.get(timeout=self._flush_seconds)
-                if item is None:
-                    closing = True
-                else:
+                while item is not None:  # take everything queued: the writer never falls behind its interval
                     table, rows = item
                     pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
+                    item = self._queue.get_nowait()
+                closing = True
             except queue.Empty:
                 pass
             waiting = sum(len(rows) for rows in pending.values())

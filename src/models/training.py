@@ -34,6 +34,7 @@ from src.data.load_data import (
     validate_frame,
 )
 from src.features.feature_builder import MissingInputError, build_features
+from src.features.feature_definitions import FeatureDefinition
 from src.features.feature_store import FeatureStoreError, feature_service_name
 from src.models import evaluation, semantic_version
 from src.models.classifier import (
@@ -147,9 +148,14 @@ def _train(plan: TrainingPlan) -> _Trained:
     )
 
 
+def _is_raw(definition: FeatureDefinition) -> bool:
+    """A feature that only passes a raw measurement through: its drift is the measurement's, profiled once."""
+    return definition.transform.__name__.startswith("column_")
+
+
 def _reference_profile(plan: TrainingPlan, split: Split, model: Pipeline) -> ReferenceProfile:
     """What monitoring compares served requests with: the training inputs and features, priors, held-out shares."""
-    names = [d.name for d in plan.features]
+    names = [d.name for d in plan.features if not _is_raw(d)]
     features = build_features(split.X_train, names)
     columns = {c: split.X_train[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
     columns |= {name: features[name].to_numpy() for name in names if name not in columns}

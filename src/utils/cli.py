@@ -22,6 +22,12 @@ from src.utils.git_info import git_user_email
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = ExitCode.OK, ExitCode.FAILED, ExitCode.REFUSED
 ALIASES = ("dev", "staging", "production")
+
+
+class UsageError(ProjectError, ValueError):
+    """A command-line value that cannot be used (a malformed time, a count below one); nothing was done."""
+
+
 PROFILES = ("dev", "staging", "prod")
 
 

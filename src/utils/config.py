@@ -23,6 +23,7 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 DEFAULT_MODEL_CONFIG = CONFIG_DIR / "model_config.yaml"
 DEFAULT_FEATURE_CONFIG = CONFIG_DIR / "feature_config.yaml"
 DEFAULT_ENVIRONMENT_CONFIG = CONFIG_DIR / "environment.yaml"
+DEFAULT_MONITORING_CONFIG = CONFIG_DIR / "monitoring.yaml"
 
 #: Environment variables that win over the selected profile.
 ENV_PROFILE_VAR = "ML_ENV"
@@ -400,6 +401,42 @@ def load_model_config(path: Path = DEFAULT_MODEL_CONFIG) -> ModelConfig:
         data = config.data.model_copy(update={"path": PROJECT_ROOT / data_path})
         config = config.model_copy(update={"data": data})
     return config
+
+
+class MonitoringThresholds(_Frozen):
+    """When a monitoring window counts as drifted, and when an alert fires (src/monitoring/drift.py)."""
+
+    min_rows: Annotated[int, Field(ge=1)] = 200
+    ks_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    psi: Annotated[float, Field(ge=0)] = 0.2
+    prediction_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    prediction_psi: Annotated[float, Field(ge=0)] = 0.2
+    alert_m: Annotated[int, Field(ge=1)] = 2
+    alert_n: Annotated[int, Field(ge=1)] = 3
+
+    @model_validator(mode="after")
+    def _m_of_n(self) -> MonitoringThresholds:
+        if self.alert_m > self.alert_n:
+            raise ValueError(f"alert_m ({self.alert_m}) cannot exceed alert_n ({self.alert_n})")
+        return self
+
+
+class MonitoringConfig(_Frozen):
+    """The contents of ``configs/monitoring.yaml``."""
+
+    thresholds: MonitoringThresholds = MonitoringThresholds()
+    #: Inference logs to read, as globs; ``{alias}`` is replaced by the monitored alias.
+    logs: list[str] = Field(default_factory=lambda: ["logs/inference_{alias}*.db"])
+
+    def log_patterns(self, alias: str) -> list[str]:
+        """The globs for ``alias``, relative ones taken from the repository root."""
+        patterns = [pattern.format(alias=alias) for pattern in self.logs]
+        return [p if Path(p).is_absolute() else str(PROJECT_ROOT / p) for p in patterns]
+
+
+def load_monitoring_config(path: Path = DEFAULT_MONITORING_CONFIG) -> MonitoringConfig:
+    """Read and validate ``monitoring.yaml``."""
+    return _parse(MonitoringConfig, Path(path))
 
 
 def load_feature_config(path: Path = DEFAULT_FEATURE_CONFIG) -> FeatureConfig:

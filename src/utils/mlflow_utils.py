@@ -149,6 +149,40 @@ def run_params(run_id: str) -> dict[str, str]:
         raise BackendError(f"cannot read run {run_id}: {exc.message}") from exc
 
 
+def load_json_artifact(run_id: str, artifact_file: str) -> dict[str, Any] | None:
+    """A JSON artifact of a run (``None`` if the run never logged it)."""
+    try:
+        names = {f.path for f in mlflow.MlflowClient().list_artifacts(run_id, str(Path(artifact_file).parent))}
+        if artifact_file not in names:
+            return None
+        return dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}"))
+    except MlflowException as exc:
+        raise backend_error(exc) or BackendError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a past run recorded: enough to chart a series of runs without MLflow's types."""
+
+    run_id: str
+    start_time: int
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+
+
+def recent_runs(experiment_id: str, tags: Mapping[str, str], limit: int) -> list[RunRecord]:
+    """The latest finished runs carrying ``tags``, newest first."""
+    condition = " AND ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    try:
+        runs = mlflow.MlflowClient().search_runs(
+            [experiment_id], condition + " AND attributes.status = 'FINISHED'", max_results=limit,
+            order_by=["attributes.start_time DESC"],
+        )  # fmt: skip
+    except MlflowException as exc:
+        raise backend_error(exc) or BackendError(str(exc)) from exc
+    return [RunRecord(r.info.run_id, r.info.start_time, dict(r.data.tags), dict(r.data.metrics)) for r in runs]
+
+
 def log_metrics(metrics: Mapping[str, float]) -> None:
     mlflow.log_metrics(dict(metrics))
 

@@ -1,0 +1,220 @@
+"""One monitoring pass: a window of the inference log judged against each serving version's reference profile.
+
+``evaluate`` is pure (a window and profiles in, a result out). ``run`` adds
+the backends: it reads each version's profile from its training run, records
+the pass as a run in the model's experiment (metrics ``drift_psi_<feature>``
+and friends, tags naming model, version and alias, the JSON result and the
+HTML report as artifacts, so the MLflow UI charts drift over time), and
+decides the alert from the last ``alert_n`` passes (``alert_m`` breaches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, Tag
+from src.features.feature_builder import build_features
+from src.models.model_registry import Registry
+from src.monitoring.drift import DriftResult, Thresholds, drift
+from src.monitoring.log_reader import Window, percentiles
+from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
+from src.utils import mlflow_utils
+from src.utils.config import Settings
+from src.utils.naming import run_name
+
+TAG_ALIAS = "monitoring.alias"
+TAG_MODEL = "monitoring.model"
+TAG_VERSIONS = "monitoring.versions"
+TAG_BREACHED = "monitoring.breached"
+TAG_STATUS = "monitoring.status"
+
+
+@dataclass(frozen=True)
+class VersionReport:
+    """One serving version in the window."""
+
+    version: str
+    requests: int
+    rows: int
+    drift: DriftResult | None  #: None when the version has no reference profile (trained before monitoring)
+    latency: Mapping[str, float]
+    labelled: int
+    accuracy: float | None
+    recall: Mapping[str, float]
+
+    @property
+    def breached(self) -> bool:
+        return self.drift is not None and self.drift.breached
+
+
+@dataclass
+class MonitoringResult:
+    """A pass over one window: per version, data quality, and whether an alert fires."""
+
+    model: str
+    alias: str
+    window: str
+    files: list[str]
+    requests: int
+    refused: int
+    refusals_by_reason: dict[str, int]
+    versions: list[VersionReport]
+    recent_breaches: list[bool] = field(default_factory=list)  #: earlier passes, newest first
+    thresholds: Thresholds = field(default_factory=Thresholds)  # type: ignore[arg-type]
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def breached(self) -> bool:
+        return any(v.breached for v in self.versions)
+
+    @property
+    def sufficient(self) -> bool:
+        return any(v.drift is not None and v.drift.sufficient for v in self.versions)
+
+    @property
+    def status(self) -> str:
+        if not self.sufficient:
+            return "insufficient data"
+        return "drift" if self.breached else "ok"
+
+    @property
+    def alert(self) -> bool:
+        """``alert_m`` of the last ``alert_n`` passes breached, this one included (never on insufficient data)."""
+        window = [self.breached, *self.recent_breaches][: self.thresholds.alert_n]
+        return self.breached and sum(window) >= self.thresholds.alert_m
+
+    @property
+    def refused_share(self) -> float:
+        return self.refused / self.requests if self.requests else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """What the monitoring run logs: drift, quality, latency and accuracy of the newest version."""
+        values: dict[str, float] = {"requests": float(self.requests), "refused_share": self.refused_share}
+        values |= {f"refused_share_{reason}": count / max(self.requests, 1)
+                   for reason, count in self.refusals_by_reason.items()}  # fmt: skip
+        if not self.versions:
+            return values
+        newest = max(self.versions, key=lambda v: int(v.version))
+        values |= dict(newest.latency)
+        if newest.accuracy is not None:
+            values["accuracy"] = newest.accuracy
+        if newest.drift is not None and newest.drift.sufficient:
+            for feature in newest.drift.features:
+                values[f"drift_psi_{feature.name}"] = feature.psi
+                values[f"drift_ks_{feature.name}"] = feature.ks
+            if newest.drift.prediction is not None:
+                values["prediction_psi"] = newest.drift.prediction.psi
+                values["prediction_chi2_pvalue"] = newest.drift.prediction.pvalue
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        content = asdict(self)
+        content |= {"status": self.status, "breached": self.breached, "alert": self.alert,
+                    "refused_share": self.refused_share}  # fmt: skip
+        return content
+
+
+def _features(predictions: pd.DataFrame, profile: ReferenceProfile) -> dict[str, np.ndarray]:
+    """The window's raw inputs and, recomputed from them, the model features the profile knows."""
+    columns = {c: predictions[c].to_numpy(dtype=float) for c in RAW_FEATURE_COLUMNS}
+    derived = [name for name in profile.columns if name not in columns]
+    if derived and len(predictions):
+        built = build_features(predictions[list(RAW_FEATURE_COLUMNS)], derived)
+        columns |= {name: built[name].to_numpy(dtype=float) for name in derived}
+    return columns
+
+
+def _accuracy(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[int, float | None, dict[str, float]]:
+    """Labelled one-row requests: how many, accuracy, recall per class (a label names a request, not a row)."""
+    if feedback.empty or predictions.empty:
+        return 0, None, {}
+    labelled = predictions[predictions["request_id"].isin(feedback["request_id"])]
+    multi_row = set(labelled.loc[labelled["row"] > 0, "request_id"])
+    labelled = labelled[~labelled["request_id"].isin(multi_row)] if multi_row else labelled
+    if labelled.empty:
+        return 0, None, {}
+    truth = labelled["request_id"].map(feedback.set_index("request_id")["species"])
+    right = labelled["prediction"] == truth
+    recall = {s: float(right[truth == s].mean()) for s in SPECIES if (truth == s).any()}
+    return len(labelled), float(right.mean()), recall
+
+
+def _version_report(version: str, rows: pd.DataFrame, feedback: pd.DataFrame, profile: ReferenceProfile | None,
+                    thresholds: Thresholds) -> VersionReport:  # fmt: skip
+    per_request = rows.loc[rows["row"] == 0, "latency_ms"].to_numpy(dtype=float)  # a request's first row
+    result = None
+    if profile is not None:
+        result = drift(profile, _features(rows, profile), rows["prediction"].tolist(), thresholds)
+    labelled, accuracy, recall = _accuracy(rows, feedback)
+    return VersionReport(version, len(per_request), len(rows), result, percentiles(per_request), labelled, accuracy,
+                         recall)  # fmt: skip
+
+
+def evaluate(
+    window: Window, profiles: Mapping[str, ReferenceProfile | None], thresholds: Thresholds, *, model: str, alias: str,
+    window_text: str,
+) -> MonitoringResult:  # fmt: skip
+    """Judge the window: each version against its own profile."""
+    predictions = window.predictions
+    versions = [
+        _version_report(version, rows, window.feedback, profiles.get(str(version)), thresholds)
+        for version, rows in sorted(predictions.groupby("model_version"), key=lambda item: int(item[0]))
+    ]
+    reasons = window.refusals["reason"].value_counts().to_dict() if len(window.refusals) else {}
+    return MonitoringResult(model, alias, window_text, [str(f) for f in window.files], window.requests,
+                            len(window.refusals), {str(k): int(v) for k, v in reasons.items()}, versions,
+                            thresholds=thresholds)  # fmt: skip
+
+
+def version_tags(result: MonitoringResult) -> dict[str, str]:
+    return {
+        TAG_MODEL: result.model,
+        TAG_ALIAS: result.alias,
+        TAG_VERSIONS: ",".join(v.version for v in result.versions),
+        TAG_BREACHED: str(result.breached).lower(),
+        TAG_STATUS: result.status,
+    }
+
+
+def reference_profiles(model: str, versions: list[str], registry: Registry) -> dict[str, ReferenceProfile | None]:
+    """Each version's profile, from the training run that registered it (``None`` if it logged none)."""
+    profiles: dict[str, ReferenceProfile | None] = {}
+    for version in versions:
+        run_id = registry.version(model, version).run_id
+        content = mlflow_utils.load_json_artifact(run_id, PROFILE_ARTIFACT) if run_id else None
+        profiles[version] = ReferenceProfile.from_dict(content) if content else None
+    return profiles
+
+
+def run_pass(
+    settings: Settings, alias: str, window: Window, window_text: str, thresholds: Thresholds,
+    report: Callable[[MonitoringResult, list[mlflow_utils.RunRecord]], str],
+) -> tuple[MonitoringResult, str, str]:  # fmt: skip
+    """Judge the window, decide the alert from past passes, record the pass as a run; (result, html, run_id)."""
+    model = settings.model_name_for(alias)
+    versions = sorted({str(v) for v in window.predictions["model_version"].unique()}, key=int)
+    profiles = reference_profiles(model, versions, Registry())
+    result = evaluate(window, profiles, thresholds, model=model, alias=alias, window_text=window_text)
+    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    history = mlflow_utils.recent_runs(experiment_id, {TAG_ALIAS: alias, TAG_MODEL: model}, limit=50)
+    result.recent_breaches = [run.tags.get(TAG_BREACHED) == "true" for run in history[: thresholds.alert_n - 1]]
+    html = report(result, history)
+    newest = max(result.versions, key=lambda v: int(v.version)).version if result.versions else None
+    semantic = registry_semver(model, newest) if newest else "0.0.0"
+    name = run_name(semantic, "monitoring")
+    tags = {**version_tags(result), Tag.MODEL_VERSION.value: semantic, "monitoring.alert": str(result.alert).lower()}
+    with mlflow_utils.tracked_run(experiment_id, name, tags) as run:
+        mlflow_utils.log_metrics(result.metrics())
+        mlflow_utils.log_dict(result.to_dict(), "monitoring/result.json")
+        mlflow_utils.log_text(html, "monitoring/report.html")
+    return result, html, run.info.run_id
+
+
+def registry_semver(model: str, version: str) -> str:
+    return Registry().version(model, version).tags.get(Tag.MODEL_VERSION, "0.0.0") or "0.0.0"

@@ -1,0 +1,160 @@
+"""Monitoring end to end: a real endpoint writes the inference log, ``monitor_model.py`` judges it.
+
+Stationary traffic passes; petal length +1 cm on 300 requests is found for that
+input and no other; labels posted to /feedback give the accuracy; two drifted
+passes out of three fire the alert (exit 1) and each pass is a run in the
+model's experiment; and an endpoint killed under load loses at most the
+requests it answered in its last flush interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.training_pipeline import run_training
+from scripts import monitor_model
+from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
+from src.data.load_data import load_bundled_iris
+from src.models.training_plan import TrainingRequest
+from src.utils.config import PROJECT_ROOT
+from src.utils.processes import ServerProcess
+from tests.conftest import free_port, use_store
+
+pytestmark = pytest.mark.integration
+
+MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+#: The inference log's flush interval (InferenceLog's default): what a SIGKILL may lose.
+FLUSH_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monitoring")
+    with use_store(root) as uri:
+        run_training(TrainingRequest(version="1.0.0", author="alice"))
+        yield root, uri
+
+
+def _endpoint(store, log: Path) -> ServerProcess:
+    _, uri = store
+    port = free_port()
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port),
+               "--poll-seconds", "60", "--inference-log", str(log)]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    return ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=log.with_suffix(".out"),
+                         cwd=PROJECT_ROOT)  # fmt: skip
+
+
+def _post(url: str, path: str, body: object, request_id: str | None = None) -> tuple[int, dict[str, str]]:
+    headers = {"Content-Type": "application/json", **({"X-Request-Id": request_id} if request_id else {})}
+    request = urllib.request.Request(url + path, json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, dict(response.headers)
+
+
+def _traffic(url: str, prefix: str, rows: int, shift: float = 0.0, seed: int = 0) -> list[tuple[str, str]]:
+    """``rows`` one-row requests drawn from Iris (petal length shifted); returns (request ID, true species)."""
+    iris = load_bundled_iris()
+    rng = np.random.default_rng(seed)
+    sent = []
+    for index in range(rows):
+        flower = iris.iloc[int(rng.integers(0, len(iris)))]
+        values = [float(flower[c]) + (shift if c == "petal_length_cm" else 0.0) for c in RAW_FEATURE_COLUMNS]
+        request_id = f"{prefix}-{index}"
+        assert _post(url, "/invocations", {"instances": [values]}, request_id)[0] == 200
+        sent.append((request_id, str(flower[TARGET_COLUMN])))
+    return sent
+
+
+def _monitor(log: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    code = monitor_model.main(["--alias", "dev", "--log", str(log), "--output-dir", str(out), *extra])
+    return code, json.loads((out / "result.json").read_text())
+
+
+def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_drift_alerts(store, tmp_path):
+    log = tmp_path / "inference.db"
+    with _endpoint(store, log) as endpoint:
+        steady = _traffic(endpoint.url, "steady", 300)
+        _post(endpoint.url, "/feedback", [{"request_id": i, "species": s} for i, s in steady[:100]])
+        time.sleep(FLUSH_S * 3)
+        code, calm = _monitor(log, tmp_path / "calm", "--last", "300")
+        assert code == 0 and calm["status"] == "ok", calm
+        (version,) = calm["versions"]
+        assert version["labelled"] == 100 and 0.9 <= version["accuracy"] <= 1.0
+        _traffic(endpoint.url, "shifted", 300, shift=1.0, seed=1)
+        time.sleep(FLUSH_S * 3)
+        code, drifted = _monitor(log, tmp_path / "drifted", "--last", "300")
+    assert code == 0 and drifted["status"] == "drift" and not drifted["alert"]  # 1 breach of the last 3: no alert yet
+    found = {f["name"] for f in drifted["versions"][0]["drift"]["features"] if f["drifted"]}
+    assert found & set(RAW_FEATURE_COLUMNS) == {"petal_length_cm"}
+    code, again = _monitor(log, tmp_path / "again", "--last", "300")
+    assert code == 1 and again["alert"]  # 2 of the last 3 windows breached
+    report = (tmp_path / "again" / "report.html").read_text()
+    assert "ALERT" in report and "petal_length_cm" in report
+    client = MlflowClient()
+    runs = client.search_runs(client.get_experiment_by_name("/data-science/iris/species_classifier").experiment_id,
+                              "tags.`monitoring.alias` = 'dev'", order_by=["attributes.start_time DESC"])  # fmt: skip
+    assert [r.data.tags["monitoring.breached"] for r in runs[:3]] == ["true", "true", "false"]
+    assert runs[0].data.metrics["drift_psi_petal_length_cm"] > 0.2 and runs[0].data.tags["monitoring.alert"] == "true"
+    assert runs[0].info.run_name.startswith("v1.0.0_monitoring_")
+
+
+def test_a_small_window_says_insufficient_data(store, tmp_path):
+    log = tmp_path / "inference.db"
+    with _endpoint(store, log) as endpoint:
+        _traffic(endpoint.url, "few", 20, shift=3.0)
+        time.sleep(FLUSH_S * 3)
+    code, result = _monitor(log, tmp_path / "few")
+    assert code == 0 and result["status"] == "insufficient data" and not result["alert"]
+
+
+def test_no_log_is_a_clear_error(store, tmp_path, capsys):
+    assert monitor_model.main(["--alias", "dev", "--log", str(tmp_path / "none*.db")]) == 2
+    assert f"no inference log at {tmp_path}/none*.db" in capsys.readouterr().err
+
+
+def test_an_endpoint_killed_under_load_loses_at_most_its_last_flush_interval(store, tmp_path):
+    log = tmp_path / "inference.db"
+    endpoint = _endpoint(store, log).start()
+    answered: list[tuple[str, float]] = []
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        body = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+        index = 0
+        while not stop.is_set():
+            request_id = f"w{worker}-{index}"
+            try:
+                _post(endpoint.url, "/invocations", body, request_id)
+            except OSError:
+                return
+            answered.append((request_id, time.monotonic()))
+            index += 1
+
+    workers = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(3)
+    os.killpg(endpoint.process.pid, signal.SIGKILL)  # a crash: no shutdown, no final flush
+    killed = time.monotonic()
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+    endpoint.stop()
+    with sqlite3.connect(log) as connection:
+        logged = {row[0] for row in connection.execute("select request_id from predictions")}
+    lost = [killed - at for rid, at in answered if rid not in logged]
+    print(f"answered {len(answered)}, lost {len(lost)}, the oldest {max(lost, default=0):.3f} s before the kill")
+    assert len(answered) > 100 and max(lost, default=0.0) < 2 * FLUSH_S  # only what the last interval answered

@@ -1,0 +1,92 @@
+"""A monitoring pass as a function: each version against its own profile, accuracy from labels, M-of-N alerts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.monitoring.log_reader import Window
+from src.monitoring.monitor import MonitoringResult, evaluate
+from src.monitoring.reference import ReferenceProfile
+from src.utils.config import MonitoringThresholds
+
+
+@pytest.fixture(scope="module")
+def profile(iris_frame, memory_scorer):
+    columns = {c: iris_frame[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
+    predicted = memory_scorer.pipeline.predict(iris_frame[list(RAW_FEATURE_COLUMNS)]).tolist()
+    return ReferenceProfile.build(columns, iris_frame[TARGET_COLUMN].tolist(), predicted, SPECIES)
+
+
+def _predictions(iris_frame, memory_scorer, rows: int, version: str, shift: float = 0.0, seed: int = 0):
+    sample = iris_frame.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
+    frame = sample[list(RAW_FEATURE_COLUMNS)].assign(petal_length_cm=sample["petal_length_cm"] + shift)
+    return frame.assign(
+        request_id=[f"{version}-{i}" for i in range(rows)], row=0, ts="2026-11-27T00:00:00.000+00:00",
+        model_version=version, prediction=memory_scorer.pipeline.predict(frame), latency_ms=1.0,
+        truth=sample[TARGET_COLUMN],
+    )  # fmt: skip
+
+
+def _window(predictions: pd.DataFrame, feedback: pd.DataFrame | None = None, refusals: int = 0) -> Window:
+    refused = pd.DataFrame({"request_id": [f"x{i}" for i in range(refusals)], "reason": ["out_of_contract"] * refusals})
+    labels = feedback if feedback is not None else pd.DataFrame(columns=["request_id", "species"])
+    return Window(predictions, refused, labels, ())
+
+
+def test_each_version_is_judged_against_its_own_profile(profile, iris_frame, memory_scorer):
+    steady = _predictions(iris_frame, memory_scorer, 300, "1")
+    shifted = _predictions(iris_frame, memory_scorer, 300, "2", shift=1.0, seed=1)
+    result = evaluate(_window(pd.concat([steady, shifted]), refusals=6), {"1": profile, "2": profile},
+                      MonitoringThresholds(), model="m", alias="production", window_text="all")  # fmt: skip
+    first, second = result.versions
+    assert not first.breached and second.breached and second.drift.drifted_features == ["petal_length_cm"]
+    assert result.status == "drift" and result.refused_share == pytest.approx(6 / 606)
+    metrics = result.metrics()
+    assert metrics["drift_psi_petal_length_cm"] > 0.2 > metrics["drift_psi_sepal_width_cm"]
+    assert {"latency_p99_ms", "prediction_psi", "refused_share_out_of_contract"} <= set(metrics)
+
+
+def test_labels_that_came_back_give_accuracy_and_recall(profile, iris_frame, memory_scorer):
+    rows = _predictions(iris_frame, memory_scorer, 250, "1")
+    feedback = rows[["request_id"]].assign(species=rows["truth"]).head(100)
+    wrong = feedback.assign(species=feedback["species"].map({"setosa": "virginica", "versicolor": "setosa",
+                                                              "virginica": "versicolor"}))  # fmt: skip
+    result = evaluate(_window(rows, pd.concat([feedback.head(90), wrong.tail(10)])), {"1": profile},
+                      MonitoringThresholds(), model="m", alias="production", window_text="all")  # fmt: skip
+    (version,) = result.versions
+    expected = (rows.head(100)["prediction"] == pd.concat([feedback.head(90), wrong.tail(10)])["species"].values).mean()
+    assert version.labelled == 100 and version.accuracy == pytest.approx(expected)
+    assert set(version.recall) <= set(SPECIES)
+
+
+def test_a_small_window_or_a_version_without_profile_is_never_an_alarm(profile, iris_frame, memory_scorer):
+    small = _predictions(iris_frame, memory_scorer, 50, "1", shift=3.0)
+    result = evaluate(_window(small), {"1": profile}, MonitoringThresholds(), model="m", alias="p", window_text="w")
+    assert result.status == "insufficient data" and not result.alert
+    old = _predictions(iris_frame, memory_scorer, 300, "1", shift=3.0)
+    result = evaluate(_window(old), {"1": None}, MonitoringThresholds(), model="m", alias="p", window_text="w")
+    assert result.versions[0].drift is None and result.status == "insufficient data"
+
+
+@pytest.mark.parametrize(("now", "before", "alert"), [
+    (True, [False, False], False), (True, [True, False], True), (True, [False, True], True),
+    (False, [True, True], False),
+])  # fmt: skip
+def test_an_alert_fires_when_m_of_the_last_n_windows_breached(profile, iris_frame, memory_scorer, now, before, alert):
+    rows = _predictions(iris_frame, memory_scorer, 300, "1", shift=1.0 if now else 0.0, seed=3)
+    result = evaluate(_window(rows), {"1": profile}, MonitoringThresholds(), model="m", alias="p", window_text="w")
+    result.recent_breaches = before
+    assert result.breached is now and result.alert is alert
+
+
+def test_the_result_serialises_to_json(profile, iris_frame, memory_scorer):
+    import json
+
+    result = evaluate(_window(_predictions(iris_frame, memory_scorer, 300, "1")), {"1": profile},
+                      MonitoringThresholds(), model="m", alias="p", window_text="w")  # fmt: skip
+    content = json.loads(json.dumps(result.to_dict(), default=str))
+    assert content["status"] == "ok" and content["versions"][0]["version"] == "1"
+    assert isinstance(result, MonitoringResult) and np.isfinite(result.metrics()["latency_p50_ms"])

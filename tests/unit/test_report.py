@@ -1,0 +1,34 @@
+"""The HTML report: self-contained (plots inline, no external resource), one plot per feature and the class shares."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.monitoring.log_reader import Window
+from src.monitoring.monitor import evaluate
+from src.monitoring.reference import ReferenceProfile
+from src.monitoring.report import render
+from src.utils.config import MonitoringThresholds
+from src.utils.mlflow_utils import RunRecord
+
+
+def test_the_report_is_one_self_contained_page(iris_frame, memory_scorer):
+    raw = iris_frame[list(RAW_FEATURE_COLUMNS)]
+    predicted = memory_scorer.pipeline.predict(raw)
+    profile = ReferenceProfile.build({c: raw[c].to_numpy() for c in RAW_FEATURE_COLUMNS},
+                                     iris_frame[TARGET_COLUMN].tolist(), predicted.tolist(), SPECIES)  # fmt: skip
+    rows = pd.concat([raw] * 2, ignore_index=True)
+    predictions = rows.assign(request_id=[f"r{i}" for i in range(len(rows))], row=0, ts="t", model_version="3",
+                              prediction=list(predicted) * 2, latency_ms=1.0)  # fmt: skip
+    window = Window(predictions, pd.DataFrame({"request_id": ["x"], "reason": ["bad_input"]}),
+                    pd.DataFrame(columns=["request_id", "species"]), ())  # fmt: skip
+    result = evaluate(window, {"3": profile}, MonitoringThresholds(), model="m", alias="production", window_text="w")
+    history = [RunRecord("a", 1, {}, {"drift_psi_petal_length_cm": 0.01}), RunRecord("b", 2, {}, {})]
+    page = render(result, history)
+    assert page.startswith("<!doctype html>") and "Monitoring m@production" in page
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(RAW_FEATURE_COLUMNS) + 1 + 1
+    assert not re.search(r'(src|href)="https?://', page)  # nothing to fetch: it opens offline
+    assert "bad_input" in page and "no labels came back" in page
