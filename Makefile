@@ -25,7 +25,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -72,7 +72,14 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 		$(BIN)/python scripts/deploy_endpoint.py smoke --alias production --url http://127.0.0.1:$(SMOKE_PORT)
 
 monitor: $(STAMP) ## judge the inference log of ALIAS: drift, quality, latency, accuracy (LAST=N requests); exit 1 on alert
-	$(BIN)/python scripts/monitor_model.py --alias $(ALIAS) $(if $(LAST),--last $(LAST))
+	$(BIN)/python scripts/monitor_model.py --alias $(ALIAS) $(if $(LAST),--last $(LAST)) \
+		$(foreach log,$(LOGS),--log "$(log)") $(if $(MONITOR_OUTPUT),--output-dir $(MONITOR_OUTPUT))
+
+retrain: ## start the training workflow on GitHub (cd-staging.yml; needs gh and GH_TOKEN): monitoring.yml on drift
+	gh workflow run cd-staging.yml --ref main
+
+tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
+	SUDO="$(SUDO)" .ci/tools
 
 serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); FEATURE_LOOKUP=1: by flower_id
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) $(if $(FEATURE_LOOKUP),--feature-lookup)

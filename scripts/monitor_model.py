@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", action="append", help="inference log file or glob (repeatable; default: the config's)")
     parser.add_argument("--config", type=Path, default=DEFAULT_MONITORING_CONFIG, help="monitoring thresholds")
     parser.add_argument("--output-dir", type=Path, help="where result.json and report.html go (default: reports/...)")
+    parser.add_argument(
+        "--prometheus-textfile", type=Path, help="also write the result as Prometheus text (textfile collector)"
+    )
     parser.add_argument("--alert-webhook", default=os.environ.get("MONITORING_WEBHOOK_URL"), help="POST alerts here")
     return parser
 
@@ -71,7 +75,7 @@ def _monitor(args: argparse.Namespace) -> int:
     spec = _window(args)
     from src.monitoring import alerting, report
     from src.monitoring.log_reader import read_window
-    from src.monitoring.monitor import run_pass
+    from src.monitoring.monitor import prometheus_text, run_pass
 
     patterns = args.log or config.log_patterns(args.alias)
     window = read_window(patterns, args.alias, spec)
@@ -82,10 +86,20 @@ def _monitor(args: argparse.Namespace) -> int:
     output.mkdir(parents=True, exist_ok=True)
     (output / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
     (output / "report.html").write_text(html, encoding="utf-8")
+    if args.prometheus_textfile:
+        _write_atomically(args.prometheus_textfile, prometheus_text(result, time.time()))
     _print_summary(result, output, run_id)
     if result.alert and args.alert_webhook and not alerting.send(args.alert_webhook, result):
         print("warning: the alert webhook did not answer after 3 attempts", file=sys.stderr)
     return cli.EXIT_FAILED if result.alert else cli.EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """The collector must never read a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 def _print_summary(result: MonitoringResult, output: Path, run_id: str) -> None:

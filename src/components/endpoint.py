@@ -31,8 +31,11 @@ class EndpointOptions:
     webhook_secret: str | None = None
     feature_lookup: bool = False
     log_retention_days: float | None = None
+    log_enabled: bool = True
 
-    def log_path(self) -> Path:
+    def log_path(self) -> Path | None:
+        if not self.log_enabled:
+            return None
         return self.inference_log or Path("logs") / f"inference_{self.alias}.db"
 
 

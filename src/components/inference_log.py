@@ -1,8 +1,9 @@
 """The inference log: every served prediction, refusal and feedback label, appended to SQLite off the request path.
 
-``predict``, ``refuse`` and ``feedback`` only queue (O(1) on the request path);
-a background thread writes every ``flush_seconds`` or ``batch_rows``, whichever
-comes first, one transaction per flush (a request's rows are never split). A
+``predict``, ``refuse`` and ``feedback`` only append to a deque (O(1) on the
+request path, and no thread is woken); a background thread takes everything
+every ``flush_seconds`` and writes it in one transaction of multi-row inserts
+(a request's rows are never split). A
 process killed with SIGKILL therefore loses at most the requests answered in
 its last ``flush_seconds`` (0.5 s by default); a clean stop writes everything.
 
@@ -14,10 +15,10 @@ timeout); replicas on other hosts each write their own, and
 
 from __future__ import annotations
 
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,20 @@ def create_tables(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id)")
 
 
+#: Rows per INSERT statement (SQLite allows 32,766 bound values: 17 columns x 1,000 rows fits).
+ROWS_PER_STATEMENT = 1000
+
+
+def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[object, ...]]) -> None:
+    """Insert in multi-row statements: ``executemany`` steps SQLite once per row and releases the GIL each time,
+    and the request thread then has to win the GIL back thousands of times per flush (-24% throughput)."""
+    width = len(TABLES[table])
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
+        connection.execute(f"INSERT INTO {table} VALUES {marks}", [value for row in chunk for value in row])
+
+
 class InferenceLog:
     """Appends served predictions, refusals and feedback to a SQLite file in batches, from a background thread."""
 
@@ -63,12 +78,14 @@ class InferenceLog:
         model_name: str = "",
         alias: str = "",
         flush_seconds: float = 0.5,
-        batch_rows: int = 2000,
         retention_days: float | None = None,
     ) -> None:
         self.path, self.model_name, self.alias = path, model_name, alias
-        self._queue: queue.SimpleQueue[tuple[str, list[tuple[object, ...]]] | None] = queue.SimpleQueue()
-        self._flush_seconds, self._batch_rows, self._retention_days = flush_seconds, batch_rows, retention_days
+        # A deque, not a queue: append and popleft are atomic, and nothing wakes the writer per request (a
+        # blocking queue's wake-up per request cost ~8% of one-row throughput in thread switches).
+        self._queue: deque[tuple[str, list[tuple[object, ...]]]] = deque()
+        self._closing = threading.Event()
+        self._flush_seconds, self._retention_days = flush_seconds, retention_days
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(path, timeout=10) as connection:
@@ -83,23 +100,26 @@ class InferenceLog:
         probabilities: np.ndarray, latency_ms: float,
     ) -> None:  # fmt: skip
         """Queue one answered request (O(1) here: the rows are built on the writer thread)."""
-        self._queue.put(("predictions", [(request_id, _now(), version, columns, labels, probabilities, latency_ms)]))
+        # the time as a float here (~50 ns); the writer formats it
+        self._queue.append(("predictions", [(request_id, time.time(), version, columns, labels, probabilities,
+                                             latency_ms)]))  # fmt: skip
 
     def refuse(self, request_id: str, version: str, status: int, reason: str, field: str | None) -> None:
-        self._queue.put(("refusals", [(request_id, _now(), self.model_name, version, self.alias, status, reason,
-                                       field or "")]))  # fmt: skip
+        self._queue.append(("refusals", [(request_id, _now(), self.model_name, version, self.alias, status, reason,
+                                          field or "")]))  # fmt: skip
 
     def feedback(self, labels: Sequence[tuple[str, str]]) -> None:
         """Queue true labels (request ID, species) that came back for served requests."""
         now = _now()
-        self._queue.put(("feedback", [(request_id, now, species) for request_id, species in labels]))
+        self._queue.append(("feedback", [(request_id, now, species) for request_id, species in labels]))
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._closing.set()
         self._thread.join(timeout=10)
 
     def _expand(self, item: tuple[object, ...]) -> list[tuple[object, ...]]:
-        request_id, ts, version, columns, labels, probabilities, latency = item
+        request_id, at, version, columns, labels, probabilities, latency = item
+        ts = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")  # type: ignore[arg-type]
         values = [columns[c].tolist() for c in RAW_FEATURE_COLUMNS]  # type: ignore[index]
         shares = probabilities.tolist()  # type: ignore[attr-defined]
         return [
@@ -108,29 +128,23 @@ class InferenceLog:
         ]
 
     def _run(self) -> None:
+        """Every ``flush_seconds`` (or at close): take what was queued and write it in one transaction."""
         connection = sqlite3.connect(self.path, timeout=10)
-        pending: dict[str, list[tuple[object, ...]]] = {table: [] for table in TABLES}
-        last_sweep: float | None
-        last_flush, last_sweep, closing = time.monotonic(), None, False
+        last_sweep: float | None = None
+        closing = False
         while not closing:
-            try:
-                item = self._queue.get(timeout=self._flush_seconds)
-                while item is not None:  # take everything queued: the writer never falls behind its interval
-                    table, rows = item
-                    pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
-                    item = self._queue.get_nowait()
-                closing = True
-            except queue.Empty:
-                pass
-            waiting = sum(len(rows) for rows in pending.values())
-            due = time.monotonic() - last_flush >= self._flush_seconds
-            if waiting and (closing or due or waiting >= self._batch_rows):
+            closing = self._closing.wait(self._flush_seconds)
+            pending: dict[str, list[tuple[object, ...]]] = {table: [] for table in TABLES}
+            while True:
+                try:
+                    table, rows = self._queue.popleft()
+                except IndexError:
+                    break
+                pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
+            if any(pending.values()):
                 with connection:
                     for table, rows in pending.items():
-                        if rows:
-                            marks = ", ".join("?" for _ in TABLES[table])
-                            connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-                pending, last_flush = {table: [] for table in TABLES}, time.monotonic()
+                        _insert(connection, table, rows)
             if self._retention_days is not None and (last_sweep is None or time.monotonic() - last_sweep >= SWEEP_S):
                 self._sweep(connection)
                 last_sweep = time.monotonic()

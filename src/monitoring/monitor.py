@@ -182,6 +182,30 @@ def version_tags(result: MonitoringResult) -> dict[str, str]:
     }
 
 
+def prometheus_text(result: MonitoringResult, now: float) -> str:
+    """The pass as Prometheus text (node_exporter's textfile collector): what monitoring/alerts.yml alerts on."""
+    labels = f'model="{result.model}",alias="{result.alias}"'
+    lines = [
+        "# HELP iris_monitoring_alert 1 when M of the last N monitoring windows drifted",
+        "# TYPE iris_monitoring_alert gauge",
+        f"iris_monitoring_alert{{{labels}}} {int(result.alert)}",
+        "# HELP iris_monitoring_breached 1 when the last window drifted",
+        "# TYPE iris_monitoring_breached gauge",
+        f"iris_monitoring_breached{{{labels}}} {int(result.breached)}",
+        "# HELP iris_monitoring_last_run_timestamp_seconds When the last monitoring pass ran",
+        "# TYPE iris_monitoring_last_run_timestamp_seconds gauge",
+        f'iris_monitoring_last_run_timestamp_seconds{{alias="{result.alias}"}} {now:.0f}',
+        "# HELP iris_monitoring_drift_psi PSI of each feature in the last window (newest version)",
+        "# TYPE iris_monitoring_drift_psi gauge",
+    ]
+    for name, value in result.metrics().items():
+        if name.startswith("drift_psi_"):
+            lines.append(
+                f'iris_monitoring_drift_psi{{{labels},feature="{name.removeprefix("drift_psi_")}"}} {value:.6g}'
+            )
+    return "\n".join(lines) + "\n"
+
+
 def reference_profiles(model: str, versions: list[str], registry: Registry) -> dict[str, ReferenceProfile | None]:
     """Each version's profile, from the training run that registered it (``None`` if it logged none)."""
     profiles: dict[str, ReferenceProfile | None] = {}

@@ -21,7 +21,7 @@ def _rows(path, query):
 
 def test_every_request_row_prediction_refusal_and_label_is_written_once_closed(tmp_path):
     path = tmp_path / "logs" / "inference.db"
-    log = InferenceLog(path, model_name="m", alias="production", flush_seconds=0.05, batch_rows=3)
+    log = InferenceLog(path, model_name="m", alias="production", flush_seconds=0.05)
     log.start()
     for version in ("1", "2"):
         log.predict(f"req-{version}", version, canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.5)
