@@ -237,6 +237,8 @@ def create_app(
 
     @app.get("/metrics")
     def prometheus() -> Response:
+        if log is not None:
+            metrics.log_dropped.set(log.dropped)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/webhooks/mlflow")

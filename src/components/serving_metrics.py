@@ -30,6 +30,8 @@ class Metrics:
                                registry=self.registry)  # fmt: skip
         self.feedback = Counter("iris_feedback_labels_total", "True labels received on /feedback",
                                 registry=self.registry)  # fmt: skip
+        self.log_dropped = Gauge("iris_inference_log_dropped", "Requests not logged: the log writer fell behind",
+                                 registry=self.registry)  # fmt: skip
         self.registry_up = Gauge("iris_registry_reachable", "1 if the last alias check could read the registry",
                                  registry=self.registry)  # fmt: skip
         self.registry_up.set(1)

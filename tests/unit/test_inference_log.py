@@ -62,3 +62,13 @@ def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
     log.feedback([("new", "virginica")])
     log.close()
     assert _rows(path, "select request_id from feedback") == [("new",)]
+
+
+def test_a_writer_that_falls_behind_drops_and_counts_instead_of_growing(tmp_path):
+    log = InferenceLog(tmp_path / "inference.db", max_pending=2)  # not started: nothing is taken off the queue
+    for index in range(5):
+        log.predict(f"r{index}", "1", canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.1)
+    assert log.dropped == 3
+    log.start()
+    log.close()
+    assert len(_rows(tmp_path / "inference.db", "select distinct request_id from predictions")) == 2
