@@ -25,7 +25,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ monitor: $(STAMP) ## judge the inference log of ALIAS: drift, quality, latency, 
 
 retrain: ## start the training workflow on GitHub (cd-staging.yml; needs gh and GH_TOKEN): monitoring.yml on drift
 	gh workflow run cd-staging.yml --ref main
+
+governance-plan: $(STAMP) ## print the GitHub REST calls that apply the branch ruleset kept as code (REPO=owner/name)
+	$(BIN)/python scripts/governance_plan.py $(if $(REPO),--repo $(REPO))
 
 tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
