@@ -17,6 +17,9 @@ APPROVER ?= release-manager@example.com
 ALIAS ?= production
 SERVE_PORT ?= 8001
 SMOKE_PORT ?= 8099
+IMAGE_TAG ?= dev
+# Kubernetes version the manifests are validated against (make lint)
+K8S_VERSION ?= 1.30.0
 # make serve FEATURE_LOOKUP=1 also answers requests that carry only flower_id (online feature store)
 FEATURE_LOOKUP ?=
 BATCH_INPUT ?= data/iris_sample.parquet
@@ -25,7 +28,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -81,6 +84,9 @@ retrain: ## start the training workflow on GitHub (cd-staging.yml; needs gh and 
 governance-plan: $(STAMP) ## print the GitHub REST calls that apply the branch ruleset kept as code (REPO=owner/name)
 	$(BIN)/python scripts/governance_plan.py $(if $(REPO),--repo $(REPO))
 
+image: ## build the endpoint's image (needs a Docker engine: CI's runners have one, this repository's machines do not)
+	docker build -t iris-endpoint:$(IMAGE_TAG) .
+
 tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
@@ -105,6 +111,8 @@ lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and ziz
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --quiet --strict -k $(K8S_VERSION) deploy/k8s/*.yaml
 	$(BIN)/python -m src.features.lifecycle check
 	$(BIN)/python -m src.features.catalog --check
 
