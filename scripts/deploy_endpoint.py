@@ -1,13 +1,19 @@
-"""Serve the model at an alias over REST, or smoke-test a running endpoint.
+"""Serve the model at an alias over REST, smoke-test a running endpoint, or follow a rollout to it.
 
     python scripts/deploy_endpoint.py --alias staging --port 8001
     python scripts/deploy_endpoint.py smoke --alias staging --url http://127.0.0.1:8001
+    python scripts/deploy_endpoint.py rollout --alias production --url http://127.0.0.1:8001 --version 4
 
 The endpoint speaks MLflow's scoring protocol (``POST /invocations``) and
 follows its alias: a promotion or rollback is picked up by polling (and at
 once by a signed MLflow webhook when ``ENDPOINT_WEBHOOK_SECRET`` is set).
 ``smoke`` checks health, one prediction per species and a refused bad
-request; it exits 1 on any failure. The wiring is ``src.components.endpoint``;
+request; it exits 1 on any failure. ``rollout`` waits until the endpoint serves
+the version (``/health``), runs the release checks (``smoke``, the expected
+version, every payload shape, a p99 of one-row requests) and exits 1 on any
+failure; a production rollout that fails is rolled back to the previous
+production version (recorded in the alias history) unless ``--no-rollback``.
+The wiring is ``src.components.endpoint``;
 the checks are ``src.components.endpoint_checks``.
 """
 
@@ -47,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     cli.alias_option(smoke, default="staging")
     smoke.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8001")
+    rollout = commands.add_parser(
+        "rollout",
+        parents=[cli.environment_options()],
+        help="wait for a version at a live endpoint, run the release checks, roll production back on failure",
+        epilog="example:\n  python scripts/deploy_endpoint.py rollout --alias production --url http://127.0.0.1:8001 "
+        "--version 4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cli.alias_option(rollout, default="staging")
+    rollout.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8001")
+    rollout.add_argument("--version", required=True, help="the registered version the endpoint must serve")
+    rollout.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the endpoint to swap")
+    rollout.add_argument("--max-p99-ms", type=float, default=100.0, help="latency check of one-row requests")
+    rollout.add_argument("--no-rollback", action="store_true", help="leave @production alone when checks fail")
+    cli.actor_option(rollout)
     return parser
 
 
@@ -90,9 +111,41 @@ def smoke(args: argparse.Namespace) -> int:
     return cli.EXIT_OK if report.passed else cli.EXIT_FAILED
 
 
+def rollout(args: argparse.Namespace) -> int:
+    """Wait for the version, check it live; a failed production rollout is rolled back and recorded."""
+    from src.components.endpoint_checks import release_checks, wait_for_version
+
+    settings = cli.settings_from(args)
+    model = settings.model_name_for(args.alias)
+    serving = wait_for_version(args.url, args.version, args.timeout)
+    if serving != str(args.version):
+        failures = [f"{args.url} serves version {serving} after {args.timeout:g} s, not {args.version}"]
+    else:
+        report = release_checks(args.url, expected_model=model, alias=args.alias, version=args.version,
+                                max_p99_ms=args.max_p99_ms)  # fmt: skip
+        failures = report.failures
+    for failure in failures:
+        print(f"FAIL {failure}")
+    if not failures:
+        print(f"rollout of {model} version {args.version} at {args.url}: release checks passed")
+        return cli.EXIT_OK
+    print(f"rollout of {model} version {args.version} at {args.url}: {len(failures)} check(s) failed")
+    if args.alias == "production" and not args.no_rollback:
+        from src.models.model_registry import Alias
+        from src.models.promotion import rollback
+
+        reason = f"rollout of version {args.version} failed its release checks: {failures[0]}"
+        move = rollback(settings, Alias.PRODUCTION, actor=cli.current_actor(args.actor), reason=reason)
+        print(f"rolled back: {move.describe()} (recorded in the alias history)")
+        back = wait_for_version(args.url, move.to_version, args.timeout)
+        print(f"{args.url} serves version {back}")
+    return cli.EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return cli.run(lambda: smoke(args) if args.command == "smoke" else serve(args))
+    commands = {"smoke": smoke, "rollout": rollout}
+    return cli.run(lambda: commands.get(args.command, serve)(args))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ validator and the alias watcher's smoke check use.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from src.data.contract import CANONICAL_FLOWERS, RAW_FEATURE_COLUMNS
 
@@ -32,9 +35,11 @@ class CheckReport:
         return f"smoke test of {self.url} ({self.model_name} version {self.model_version}): {verdict}"
 
 
-def call(url: str, body: bytes | None = None, timeout_s: float = 10.0) -> tuple[int, dict]:
+def call(
+    url: str, body: bytes | None = None, timeout_s: float = 10.0, media: str = "application/json"
+) -> tuple[int, dict]:
     """One JSON request: (status, decoded body); an HTTP error status is returned, not raised."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": media})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -60,3 +65,59 @@ def smoke(url: str, *, expected_model: str, alias: str) -> CheckReport:
     if not 400 <= status < 500:
         failures.append(f"bad request: expected a 4xx, got {status} {answer}")
     return CheckReport(url, health.get("model_name"), health.get("model_version"), failures)
+
+
+def _payloads(row: tuple[float, ...]) -> dict[str, tuple[bytes, str]]:
+    """One flower in every payload shape of MLflow's scoring protocol."""
+    columns = list(RAW_FEATURE_COLUMNS)
+    record = dict(zip(columns, row, strict=True))
+    as_json = {
+        "dataframe_split": {"dataframe_split": {"columns": columns, "data": [list(row)]}},
+        "dataframe_records": {"dataframe_records": [record]},
+        "instances": {"instances": [list(row)]},
+        "inputs": {"inputs": {c: [v] for c, v in record.items()}},
+    }
+    shapes = {name: (json.dumps(body).encode(), "application/json") for name, body in as_json.items()}
+    shapes["csv"] = (f"{','.join(columns)}\n{','.join(map(str, row))}\n".encode(), "text/csv")
+    return shapes
+
+
+def wait_for_version(url: str, version: str, timeout_s: float, poll_s: float = 1.0) -> str | None:
+    """Poll ``/health`` until the endpoint serves ``version``; the version it serves when the time is up
+    (``None`` if it never answered)."""
+    deadline = time.monotonic() + timeout_s
+    serving: str | None = None
+    while True:
+        try:
+            status, health = call(f"{url.rstrip('/')}/health", timeout_s=5)
+            serving = str(health.get("model_version")) if status == 200 else serving
+        except OSError:
+            pass
+        if serving == str(version) or time.monotonic() >= deadline:
+            return serving
+        time.sleep(poll_s)
+
+
+def release_checks(url: str, *, expected_model: str, alias: str, version: str, max_p99_ms: float,
+                   requests: int = 200) -> CheckReport:  # fmt: skip
+    """``smoke``, plus the expected version, every payload shape, and the p99 of one-row requests."""
+    url = url.rstrip("/")
+    report = smoke(url, expected_model=expected_model, alias=alias)
+    failures = list(report.failures)
+    if report.model_version != str(version):
+        failures.append(f"version: serving {report.model_version}, expected {version}")
+    species, row = next(iter(CANONICAL_FLOWERS.items()))
+    for shape, (body, media) in _payloads(row).items():
+        status, answer = call(f"{url}/invocations", body, media=media)
+        if status != 200 or answer.get("predictions") != [species]:
+            failures.append(f"payload {shape}: status {status}, answer {answer}")
+    body, media = _payloads(row)["instances"]
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        call(f"{url}/invocations", body, media=media)
+        timings.append((time.perf_counter() - started) * 1000)
+    p99 = float(np.percentile(timings, 99))
+    if p99 > max_p99_ms:
+        failures.append(f"latency: p99 {p99:.1f} ms over {requests} one-row requests > {max_p99_ms:g} ms")
+    return CheckReport(url, report.model_name, report.model_version, failures)

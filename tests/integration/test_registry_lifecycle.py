@@ -484,3 +484,30 @@ def test_rollback_command_needs_a_reason():
 def test_promotion_modes_are_documented_in_the_example():
     text = (Path(CONFIG_DIR) / "environment.yaml.example").read_text()
     assert "promotion_mode: aliases" in text and "catalogs" in text
+
+
+def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(at, tmp_path):
+    """v2 at @production, served; its rollout fails a (deliberately impossible) latency check: @production goes
+    back to v1, the rollback is in the history, and the endpoint serves v1 again."""
+    from src.utils.processes import ServerProcess
+    from tests.conftest import free_port
+
+    here = at("v2_at_production")
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": here.uri, "MLFLOW_REGISTRY_URI": here.uri}
+    command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "production", "--port", str(port),
+               "--poll-seconds", "0.5", "--no-inference-log"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=tmp_path / "endpoint.log",
+                       cwd=PROJECT_ROOT):  # fmt: skip
+        passed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
+                         "--version", "2", "--timeout", "60")  # fmt: skip
+        assert passed.returncode == 0 and "release checks passed" in passed.stdout, passed.stdout + passed.stderr
+        failed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
+                         "--version", "2", "--timeout", "60", "--max-p99-ms", "0.001", "--actor", "cd-bot")  # fmt: skip
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "FAIL latency" in failed.stdout and f"{url} serves version 1" in failed.stdout
+    assert _aliases(here.registry)["production"] == "1"
+    last = here.history.events()[-1]
+    assert (last.action, last.from_version, last.to_version, last.actor) == ("rollback", "2", "1", "cd-bot")
+    assert last.reason.startswith("rollout of version 2 failed its release checks: latency")

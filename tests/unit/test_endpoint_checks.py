@@ -50,3 +50,20 @@ def test_an_http_error_is_returned_not_raised(url):
 def test_an_unreachable_endpoint_raises_oserror():
     with pytest.raises(OSError):
         smoke(f"http://127.0.0.1:{free_port()}", expected_model=MODEL, alias="staging")
+
+
+def test_the_release_checks_cover_every_payload_shape_the_version_and_latency(url):
+    from src.components.endpoint_checks import release_checks
+
+    report = release_checks(url, expected_model=MODEL, alias="staging", version="1", max_p99_ms=1000, requests=20)
+    assert report.passed, report.failures
+    wrong = release_checks(url, expected_model=MODEL, alias="staging", version="2", max_p99_ms=0.0001, requests=5)
+    assert [f.split(":")[0] for f in wrong.failures] == ["version", "latency"]
+
+
+def test_waiting_for_a_version_returns_what_is_served_when_time_is_up(url):
+    from src.components.endpoint_checks import wait_for_version
+
+    assert wait_for_version(url, "1", timeout_s=5) == "1"
+    assert wait_for_version(url, "7", timeout_s=0.3, poll_s=0.1) == "1"
+    assert wait_for_version(f"http://127.0.0.1:{free_port()}", "1", timeout_s=0.2, poll_s=0.1) is None
