@@ -130,6 +130,9 @@ def use_store(root: Path) -> Iterator[str]:
     import mlflow
 
     uri = f"sqlite:///{root / 'mlflow.db'}"
+    # MLflow's process-wide URIs are put back on exit too: a store used inside a test must not leak into the
+    # module-scoped store of the tests that run after it (random order found it).
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_REGISTRY_URI", uri)
@@ -137,7 +140,11 @@ def use_store(root: Path) -> Iterator[str]:
             patch.delenv(name, raising=False)
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        yield uri
+        try:
+            yield uri
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
 
 
 @pytest.fixture(scope="session")
