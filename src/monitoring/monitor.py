@@ -20,7 +20,7 @@ import pandas as pd
 
 from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, Tag
 from src.features.feature_builder import build_features
-from src.models.model_registry import Registry
+from src.models.model_registry import Registry, VersionInfo
 from src.monitoring.drift import DriftResult, Thresholds, drift
 from src.monitoring.log_reader import Window, percentiles
 from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
@@ -206,13 +206,12 @@ def prometheus_text(result: MonitoringResult, now: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reference_profiles(model: str, versions: list[str], registry: Registry) -> dict[str, ReferenceProfile | None]:
+def reference_profiles(versions: Mapping[str, VersionInfo]) -> dict[str, ReferenceProfile | None]:
     """Each version's profile, from the training run that registered it (``None`` if it logged none)."""
     profiles: dict[str, ReferenceProfile | None] = {}
-    for version in versions:
-        run_id = registry.version(model, version).run_id
-        content = mlflow_utils.load_json_artifact(run_id, PROFILE_ARTIFACT) if run_id else None
-        profiles[version] = ReferenceProfile.from_dict(content) if content else None
+    for number, info in versions.items():
+        content = mlflow_utils.load_json_artifact(info.run_id, PROFILE_ARTIFACT) if info.run_id else None
+        profiles[number] = ReferenceProfile.from_dict(content) if content else None
     return profiles
 
 
@@ -222,15 +221,17 @@ def run_pass(
 ) -> tuple[MonitoringResult, str, str]:  # fmt: skip
     """Judge the window, decide the alert from past passes, record the pass as a run; (result, html, run_id)."""
     model = settings.model_name_for(alias)
-    versions = sorted({str(v) for v in window.predictions["model_version"].unique()}, key=int)
-    profiles = reference_profiles(model, versions, Registry())
-    result = evaluate(window, profiles, thresholds, model=model, alias=alias, window_text=window_text)
+    registry = Registry()
+    numbers = sorted({str(v) for v in window.predictions["model_version"].unique()}, key=int)
+    versions = {number: registry.version(model, number) for number in numbers}  # one registry read each
+    result = evaluate(window, reference_profiles(versions), thresholds, model=model, alias=alias,
+                      window_text=window_text)  # fmt: skip
     experiment_id = mlflow_utils.ensure_project_experiment(settings)
     history = mlflow_utils.recent_runs(experiment_id, {TAG_ALIAS: alias, TAG_MODEL: model}, limit=50)
     result.recent_breaches = [run.tags.get(TAG_BREACHED) == "true" for run in history[: thresholds.alert_n - 1]]
     html = report(result, history)
-    newest = max(result.versions, key=lambda v: int(v.version)).version if result.versions else None
-    semantic = registry_semver(model, newest) if newest else "0.0.0"
+    semantic = versions[numbers[-1]].tags.get(Tag.MODEL_VERSION) if numbers else None
+    semantic = semantic or "0.0.0"  # a window with no answered request, or a version without the tag
     name = run_name(semantic, "monitoring")
     tags = {**version_tags(result), Tag.MODEL_VERSION.value: semantic, "monitoring.alert": str(result.alert).lower()}
     with mlflow_utils.tracked_run(experiment_id, name, tags) as run:
@@ -238,7 +239,3 @@ def run_pass(
         mlflow_utils.log_dict(result.to_dict(), "monitoring/result.json")
         mlflow_utils.log_text(html, "monitoring/report.html")
     return result, html, run.info.run_id
-
-
-def registry_semver(model: str, version: str) -> str:
-    return Registry().version(model, version).tags.get(Tag.MODEL_VERSION, "0.0.0") or "0.0.0"
