@@ -21,6 +21,22 @@ import yaml
 from src.data.load_data import load_bundled_iris
 from src.utils.config import CONFIG_DIR
 
+#: What MLflow's set_tracking_uri/set_registry_uri write into os.environ (for subprocesses), behind any monkeypatch.
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_do_not_leak() -> Iterator[None]:
+    """Put MLflow's URI variables back after each test: a command run in-process points MLflow at its profile's
+    store and so writes them into the environment, where a later test (or a monkeypatch undo) would find them."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
 
 @pytest.fixture(scope="session")
 def iris_frame() -> pd.DataFrame:

@@ -40,12 +40,16 @@ class Outage:
     def __init__(self, root: Path) -> None:
         self.server: ServerProcess = mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", free_port())
         self.killed_at: float | None = None
+        # The hook has its own patch, which restart() removes: undoing the test's monkeypatch instead would also
+        # undo the fixture's, and put back whatever registry URI an earlier in-process command had left in the
+        # environment (MLflow's set_registry_uri writes it there), so the rerun would talk to another store.
+        self._hook = pytest.MonkeyPatch()
 
     @property
     def url(self) -> str:
         return self.server.url
 
-    def kill_before(self, owner: object, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def kill_before(self, owner: object, name: str) -> None:
         """Kill the server (as a group) just before ``owner.name`` runs."""
         original: Callable[..., object] = getattr(owner, name)
 
@@ -55,9 +59,14 @@ class Outage:
                 self.killed_at = time.monotonic()
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(owner, name, killing)
+        self._hook.setattr(owner, name, killing)
+
+    def disarm(self) -> None:
+        """Remove the hook (it may not have run: a test can fail before its step)."""
+        self._hook.undo()
 
     def restart(self) -> None:
+        self.disarm()
         self.server.start()
         self.killed_at = None
 
@@ -78,7 +87,8 @@ def against(outage: Outage, monkeypatch: pytest.MonkeyPatch) -> Outage:
     if not outage.server.running:
         outage.restart()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", outage.url)
-    for name in ("MLFLOW_REGISTRY_URI", "ML_ENV", "ALIAS_LOCK_URI", *TrackingClientProfile().environment()):
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", outage.url)
+    for name in ("ML_ENV", "ALIAS_LOCK_URI", *TrackingClientProfile().environment()):
         monkeypatch.delenv(name, raising=False)
     return outage
 
@@ -112,12 +122,10 @@ def test_training_interrupted_fails_fast_moves_nothing_and_reruns(against, monke
     if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
         assert _train() == 0
     before = _state(against.url)
-    against.kill_before(training, step, monkeypatch)
+    against.kill_before(training, step)
     line = _fails_within_bound(against, _train, capsys)
     assert line.endswith("@dev did not move (rerun once the server is back)")
-    monkeypatch.undo()
     against.restart()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
     assert _state(against.url) == before
     assert _train() == 0
 
@@ -128,12 +136,10 @@ def test_validation_interrupted_leaves_the_verdict_unchanged(against, monkeypatc
     registry = Registry(MlflowClient(against.url, against.url))
     dev = registry.version_at(MODEL, "dev")
     verdict = dev.tags.get("validation.status")  # another test may have validated it already
-    against.kill_before(model_validator, "_record", monkeypatch)
+    against.kill_before(model_validator, "_record")
     line = _fails_within_bound(against, lambda: validate_model.main(["--alias", "dev"]), capsys)
     assert line.endswith("the version's verdict (validation.status) is unchanged")
-    monkeypatch.undo()
     against.restart()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
     assert registry.version(MODEL, dev.version).tags.get("validation.status") == verdict
     assert validate_model.main(["--alias", "dev"]) == 0
 
@@ -153,13 +159,10 @@ def test_promotion_interrupted_moves_no_alias(against, monkeypatch, capsys, redi
     if before[0].get("staging") == dev.version:  # a version already at staging: train the next one
         assert _train() == 0 and validate_model.main(["--alias", "dev"]) == 0
         before = _state(against.url)
-    against.kill_before(owner, step, monkeypatch)
+    against.kill_before(owner, step)
     line = _fails_within_bound(against, lambda: promote_model.main(["--to", "staging"]), capsys)
     assert line.endswith("no alias moved")
-    monkeypatch.undo()
     against.restart()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", against.url)
-    monkeypatch.setenv("ALIAS_LOCK_URI", redis_url)
     assert _state(against.url) == before
     assert promote_model.main(["--to", "staging"]) == 0
 
