@@ -13,6 +13,11 @@ UI_PORT ?= 5000
 SERVER_PORT ?= 5000
 # make server BACKEND_STORE_URI=postgresql://postgres@127.0.0.1:5432/mlflow for a PostgreSQL-backed server
 BACKEND_STORE_URI ?= sqlite:///mlflow.db
+# make server AUTH=1: MLflow's basic-auth app; admin password from MLFLOW_AUTH_ADMIN_PASSWORD(_FILE)
+AUTH ?=
+AUTH_DATABASE_URI ?= sqlite:///basic_auth.db
+DRY_RUN ?=
+PASSWORDS ?=
 APPROVER ?= release-manager@example.com
 ALIAS ?= production
 SERVE_PORT ?= 8001
@@ -28,7 +33,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -130,10 +135,12 @@ ui: $(STAMP) ## MLflow UI on the embedded store (port UI_PORT, default 5000)
 	$(BIN)/python -m src.utils.processes --port $(UI_PORT) -- \
 		$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI (SQLite or PostgreSQL), artifacts served; Ctrl-C stops it whole
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/python -m src.utils.processes --port $(SERVER_PORT) -- \
-		$(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" \
-		--serve-artifacts --artifacts-destination ./mlartifacts --host 127.0.0.1 --port $(SERVER_PORT)
+server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI, artifacts served; AUTH=1: basic-auth (users in AUTH_DATABASE_URI); Ctrl-C stops it whole
+	$(BIN)/python scripts/tracking_server.py --backend-store-uri "$(BACKEND_STORE_URI)" --port $(SERVER_PORT) \
+		$(if $(AUTH),--auth --auth-database-uri "$(AUTH_DATABASE_URI)")
+
+apply-permissions: $(STAMP) ## apply configs/governance.yaml to the server at MLFLOW_TRACKING_URI (DRY_RUN=1 prints only; PASSWORDS=file)
+	$(BIN)/python scripts/apply_permissions.py $(if $(DRY_RUN),--dry-run) $(if $(PASSWORDS),--passwords "$(PASSWORDS)")
 
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
 	$(BIN)/python benchmarks/bench_train.py

@@ -31,7 +31,7 @@ from mlflow.exceptions import MlflowException
 
 from src.data.contract import ModelMetadata
 from src.utils.errors import ProjectError
-from src.utils.mlflow_utils import outage
+from src.utils.mlflow_utils import access_refused, outage
 from src.utils.naming import check_registered_model_name
 
 if TYPE_CHECKING:
@@ -105,11 +105,19 @@ class RegistryUnreachable(RegistryError, ConnectionError):
     """The registry's server did not answer within the profile's bounds; nothing was changed by this call."""
 
 
-def _failure(doing: str, exc: Exception) -> RegistryError:
-    """The error for a failed registry call: what was being done, and the server that did not answer, if so."""
+class RegistryAccessDenied(RegistryError, PermissionError):
+    """The server refused the caller (401/403); the message names the permission the call needed."""
+
+
+def _failure(doing: str, exc: Exception, needs: str | None = None) -> RegistryError:
+    """The error for a failed registry call: what was being done, and the server that did not answer or refused
+    the caller, if so (``needs``: the permission the call needs, for a 403)."""
     down = outage(exc)
     if down is not None:
         return RegistryUnreachable(f"{doing}: {down}")
+    refused = access_refused(exc, needs)
+    if refused is not None:
+        return RegistryAccessDenied(f"{doing}: {refused}")
     return RegistryError(f"{doing}: {_message(exc)}")
 
 
@@ -132,7 +140,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 raise RegistryError(f"{name} has no version {version!r}") from None
-            raise _failure(f"cannot read {name} version {version}", exc) from exc
+            raise _failure(f"cannot read {name} version {version}", exc, f"READ on registered model {name}") from exc
         return self._info(found)
 
     def version_at(self, name: str, alias: str) -> VersionInfo | None:
@@ -142,7 +150,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
                 return None
-            raise _failure(f"cannot read alias '{alias}' of {name}", exc) from exc
+            raise _failure(f"cannot read alias '{alias}' of {name}", exc, f"READ on registered model {name}") from exc
         return self._info(found)
 
     def model_exists(self, name: str) -> bool:
@@ -151,7 +159,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 return False
-            raise _failure(f"cannot read {name}", exc) from exc
+            raise _failure(f"cannot read {name}", exc, f"READ on registered model {name}") from exc
         return True
 
     def versions(self, name: str) -> list[VersionInfo]:
@@ -168,7 +176,7 @@ class Registry:
         except MlflowException as exc:
             if _missing(exc):
                 return []
-            raise _failure(f"cannot list the versions of {name}", exc) from exc
+            raise _failure(f"cannot list the versions of {name}", exc, f"READ on registered model {name}") from exc
 
     @staticmethod
     def _info(found: object) -> VersionInfo:
@@ -188,7 +196,7 @@ class Registry:
             for key, value in tags.items():
                 self._client.set_model_version_tag(name, version, key, value)
         except MlflowException as exc:
-            raise _failure(f"cannot tag {name} version {version}", exc) from exc
+            raise _failure(f"cannot tag {name} version {version}", exc, f"EDIT on registered model {name}") from exc
 
     def point_alias(self, name: str, alias: str, version: str | None) -> None:
         """Point ``alias`` at ``version``, or remove it when ``version`` is ``None``."""
@@ -198,7 +206,8 @@ class Registry:
             else:
                 self._client.set_registered_model_alias(name, alias, version)
         except MlflowException as exc:
-            raise _failure(f"cannot set alias '{alias}' of {name}", exc) from exc
+            right = "EDIT" if version is not None else "MANAGE"  # deleting an alias needs more than setting one
+            raise _failure(f"cannot set alias '{alias}' of {name}", exc, f"{right} on registered model {name}") from exc
 
     def delete_version(self, name: str, version: str) -> None:
         """Remove a version (used to undo a copy whose promotion failed)."""
@@ -214,7 +223,7 @@ class Registry:
             self._client.create_registered_model(name, description=description)
         except MlflowException as exc:
             if not self.model_exists(name):  # a concurrent first promotion may have created it
-                raise _failure(f"cannot create {name}", exc) from exc
+                raise _failure(f"cannot create {name}", exc, "the right to create registered models") from exc
 
     def copy_version(self, source: VersionInfo, destination: str) -> VersionInfo:
         """Copy a version into another registered model (another catalog), tags included."""
@@ -224,7 +233,9 @@ class Registry:
             for key, value in source.tags.items():
                 self._client.set_model_version_tag(destination, copied.version, key, value)
         except MlflowException as exc:
-            raise _failure(f"cannot copy {source.uri} to {destination}", exc) from exc
+            raise _failure(
+                f"cannot copy {source.uri} to {destination}", exc, f"EDIT on registered model {destination}"
+            ) from exc
         return self.version(destination, str(copied.version))
 
     def register(
@@ -270,12 +281,16 @@ class Registry:
             if created:  # a model created for this version must not stay behind empty
                 with suppress(MlflowException):
                     client.delete_registered_model(name)
-            raise _failure(f"cannot register {model_uri} as {name}", exc) from exc
+            raise _failure(f"cannot register {model_uri} as {name}", exc, f"EDIT on registered model {name}") from exc
         try:
             client.set_registered_model_alias(name, alias.value, version.version)
         except MlflowException as exc:
             client.delete_model_version(name, version.version)
-            raise _failure(f"cannot set alias {alias.value!r} on {name} v{version.version}", exc) from exc
+            raise _failure(
+                f"cannot set alias {alias.value!r} on {name} v{version.version}",
+                exc,
+                f"EDIT on registered model {name}",
+            ) from exc
         return RegisteredVersion(name=name, version=str(version.version), alias=alias.value)
 
     # --- mutual exclusion ----------------------------------------------------
@@ -327,7 +342,7 @@ class Registry:
         try:
             value = self._client.get_registered_model(name).tags.get(tag)
         except MlflowException as exc:
-            raise _failure(f"cannot read {name}", exc) from exc
+            raise _failure(f"cannot read {name}", exc, f"READ on registered model {name}") from exc
         if not value:
             return None
         token, _, expiry = value.partition(" ")
@@ -362,6 +377,10 @@ class AliasHistory:
         self._experiment_name = experiment_name
         self._experiment_id: str | None = None
 
+    def ensure(self) -> str:
+        """The audit experiment's ID, created if it does not exist yet."""
+        return self._experiment()
+
     def _experiment(self) -> str:
         if self._experiment_id is None:
             try:
@@ -372,7 +391,9 @@ class AliasHistory:
                     else self._client.create_experiment(self._experiment_name, tags={"purpose": "registry audit"})
                 )
             except MlflowException as exc:
-                raise _failure("cannot open the audit experiment", exc) from exc
+                raise _failure(
+                    "cannot open the audit experiment", exc, f"READ on experiment {self._experiment_name}"
+                ) from exc
         return str(self._experiment_id)
 
     def begin(
@@ -406,14 +427,18 @@ class AliasHistory:
         try:
             run = self._client.create_run(self._experiment(), tags=tags, run_name=run_name)
         except MlflowException as exc:
-            raise _failure("cannot record the move in the audit experiment", exc) from exc
+            raise _failure(
+                "cannot record the move in the audit experiment", exc, f"EDIT on experiment {self._experiment_name}"
+            ) from exc
         return str(run.info.run_id)
 
     def confirm(self, run_id: str) -> None:
         try:
             self._client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         except MlflowException as exc:
-            raise _failure("cannot confirm the move in the audit experiment", exc) from exc
+            raise _failure(
+                "cannot confirm the move in the audit experiment", exc, f"EDIT on experiment {self._experiment_name}"
+            ) from exc
 
     def abandon(self, run_id: str) -> None:
         """Mark a move that did not happen (best effort: it is not history either way)."""
@@ -430,7 +455,7 @@ class AliasHistory:
         try:
             runs = self._search(" and ".join(filters))
         except MlflowException as exc:
-            raise _failure("cannot read the alias history", exc) from exc
+            raise _failure("cannot read the alias history", exc, f"READ on experiment {self._experiment_name}") from exc
         events = [self._event(run) for run in runs]
         return sorted(events, key=lambda event: (event.model, event.sequence))
 
@@ -458,7 +483,7 @@ class AliasHistory:
                 order_by=["tags.`audit.sequence` DESC"],
             )
         except MlflowException as exc:
-            raise _failure("cannot read the alias history", exc) from exc
+            raise _failure("cannot read the alias history", exc, f"READ on experiment {self._experiment_name}") from exc
         return int(runs[0].data.tags["audit.sequence"]) if runs else 0
 
     @staticmethod

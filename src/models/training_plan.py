@@ -7,6 +7,7 @@ input is refused in well under a second and leaves no trace in MLflow.
 from __future__ import annotations
 
 import getpass
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,5 +90,5 @@ def plan_training(request: TrainingRequest) -> TrainingPlan:
         name = run_name(version, request.context, build_id=request.build_id)
     except (ConfigError, NamingError, UnknownFeatureError) as exc:
         raise TrainingRefused(str(exc)) from exc
-    author = request.author or git_user_email() or getpass.getuser()
+    author = request.author or os.environ.get("MLFLOW_TRACKING_USERNAME") or git_user_email() or getpass.getuser()
     return TrainingPlan(request, settings, model_config, feature_config, features, experiment, name, author)

@@ -78,8 +78,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def current_actor(explicit: str | None = None) -> str:
-    """Who runs the command: --actor, else $MLOPS_ACTOR, else git user.email, else the login name."""
-    return explicit or os.environ.get("MLOPS_ACTOR") or git_user_email() or getpass.getuser()
+    """Who runs the command: --actor, else $MLOPS_ACTOR, else the user the tracking server authenticates
+    ($MLFLOW_TRACKING_USERNAME: on a basic-auth server the history then names who the server let in), else
+    git user.email, else the login name."""
+    return (
+        explicit
+        or os.environ.get("MLOPS_ACTOR")
+        or os.environ.get("MLFLOW_TRACKING_USERNAME")
+        or git_user_email()
+        or getpass.getuser()
+    )
 
 
 def refuse(message: str, code: ExitCode = ExitCode.REFUSED) -> int:

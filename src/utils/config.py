@@ -515,3 +515,73 @@ def resolve_settings(
         tracking_client=profile.tracking_client,
         alias_lock=_alias_lock(environ.get(ENV_ALIAS_LOCK)) or profile.alias_lock,
     )
+
+
+# --- governance.yaml -----------------------------------------------------------
+
+DEFAULT_GOVERNANCE_CONFIG = CONFIG_DIR / "governance.yaml"
+
+#: MLflow's permissions, weakest first (mlflow.server.auth.permissions): each includes the ones before it.
+Permission = Literal["NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE"]
+PERMISSION_ORDER: tuple[str, ...] = ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE")
+#: The experiments a role is granted on: the model's training experiment and its alias history.
+ExperimentKind = Literal["training", "audit"]
+Environment = Literal["dev", "staging", "production"]
+
+
+class RoleConfig(_Frozen):
+    """One role: who holds it, and its permission on each experiment and on the model of each environment."""
+
+    description: str
+    members: list[str]
+    experiments: dict[ExperimentKind, Permission]
+    models: dict[Environment, Permission]
+    #: The Unity Catalog group holding this role (grants go to groups, never to people).
+    unity_catalog_group: str
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_members(cls, members: list[str]) -> list[str]:
+        if len(set(members)) != len(members):
+            raise ValueError("a member is listed twice")
+        if any(not member.strip() for member in members):
+            raise ValueError("a member name is empty")
+        return members
+
+    @model_validator(mode="after")
+    def _every_resource_named(self) -> RoleConfig:
+        missing = [k for k in ("training", "audit") if k not in self.experiments]
+        missing += [e for e in ("dev", "staging", "production") if e not in self.models]
+        if missing:
+            raise ValueError(f"say the permission on each experiment and model; missing: {', '.join(missing)}")
+        return self
+
+
+class UnityCatalogConfig(_Frozen):
+    """Who consumes the production model in Unity Catalog (service principals of the applications)."""
+
+    consumers: list[str] = Field(default_factory=list)
+
+
+class GovernanceConfig(_Frozen):
+    """The contents of ``configs/governance.yaml``: roles, members and rights, applied to the server."""
+
+    #: What an authenticated user gets where no grant says otherwise (MLflow's default_permission).
+    default_permission: Permission = "NO_PERMISSIONS"
+    roles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], RoleConfig]
+    unity_catalog: UnityCatalogConfig = UnityCatalogConfig()
+
+    @model_validator(mode="after")
+    def _one_role_per_member(self) -> GovernanceConfig:
+        seen: dict[str, str] = {}
+        for name, role in self.roles.items():
+            for member in role.members:
+                if member in seen:
+                    raise ValueError(f"{member} holds two roles ({seen[member]}, {name}): give each person one role")
+                seen[member] = name
+        return self
+
+
+def load_governance_config(path: Path = DEFAULT_GOVERNANCE_CONFIG) -> GovernanceConfig:
+    """Read and validate ``governance.yaml``."""
+    return _parse(GovernanceConfig, Path(path))

@@ -66,6 +66,50 @@ def outage(exc: BaseException) -> str | None:
     return f"tracking server {server} unreachable ({cause}, {attempts} attempt{'s' if attempts > 1 else ''})"
 
 
+class AccessDenied(BackendError, PermissionError):
+    """The server refused the caller: no or wrong credentials (401), or a permission the user lacks (403)."""
+
+
+_ENDPOINT = re.compile(r"API request to endpoint (?P<path>\S+) failed")
+_READS = ("/get", "/search", "/list", "get-by-name", "/download")
+
+
+def needed_permission(exc: MlflowException) -> str:
+    """What a refused request needed, read from the endpoint MLflow names (callers that know better say so)."""
+    found = _ENDPOINT.search(exc.message)
+    path = found["path"] if found else ""
+    level = "READ" if any(marker in path for marker in _READS) else "EDIT"
+    on = "the registered model" if ("registered-models" in path or "model-versions" in path) else "the experiment"
+    return f"{level} on {on}"
+
+
+def access_refused(exc: BaseException, needs: str | None = None) -> AccessDenied | None:
+    """For a 401/403 from the server, one clear error naming the user and the permission; ``None`` otherwise."""
+    if not isinstance(exc, MlflowException) or exc.error_code not in {"UNAUTHENTICATED", "PERMISSION_DENIED"}:
+        return None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if exc.error_code == "UNAUTHENTICATED":
+        if user is None and "MLFLOW_TRACKING_TOKEN" not in os.environ:
+            return AccessDenied(
+                "the tracking server asks who you are (401): set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        who = user or "the token in MLFLOW_TRACKING_TOKEN"
+        return AccessDenied(f"the tracking server did not accept the credentials of {who} (401)")
+    who = f"user {user}" if user else "this user"
+    return AccessDenied(
+        f"the tracking server refused {who} (403): it needs {needs or needed_permission(exc)} "
+        f"(rights come from configs/governance.yaml: make apply-permissions)"
+    )
+
+
+def _raise_if_refused(exc: BaseException, needs: str) -> None:
+    """Raise the clear access error for a 401/403 (naming ``needs``); return for any other failure."""
+    refused = access_refused(exc, needs)
+    if refused is not None:
+        raise refused from exc
+
+
 def backend_error(exc: BaseException) -> BackendError | None:
     """The project's error for an MLflow exception (``None`` for any other): the one translation of them."""
     if not isinstance(exc, MlflowException):
@@ -73,6 +117,9 @@ def backend_error(exc: BaseException) -> BackendError | None:
     down = outage(exc)
     if down is not None:
         return BackendUnreachable(f"{down} while tracking")
+    refused = access_refused(exc)
+    if refused is not None:
+        return refused
     return BackendError(f"the tracking backend failed: {exc.message}")
 
 
@@ -100,13 +147,27 @@ def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[st
     opens it in its GenAI view.
     """
     client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        kind = {Tag.EXPERIMENT_KIND.value: EXPERIMENT_KIND_TRAINING}
-        return str(client.create_experiment(name, artifact_location=artifact_location, tags={**tags, **kind}))
-    if Tag.EXPERIMENT_KIND not in experiment.tags:
-        client.set_experiment_tag(experiment.experiment_id, Tag.EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
+    try:
+        experiment = client.get_experiment_by_name(name)
+    except MlflowException as exc:
+        _raise_if_refused(exc, f"READ on experiment {name}")
+        raise
+    try:
+        if experiment is None:
+            kind = {Tag.EXPERIMENT_KIND.value: EXPERIMENT_KIND_TRAINING}
+            return str(client.create_experiment(name, artifact_location=artifact_location, tags={**tags, **kind}))
+        if Tag.EXPERIMENT_KIND not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, Tag.EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
+    except MlflowException as exc:
+        _raise_if_refused(exc, f"EDIT on experiment {name}")
+        raise
     return str(experiment.experiment_id)
+
+
+def experiment_id(name: str) -> str | None:
+    """The ID of the experiment called ``name``, or ``None`` when there is none."""
+    found = mlflow.MlflowClient().get_experiment_by_name(name)
+    return None if found is None else str(found.experiment_id)
 
 
 def ensure_project_experiment(settings: Settings) -> str:
@@ -127,9 +188,26 @@ def pinned_requirements(packages: Sequence[str]) -> list[str]:
 
 @contextmanager
 def tracked_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[Run]:
-    """Start a run; on an exception it ends FAILED, so no half-logged run looks finished."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+    """Start a run; on an exception it ends FAILED, so no half-logged run looks finished.
+
+    A server that refuses to start the run is named with the experiment the
+    user lacks EDIT on (MLflow's own error says only "permission denied").
+    """
+    try:
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
+    except MlflowException as exc:
+        _raise_if_refused(exc, f"EDIT on experiment {_experiment_label(experiment_id)}")
+        raise
+    with run:
         yield run
+
+
+def _experiment_label(experiment_id: str) -> str:
+    """The experiment's name if the user may read it, else its ID."""
+    try:
+        return str(mlflow.MlflowClient().get_experiment(experiment_id).name)
+    except MlflowException:
+        return experiment_id
 
 
 def log_params(params: Mapping[str, Any]) -> None:

@@ -160,17 +160,34 @@ class ServerProcess:
         self.stop()
 
 
-def mlflow_server(
-    backend_uri: str, artifacts: Path, port: int, *, host: str = "127.0.0.1", workers: int = 1, log: Path | None = None
-) -> ServerProcess:
-    """An ``mlflow server`` with served artifacts (as ``make server`` runs it), not yet started."""
-    command = [
+def mlflow_server_command(
+    backend_uri: str, artifacts: Path, port: int, *, host: str = "127.0.0.1", workers: int = 1, auth: bool = False
+) -> list[str]:
+    """``mlflow server`` with served artifacts; ``auth``: MLflow's basic-auth app (its settings in the environment)."""
+    return [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", backend_uri,
         "--serve-artifacts", "--artifacts-destination", str(artifacts),
         "--host", host, "--port", str(port), "--workers", str(workers),
+        *(["--app-name", "basic-auth"] if auth else []),
     ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def mlflow_server(
+    backend_uri: str,
+    artifacts: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    log: Path | None = None,
+    auth_environment: Mapping[str, str] | None = None,
+) -> ServerProcess:
+    """An ``mlflow server`` (as ``make server`` runs it), not yet started; with ``auth_environment`` (from
+    ``src.governance.auth_server.server_environment``), the basic-auth app."""
+    command = mlflow_server_command(backend_uri, artifacts, port, host=host, workers=workers,
+                                    auth=auth_environment is not None)  # fmt: skip
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(auth_environment or {})}
     return ServerProcess("mlflow server", command, host, port, env=env, log=log)
 
 

@@ -15,10 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 #: The two doors to MLflow (DESIGN: "MLflow behind one door").
-MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry"}
+#: Tracking (with evaluate), the registry (with model loading) and the tracking server's auth API: a change of
+#: MLflow touches one of these three.
+MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry", "src.governance.auth_client"}
 #: Each src module -> the test module that covers it (the seed's names where it has them): a unit test module,
 #: except where the module's job needs a real backend.
 UNIT_TESTS = {
+    "src.governance.auth_client": "integration/test_governance",
+    "src.governance.auth_server": "unit/test_auth_server",
+    "src.governance.permissions": "unit/test_permissions",
+    "src.governance.policy": "unit/test_policy",
     "src.components.alias_watcher": "unit/test_alias_watcher",
     "src.components.batch": "unit/test_batch",
     "src.components.endpoint": "unit/test_endpoint",

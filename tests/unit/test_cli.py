@@ -71,6 +71,12 @@ def test_the_actor_comes_from_the_flag_then_the_environment(monkeypatch):
     assert cli.current_actor() == "ci@example.com"
 
 
+def test_without_a_named_actor_it_is_the_user_the_tracking_server_authenticates(monkeypatch):
+    monkeypatch.delenv("MLOPS_ACTOR", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "release-manager@example.com")
+    assert cli.current_actor() == "release-manager@example.com"
+
+
 @pytest.mark.parametrize(
     "module",
     [

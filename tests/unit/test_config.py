@@ -13,6 +13,7 @@ from src.utils.config import (
     RandomForestSpec,
     load_environment_config,
     load_feature_config,
+    load_governance_config,
     load_model_config,
     resolve_settings,
 )
@@ -261,3 +262,36 @@ def test_the_tracking_client_is_bounded_by_default_and_configurable_per_profile(
         resolve_settings(path=path, environ=NO_OVERRIDES)
     with pytest.raises(ConfigError, match="ALIAS_LOCK_URI: alias_lock must be"):
         resolve_settings(environ={"ALIAS_LOCK_URI": "etcd://x"})
+
+
+# --- governance.yaml -----------------------------------------------------------
+
+
+def test_shipped_governance_config_gives_each_role_a_right_on_everything():
+    config = load_governance_config()
+    assert set(config.roles) == {"data_scientist", "ci_staging", "release_manager", "auditor"}
+    assert config.default_permission == "NO_PERMISSIONS"
+    assert config.roles["release_manager"].models["production"] == "MANAGE"
+    assert config.roles["data_scientist"].models["production"] == "READ"
+
+
+def test_a_member_in_two_roles_is_refused(write_config):
+    path = write_config("governance.yaml", {"roles": {"auditor": {"members": ["alice@example.com"]}}})
+    with pytest.raises(ConfigError, match=r"alice@example.com holds two roles \(data_scientist, auditor\)"):
+        load_governance_config(path)
+
+
+def test_an_unknown_permission_is_named_with_its_key(write_config):
+    path = write_config("governance.yaml", {"roles": {"auditor": {"models": {"production": "WRITE"}}}})
+    with pytest.raises(ConfigError, match=r"roles\.auditor\.models\.production") as refused:
+        load_governance_config(path)
+    assert "MANAGE" in str(refused.value)
+
+
+def test_a_role_that_leaves_a_model_unsaid_is_refused(write_config):
+    path = write_config("governance.yaml")
+    content = yaml.safe_load(path.read_text())
+    del content["roles"]["auditor"]["models"]["staging"]
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match="missing: staging"):
+        load_governance_config(path)
