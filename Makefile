@@ -18,6 +18,7 @@ AUTH ?=
 AUTH_DATABASE_URI ?= sqlite:///basic_auth.db
 DRY_RUN ?=
 PASSWORDS ?=
+EVERY ?=
 APPROVER ?= release-manager@example.com
 ALIAS ?= production
 SERVE_PORT ?= 8001
@@ -33,7 +34,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -111,7 +112,7 @@ test-unit: $(STAMP) ## run unit tests only
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v $(PYTEST_PARALLEL)
 
-lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle, catalog up to date
+lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle; catalog and grants up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -120,6 +121,7 @@ lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and ziz
 	$(BIN)/kubernetes-validate --quiet --strict -k $(K8S_VERSION) deploy/k8s/*.yaml
 	$(BIN)/python -m src.features.lifecycle check
 	$(BIN)/python -m src.features.catalog --check
+	$(BIN)/python scripts/uc_grants.py --check
 
 features: $(STAMP) ## build the feature store from the definitions: write the source, apply, materialise
 	$(BIN)/python -m src.features.feature_store apply
@@ -141,6 +143,12 @@ server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI, artifacts serve
 
 apply-permissions: $(STAMP) ## apply configs/governance.yaml to the server at MLFLOW_TRACKING_URI (DRY_RUN=1 prints only; PASSWORDS=file)
 	$(BIN)/python scripts/apply_permissions.py $(if $(DRY_RUN),--dry-run) $(if $(PASSWORDS),--passwords "$(PASSWORDS)")
+
+guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY=S: a pass every S seconds; else one pass)
+	$(BIN)/python scripts/guard_aliases.py $(if $(EVERY),--every $(EVERY))
+
+uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
+	$(BIN)/python scripts/uc_grants.py
 
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
 	$(BIN)/python benchmarks/bench_train.py

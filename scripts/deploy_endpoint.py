@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
     parser.add_argument("--inference-log", type=Path, help="SQLite inference log (default: logs/inference_<alias>.db)")
     parser.add_argument("--log-retention-days", type=float, help="delete inference-log rows older than this")
+    parser.add_argument("--no-alias-guard", action="store_true",
+                        help="serve whatever @staging/@production point to, sanctioned or not")  # fmt: skip
     parser.add_argument("--no-inference-log", action="store_true", help="log nothing (monitoring then has no data)")
     parser.add_argument(
         "--feature-lookup", action="store_true", help="also serve requests carrying only flower_id (online store)"
@@ -86,6 +88,7 @@ def serve(args: argparse.Namespace) -> int:
         log_enabled=not args.no_inference_log,
         webhook_secret=os.environ.get("ENDPOINT_WEBHOOK_SECRET"),
         feature_lookup=args.feature_lookup,
+        alias_guard=not args.no_alias_guard,
     )
     app, scorer = build_app(settings, options)
     handle = scorer.handle

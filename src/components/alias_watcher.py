@@ -3,7 +3,10 @@
 The served scorer sits in a ``ModelSlot``; replacing it is one reference
 assignment, so a request in flight keeps the version it started with. A new
 version that fails to load or to predict the canonical flowers is never
-served: the old one stays, and ``/health`` says why.
+served: the old one stays, and ``/health`` says why. Nor is a version the
+alias guard refuses (``refuse``: @staging/@production moved without a
+sanctioned move in the alias history); that is asked again at every check,
+so the proper promotion of the same version is served at the next one.
 """
 
 from __future__ import annotations
@@ -56,10 +59,12 @@ class AliasWatcher:
         metrics: Metrics,
         resolve: Callable[[], str | None],
         load: Callable[[str], Scorer],
+        refuse: Callable[[str], str | None] | None = None,
     ) -> None:
         self.slot, self.metrics = slot, metrics
         self.model_name, self.alias, self.poll_seconds = model_name, alias, poll_seconds
-        self._resolve, self._load = resolve, load
+        self._resolve, self._load, self._refuse = resolve, load, refuse
+        self._refused_version: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -84,9 +89,20 @@ class AliasWatcher:
             target = self._resolve()
             current = self.slot.scorer.handle.version
             if target is None or target == current:
+                if self._refused_version is not None:  # the alias is back where it belongs
+                    self._refused_version = self.slot.last_reload_error = None
                 return "unchanged"
             if target == self._failed_version:
                 return "failed before"
+            reason = self._refuse(target) if self._refuse is not None else None
+            if reason is not None:
+                if target != self._refused_version:
+                    self.metrics.reloads.labels("refused").inc()
+                    logger.error("kept version %s: refused to switch to %s: %s", current, target, reason)
+                self._refused_version = target
+                self.slot.last_reload_error = f"version {target} refused by the alias guard: {reason}"
+                return "refused"
+            self._refused_version = None
             try:
                 scorer = self._load(target)
                 smoke_check(scorer)

@@ -6,6 +6,7 @@ uvicorn; tests and benchmarks build the same app in-process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,14 @@ from src.components.serving import ServingConfig, create_app
 from src.components.serving_metrics import Metrics
 from src.models.model_registry import Registry, RegistryError
 from src.utils.config import Settings
+from src.utils.errors import ProjectError
+from src.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
+
+class EndpointRefused(ProjectError, RuntimeError):
+    """The endpoint will not start on this alias: nothing it may serve."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class EndpointOptions:
     feature_lookup: bool = False
     log_retention_days: float | None = None
     log_enabled: bool = True
+    #: Serve @staging/@production only where a sanctioned move in the alias history put them (the alias guard).
+    alias_guard: bool = True
 
     def log_path(self) -> Path | None:
         if not self.log_enabled:
@@ -39,10 +50,37 @@ class EndpointOptions:
         return self.inference_log or Path("logs") / f"inference_{self.alias}.db"
 
 
+def _guard(settings: Settings, name: str, alias: str) -> Callable[[str], str | None]:
+    """Why a version of ``name@alias`` must not be served (None: it may), from the alias history."""
+    from src.governance.alias_guard import refusal
+    from src.models.model_registry import AliasHistory
+
+    registry, history = Registry(), AliasHistory(settings.audit_experiment_name)
+    return lambda version: refusal(registry, history, name, alias, version)
+
+
+def _first_scorer(settings: Settings, name: str, alias: str, refuse: Callable[[str], str | None] | None) -> Scorer:
+    """The alias's version; if the guard refuses it, the version the alias history puts there, else no start."""
+    scorer = load_scorer(name, alias=alias)
+    reason = refuse(scorer.handle.version) if refuse is not None else None
+    if reason is None:
+        return scorer
+    from src.governance.alias_guard import judge
+    from src.models.model_registry import Alias, AliasHistory
+
+    sanctioned = judge(Registry(), AliasHistory(settings.audit_experiment_name), name, Alias(alias)).sanctioned
+    if sanctioned is None:
+        raise EndpointRefused(f"not serving {name}@{alias}: {reason}, and no version was ever sanctioned there")
+    logger.error("serving version %s instead of @%s's version %s: %s", sanctioned, alias, scorer.handle.version,
+                 reason)  # fmt: skip
+    return load_scorer(name, alias=alias, version=sanctioned)
+
+
 def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Scorer]:
     """The app serving the profile's model at ``options.alias``, following the alias; and the scorer it starts with."""
     name = settings.model_name_for(options.alias)
-    scorer = load_scorer(name, alias=options.alias)
+    refuse = _guard(settings, name, options.alias) if options.alias_guard else None
+    scorer = _first_scorer(settings, name, options.alias, refuse)
     config = ServingConfig(
         model_name=name,
         alias=options.alias,
@@ -65,6 +103,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         metrics=metrics,
         resolve=resolve,
         load=lambda version: load_scorer(name, alias=options.alias, version=version),
+        refuse=refuse,
     )
     log = None
     if config.inference_log:

@@ -38,15 +38,16 @@ class Move:
     model: str
     alias: str
     from_version: str | None
-    to_version: str
+    to_version: str | None
     action: str
     changed: bool
 
     def describe(self) -> str:
+        after = f"version {self.to_version}" if self.to_version else "(unset)"
         if not self.changed:
-            return f"{self.model}@{self.alias} already points to version {self.to_version}: nothing to do"
+            return f"{self.model}@{self.alias} already points to {after}: nothing to do"
         before = f"version {self.from_version}" if self.from_version else "(unset)"
-        return f"{self.action}: {self.model}@{self.alias} {before} -> version {self.to_version}"
+        return f"{self.action}: {self.model}@{self.alias} {before} -> {after}"
 
 
 def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval) -> None:
@@ -176,11 +177,37 @@ class _MoveRequest:
 
     model: str
     alias: Alias
-    version: VersionInfo
+    version: VersionInfo | None  # None: unset the alias (the guard, where no move was ever recorded)
     action: str
     actor: str
     approval: Approval
     expected_current: str | None = None  # for a rollback: refuse if the alias moved since it was read
+
+
+def revert_locked(
+    registry: Registry,
+    history: AliasHistory,
+    fence: Fence,
+    *,
+    model: str,
+    alias: Alias,
+    found: str,
+    to_version: str | None,
+    actor: str,
+    reason: str,
+) -> Move:
+    """Put an alias that was moved outside this policy back where the history says it is (the alias guard,
+    which holds the alias lock); recorded as a ``guard_restore`` move, which a rollback never steps back to."""
+    request = _MoveRequest(
+        model,
+        alias,
+        registry.version(model, to_version) if to_version else None,
+        "guard_restore",
+        actor,
+        Approval(reason=reason),
+        expected_current=found,
+    )
+    return _move_locked(registry, history, fence, request)
 
 
 class MoveUnconfirmed(RegistryError):
@@ -197,7 +224,8 @@ def _move(registry: Registry, history: AliasHistory, lock: AliasLock, request: _
 
 def _move_locked(registry: Registry, history: AliasHistory, fence: Fence, request: _MoveRequest) -> Move:
     """The move itself; the caller holds the alias lock, and the fence is checked just before the alias write."""
-    model, alias, target = request.model, request.alias.value, request.version.version
+    model, alias = request.model, request.alias.value
+    target = request.version.version if request.version else None
     current = registry.version_at(model, alias)
     before = current.version if current else None
     if request.expected_current is not None and before != request.expected_current:

@@ -29,8 +29,14 @@ def message(result: MonitoringResult) -> dict[str, object]:
 
 
 def send(url: str, result: MonitoringResult, backoff_s: float = 1.0) -> bool:
-    """POST the alert, retrying on failure; ``True`` once a 2xx answer came back."""
-    body = json.dumps(message(result)).encode()
+    """POST the monitoring alert, retrying on failure; ``True`` once a 2xx answer came back."""
+    return post(url, message(result), backoff_s)
+
+
+def post(url: str, alert: dict[str, object], backoff_s: float = 1.0) -> bool:
+    """POST any alert (a ``text`` line and facts), retrying on failure; ``True`` once a 2xx answer came back.
+    Other watchers (the alias guard) alert through the same channel."""
+    body = json.dumps(alert).encode()
     for attempt in range(1, ATTEMPTS + 1):
         request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
         try:

@@ -132,7 +132,9 @@ def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
     assert set(versions) >= {before, after}
 
 
-def test_failed_reload_keeps_serving_the_old_version(endpoint, store, tmp_path):
+def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path):
+    """A version set at @staging with the registry's own call (no validation, no recorded move): the alias guard
+    keeps the old version serving and says why; a version that cannot load is refused all the same."""
     port, _, uri = endpoint
     client = MlflowClient(uri, uri)
     good = client.get_model_version_by_alias("dev_catalog.ml_models.ds_iris_species_classifier", "staging")
@@ -142,9 +144,15 @@ def test_failed_reload_keeps_serving_the_old_version(endpoint, store, tmp_path):
     Registry(client).point_alias(good.name, "staging", str(version.version))  # a bad move, bypassing the gate
     deadline = time.monotonic() + 30
     while (health := json.loads(_request(port, "GET", "/health")[1]))["last_reload_error"] is None:
-        assert time.monotonic() < deadline, "the failed reload was not reported"
+        assert time.monotonic() < deadline, "the refused move was not reported"
         time.sleep(0.2)
     assert health["status"] == "degraded" and health["model_version"] == str(good.version)
-    assert f"version {version.version}" in health["last_reload_error"]
+    assert f"version {version.version} refused by the alias guard" in health["last_reload_error"]
+    assert "without a recorded and validated move in the alias history" in health["last_reload_error"]
     assert _invoke(port, {"instances": [SETOSA]}) == (200, {"predictions": ["setosa"]})
-    assert 'iris_model_reloads_total{outcome="failed"} 1.0' in _request(port, "GET", "/metrics")[1].decode()
+    assert 'iris_model_reloads_total{outcome="refused"} 1.0' in _request(port, "GET", "/metrics")[1].decode()
+    Registry(client).point_alias(good.name, "staging", str(good.version))  # put back: nothing left to report
+    deadline = time.monotonic() + 30
+    while json.loads(_request(port, "GET", "/health")[1])["last_reload_error"] is not None:
+        assert time.monotonic() < deadline, "the report was not cleared once the alias was back"
+        time.sleep(0.2)

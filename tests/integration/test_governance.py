@@ -11,9 +11,16 @@ enforces per environment there.
 from __future__ import annotations
 
 import io
+import json
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +36,8 @@ from src.governance.auth_client import AuthClient
 from src.governance.auth_server import AuthServer, server_environment
 from src.governance.policy import Resource, desired_grants, governed, members
 from src.models import train_model
-from src.models.model_registry import Alias, Registry
-from src.utils.config import CONFIG_DIR, PERMISSION_ORDER, load_governance_config, resolve_settings
+from src.models.model_registry import Alias, AliasHistory, Registry
+from src.utils.config import CONFIG_DIR, PERMISSION_ORDER, PROJECT_ROOT, load_governance_config, resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import free_port, fresh_database
 
@@ -185,24 +192,103 @@ def test_a_refusal_names_the_user_and_the_permission_that_is_missing(server, app
     assert "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in capsys.readouterr().err
 
 
-def test_the_lifecycle_runs_with_each_roles_own_credentials(server, applied, capsys):
+@pytest.fixture(scope="module")
+def released(server: AuthTrackingServer, applied: str) -> dict[str, str]:
+    """Version 1 trained, validated and at @staging by CI, then released by the release manager, each with its
+    own credentials (the data scientist tried first and was refused); what each step printed."""
     approval = ["--approved-by", "carol@example.com", "--reason", "CHG-7"]
-    with as_user(server, CI):
-        assert train_model.main(["--version", "auto"]) == 0
-        assert validate_model.main(["--alias", "dev"]) == 0
-        assert promote_model.main(["--to", "staging"]) == 0
-    with as_user(server, SCIENTIST):  # may train, may not write the alias history
-        assert promote_model.main(["--to", "production", *approval]) == 2
-    refusal = capsys.readouterr().err
-    assert f"refused user {SCIENTIST} (403): it needs EDIT on experiment" in refusal
-    with as_user(server, RELEASE):
-        assert promote_model.main(["--to", "production", *approval]) == 0
+    steps: dict[str, str] = {}
+    for name, user, command in [
+        ("train", CI, lambda: train_model.main(["--version", "auto"])),
+        ("validate", CI, lambda: validate_model.main(["--alias", "dev"])),
+        ("staging", CI, lambda: promote_model.main(["--to", "staging"])),
+        ("scientist production", SCIENTIST, lambda: promote_model.main(["--to", "production", *approval])),
+        ("production", RELEASE, lambda: promote_model.main(["--to", "production", *approval])),
+        ("history", RELEASE, lambda: promote_model.main(["history", "--alias", "production"])),
+    ]:
+        out, err = io.StringIO(), io.StringIO()
+        with as_user(server, user), redirect_stdout(out), redirect_stderr(err):
+            code = command()
+        steps[name] = f"{code}\n{out.getvalue()}{err.getvalue()}"
+    return steps
+
+
+def test_the_lifecycle_runs_with_each_roles_own_credentials(server, released):
+    assert all(released[step].startswith("0\n") for step in ("train", "validate", "staging", "production"))
+    refused = released["scientist production"]
+    assert refused.startswith("2\n")
+    assert f"refused user {SCIENTIST} (403): it needs EDIT on experiment" in refused
+    with as_user(server, AUDITOR):
         registry, model = Registry(), resolve_settings().model_name_for("production")
         production, staging = registry.version_at(model, Alias.PRODUCTION), registry.version_at(model, Alias.STAGING)
-        assert production is not None and staging is not None and production.version == staging.version
-        assert promote_model.main(["history", "--alias", "production"]) == 0
-    history = capsys.readouterr().out.strip().splitlines()
-    assert RELEASE in history[-2] and "approved by carol@example.com: CHG-7" in history[-2]  # the server's user
+    assert production is not None and staging is not None and production.version == staging.version
+    last = released["history"].strip().splitlines()[-2]
+    assert RELEASE in last and "approved by carol@example.com: CHG-7" in last  # the server's user, not a claim
+
+
+def _health(port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_an_out_of_band_production_move_is_never_served_and_is_put_back(server, released, tmp_path):
+    """In aliases mode the data scientist's EDIT moves @production with MLflow's own client; the endpoint never
+    serves that version, and the guard puts the alias back within its period and records it."""
+    model = resolve_settings(environ={}).model_name_for("production")
+    credentials = {"MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    environ = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_REGISTRY_URI", "ML_ENV", "MLOPS_ACTOR"}}
+    port, period = free_port(), 2.0
+
+    def env(user: str) -> dict[str, str]:
+        return {**environ, **credentials, "MLFLOW_TRACKING_USERNAME": user,
+                "MLFLOW_TRACKING_PASSWORD": server.passwords[user]}  # fmt: skip
+
+    endpoint = ServerProcess("endpoint", [sys.executable, "scripts/deploy_endpoint.py", "--alias", "production",
+                                          "--port", str(port), "--poll-seconds", "0.3", "--no-inference-log"],
+                             "127.0.0.1", port, "/ping", env=env("iris-endpoint"), log=tmp_path / "endpoint.log",
+                             cwd=PROJECT_ROOT)  # fmt: skip
+    guard_log = (tmp_path / "guard.log").open("wb")
+    with endpoint:
+        served = str(_health(port)["model_version"])
+        with as_user(server, SCIENTIST):
+            assert train_model.main(["--version", "auto"]) == 0
+            client = MlflowClient(server.url, server.url)
+            rogue = client.get_model_version_by_alias(model, "dev").version
+            assert rogue != served
+            guard = subprocess.Popen([sys.executable, "scripts/guard_aliases.py", "--every", str(period)],
+                                     cwd=PROJECT_ROOT, env=env("alias-guard"), stdout=guard_log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            try:
+                started = time.monotonic()
+                while "@production: version" not in (tmp_path / "guard.log").read_text():  # its first pass is done
+                    assert time.monotonic() - started < 60 and guard.poll() is None, "the guard did not run"
+                    time.sleep(0.1)
+                client.set_registered_model_alias(model, "production", rogue)  # MLflow lets EDIT do this
+                moved, seen, back_after = time.monotonic(), set(), None
+                while time.monotonic() - moved < 3 * period + 10:
+                    seen.add(str(_health(port)["model_version"]))
+                    if back_after is None and client.get_model_version_by_alias(model, "production").version == served:
+                        back_after = time.monotonic() - moved
+                    if back_after is not None and time.monotonic() - moved > back_after + 1:
+                        break
+                    time.sleep(0.1)
+            finally:
+                os.killpg(guard.pid, signal.SIGTERM)
+                guard.wait(timeout=30)
+    guard_log.close()
+    printed = (tmp_path / "guard.log").read_text()
+    assert seen == {served}, f"the endpoint served {seen}; guard said: {printed[-1500:]}"
+    assert back_after is not None and back_after < period + 8, printed[-1500:]
+    assert f"guard_restore: {model}@production version {rogue} -> version {served}" in printed
+    print(f"alias back {back_after:.1f} s after the move (guard period {period:.0f} s)")
+    with as_user(server, AUDITOR):
+        last = AliasHistory(resolve_settings().audit_experiment_name).events(model, "production")[-1]
+    assert (last.action, last.actor, last.from_version, last.to_version) == (
+        "guard_restore",
+        "alias-guard",
+        rogue,
+        served,
+    )
 
 
 @pytest.fixture(scope="module")

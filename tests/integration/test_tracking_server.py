@@ -7,19 +7,21 @@ server by ``MLFLOW_TRACKING_URI`` only: no code path differs.
 
 from __future__ import annotations
 
+import io
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from scripts import promote_model, validate_model
+from src.models import train_model
 from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
 from src.models.promotion import Approval, promote
-from src.utils.config import PROJECT_ROOT, resolve_settings
+from src.utils.config import resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import free_port, fresh_database
 
@@ -74,37 +76,38 @@ def env(server: TrackingServer) -> dict[str, str]:
     return {**environment, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 
 
-def _run(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    return done
-
-
-def _ok(env: dict[str, str], *command: str) -> str:
-    done = _run(env, *command)
-    assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
-    return done.stdout
+def _ok(env: dict[str, str], main: Callable[[list[str]], int], *argv: str) -> str:
+    """Run a command's main in-process with ``env``'s tracking settings; what it printed (it must succeed)."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+            patch.setenv(key, env[key])
+        for key in ("MLFLOW_REGISTRY_URI", "ML_ENV"):
+            patch.delenv(key, raising=False)
+        code = main(list(argv))
+    assert code == 0, f"{argv}: {err.getvalue()[-2000:]}"
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
 def lifecycle(env, server) -> dict[str, str]:
-    """The whole lifecycle, run once by its commands against the server: what each step printed."""
+    """The whole lifecycle, run once by its commands (their main, in-process) against the server: what each
+    step printed."""
     return {
-        "train v1": _ok(env, "-m", "src.models.train_model", "--version", "1.0.0", "--author", "alice@example.com"),
-        "validate v1": _ok(env, "scripts/validate_model.py", "--alias", "dev"),
-        "staging v1": _ok(env, "scripts/promote_model.py", "--to", "staging", "--actor", "alice@example.com"),
+        "train v1": _ok(env, train_model.main, "--version", "1.0.0", "--author", "alice@example.com"),
+        "validate v1": _ok(env, validate_model.main, "--alias", "dev"),
+        "staging v1": _ok(env, promote_model.main, "--to", "staging", "--actor", "alice@example.com"),
         "production v1": _ok(
-            env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-1"
+            env, promote_model.main, "--to", "production", "--approved-by", "bob", "--reason", "CHG-1"
         ),
-        "train v2": _ok(env, "-m", "src.models.train_model", "--version", "1.1.0", "--author", "alice@example.com"),
-        "validate v2": _ok(env, "scripts/validate_model.py", "--version", "2"),
-        "staging v2": _ok(env, "scripts/promote_model.py", "--to", "staging"),
+        "train v2": _ok(env, train_model.main, "--version", "1.1.0", "--author", "alice@example.com"),
+        "validate v2": _ok(env, validate_model.main, "--version", "2"),
+        "staging v2": _ok(env, promote_model.main, "--to", "staging"),
         "production v2": _ok(
-            env, "scripts/promote_model.py", "--to", "production", "--approved-by", "bob", "--reason", "CHG-2"
+            env, promote_model.main, "--to", "production", "--approved-by", "bob", "--reason", "CHG-2"
         ),
-        "rollback": _ok(env, "scripts/promote_model.py", "rollback", "--alias", "production", "--reason", "INC-1"),
-        "history": _ok(env, "scripts/promote_model.py", "history"),
+        "rollback": _ok(env, promote_model.main, "rollback", "--alias", "production", "--reason", "INC-1"),
+        "history": _ok(env, promote_model.main, "history"),
     }
 
 
@@ -120,8 +123,6 @@ def test_lifecycle_runs_unchanged_against_the_server(lifecycle, server):
 
 
 def test_refusals_exit_non_zero_against_the_server(env, lifecycle, monkeypatch, capsys):
-    from scripts import promote_model, validate_model  # in-process: the commands' main, against the server
-
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

@@ -84,3 +84,20 @@ def test_an_unreachable_registry_is_reported_while_the_version_keeps_serving_and
     assert watcher.check_safely() == "unchanged" and slot.registry_error is None
     assert metrics.registry_up._value.get() == 1
     assert watcher.check_safely() == "swapped" and slot.scorer.handle.version == "2"
+
+
+def test_a_version_the_guard_refuses_is_never_loaded_and_is_asked_about_again(memory_scorer):
+    slot, target, loads, sanctioned = ModelSlot(_version(memory_scorer, "1")), ["2"], [], {"1"}
+    metrics = Metrics()
+    watcher = AliasWatcher(slot, model_name="m", alias="production", poll_seconds=60, metrics=metrics,
+                           resolve=lambda: target[0], load=lambda v: loads.append(v) or _version(memory_scorer, v),
+                           refuse=lambda v: None if v in sanctioned else "no recorded move")  # fmt: skip
+    assert watcher.check() == "refused" and watcher.check() == "refused"
+    assert loads == [] and slot.scorer.handle.version == "1"
+    assert slot.last_reload_error == "version 2 refused by the alias guard: no recorded move"
+    assert metrics.reloads.labels("refused")._value.get() == 1  # counted once per refused version
+    target[0] = "1"  # the guard put the alias back
+    assert watcher.check() == "unchanged" and slot.last_reload_error is None
+    sanctioned.add("2")
+    target[0] = "2"  # then promoted properly
+    assert watcher.check() == "swapped" and loads == ["2"]

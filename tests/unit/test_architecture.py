@@ -21,10 +21,12 @@ MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry", "src.gove
 #: Each src module -> the test module that covers it (the seed's names where it has them): a unit test module,
 #: except where the module's job needs a real backend.
 UNIT_TESTS = {
+    "src.governance.alias_guard": "unit/test_alias_guard",
     "src.governance.auth_client": "integration/test_governance",
     "src.governance.auth_server": "unit/test_auth_server",
     "src.governance.permissions": "unit/test_permissions",
     "src.governance.policy": "unit/test_policy",
+    "src.governance.unity_catalog": "unit/test_unity_catalog",
     "src.components.alias_watcher": "unit/test_alias_watcher",
     "src.components.batch": "unit/test_batch",
     "src.components.endpoint": "unit/test_endpoint",

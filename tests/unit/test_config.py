@@ -269,7 +269,7 @@ def test_the_tracking_client_is_bounded_by_default_and_configurable_per_profile(
 
 def test_shipped_governance_config_gives_each_role_a_right_on_everything():
     config = load_governance_config()
-    assert set(config.roles) == {"data_scientist", "ci_staging", "release_manager", "auditor"}
+    assert set(config.roles) == {"data_scientist", "ci_staging", "release_manager", "auditor", "serving", "alias_guard"}
     assert config.default_permission == "NO_PERMISSIONS"
     assert config.roles["release_manager"].models["production"] == "MANAGE"
     assert config.roles["data_scientist"].models["production"] == "READ"

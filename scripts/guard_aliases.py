@@ -1,0 +1,131 @@
+"""Keep @staging and @production where the alias history says: put back an out-of-band move, record it, alert.
+
+    python scripts/guard_aliases.py                      # one pass: exit 0 all in place, 1 something put back
+    python scripts/guard_aliases.py --every 10           # a pass every 10 s, until stopped
+    python scripts/guard_aliases.py --every 60 --listen 8090 --webhook-secret "$SECRET"
+                                                         # ... and at once when a registry webhook says an alias moved
+
+MLflow lets anyone with EDIT on a model set any of its aliases; this guard is
+what makes the promotion policy hold anyway (src/governance/alias_guard.py).
+It runs as its own identity (``alias-guard`` in configs/governance.yaml:
+EDIT on the alias history, MANAGE on the models), takes the alias lock, and
+records each restore in the history as ``guard_restore``. ``--alert-webhook``
+(or ``$ALIAS_GUARD_WEBHOOK_URL``) gets a Slack-compatible JSON POST per restore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+
+from src.components.webhook import verify_webhook
+from src.utils import cli
+from src.utils.logging import get_logger
+
+logger = get_logger("guard_aliases")
+GUARDED = ("staging", "production")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.parser(
+        "python scripts/guard_aliases.py", __doc__, example="python scripts/guard_aliases.py --every 10"
+    )
+    parser.add_argument("--alias", action="append", choices=GUARDED, help="guard only this alias (repeatable)")
+    parser.add_argument("--every", type=float, metavar="S", help="run a pass every S seconds until stopped")
+    parser.add_argument("--listen", type=int, metavar="PORT", help="also check when a registry webhook arrives")
+    parser.add_argument("--webhook-secret", default=os.environ.get("MLFLOW_WEBHOOK_SECRET"), help="with --listen")
+    parser.add_argument("--alert-webhook", default=os.environ.get("ALIAS_GUARD_WEBHOOK_URL"), help="POST alerts here")
+    cli.actor_option(parser)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.every is not None and args.every <= 0:
+        raise cli.UsageError("--every takes a positive number of seconds")
+    if args.listen is not None and not args.webhook_secret:
+        raise cli.UsageError("--listen needs --webhook-secret (or $MLFLOW_WEBHOOK_SECRET): unsigned calls are refused")
+    if args.listen is not None and args.every is None:
+        raise cli.UsageError("--listen needs --every: webhooks can be lost, the scheduled pass is the backstop")
+
+
+def _pass(args: argparse.Namespace) -> int:
+    """One pass over the guarded aliases; the number put back."""
+    from src.governance import alias_guard
+    from src.models import alias_lock
+    from src.models.model_registry import Alias, AliasHistory, Registry
+    from src.monitoring.alerting import post
+
+    settings = cli.settings_from(args)
+    registry, history = Registry(), AliasHistory(settings.audit_experiment_name)
+    lock, actor = alias_lock.for_settings(settings, registry), cli.current_actor(args.actor)
+    restored = 0
+    for alias in [Alias(name) for name in (args.alias or GUARDED)]:
+        outcome = alias_guard.enforce(registry, history, lock, settings.model_name_for(alias), alias, actor)
+        if outcome.move is None:
+            print(f"{outcome.verdict.model}@{alias.value}: version {outcome.verdict.found}, as recorded", flush=True)
+            continue
+        restored += 1
+        print(f"{outcome.move.describe()} ({outcome.verdict.problem})", flush=True)
+        if args.alert_webhook and not post(args.alert_webhook, alias_guard.alert(outcome)):
+            logger.error("the alert webhook did not accept the alert")
+    return restored
+
+
+def _listen(port: int, secret: str, wake: threading.Event) -> ThreadingHTTPServer:
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            signed = verify_webhook(secret, {k.lower(): v for k, v in self.headers.items()}, payload)
+            self.send_response(200 if signed else 401)
+            self.end_headers()
+            if signed:
+                wake.set()
+
+        def log_message(self, format: str, *args: object) -> None:
+            logger.debug(format, *args)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+    threading.Thread(target=server.serve_forever, name="webhook", daemon=True).start()
+    return server
+
+
+def _guard(args: argparse.Namespace) -> int:
+    _check(args)
+    if args.every is None:
+        return cli.EXIT_FAILED if _pass(args) else cli.EXIT_OK
+    wake, stop = threading.Event(), threading.Event()
+
+    def finish(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    receiver = _listen(args.listen, args.webhook_secret, wake) if args.listen is not None else None
+    try:
+        while not stop.is_set():
+            try:
+                _pass(args)
+            except Exception as exc:  # a pass that cannot run (server down) is reported; the next one retries
+                logger.error("guard pass failed: %s", exc)
+            wake.wait(args.every)
+            wake.clear()
+    finally:
+        if receiver is not None:
+            receiver.shutdown()
+    return cli.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return cli.run(lambda: _guard(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The alias guard's judgement: which recorded moves sanction where an alias points."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from src.governance.alias_guard import Restored, Verdict, alert, sanctioned_version, sanctions
+from src.models.model_registry import AliasEvent
+
+VALIDATED = {"1": {"validation.status": "passed"}, "2": {"validation.status": "passed"}, "3": {}}
+
+
+def _event(sequence: int, action: str, to: str, alias: str = "production", approved_by: str | None = "bob"):
+    return AliasEvent(sequence, datetime.now(UTC), "m", alias, action, None, to, "carol", "CHG", approved_by, "r")
+
+
+def _tags(version: str) -> dict[str, str]:
+    return VALIDATED[version]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (_event(1, "promote", "1"), True),
+        (_event(1, "promote", "1", approved_by=None), False),  # production needs an approval
+        (_event(1, "promote", "1", alias="staging", approved_by=None), True),
+        (_event(1, "promote", "3"), False),  # not validated
+        (_event(1, "rollback", "3"), True),  # back to a former holder
+        (_event(1, "guard_restore", "1"), True),
+        (_event(1, "copy", "1"), False),  # not a move that decides an alias
+    ],
+)
+def test_which_moves_sanction(event, expected):
+    assert sanctions(event, _tags) is expected
+
+
+def test_the_latest_sanctioning_move_decides():
+    events = [_event(1, "promote", "1"), _event(2, "promote", "2"), _event(3, "promote", "3")]
+    assert sanctioned_version(events, _tags) == "2"  # the last one was never validated
+    assert sanctioned_version([], _tags) is None
+
+
+def test_the_alert_names_the_move_and_the_restore():
+    verdict = Verdict("m", "production", "7", "2", "@production points to version 7 without ...")
+    body = alert(Restored(verdict, None))
+    assert body["text"].startswith("Alias guard: m@production was moved out of band")
+    assert body["text"].endswith("put back to version 2")
+    assert (body["found_version"], body["restored_version"]) == ("7", "2")
