@@ -34,7 +34,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants model-card bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -112,7 +112,7 @@ test-unit: $(STAMP) ## run unit tests only
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v $(PYTEST_PARALLEL)
 
-lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle; catalog and grants up to date
+lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle; catalog, grants and model card up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -122,12 +122,17 @@ lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and ziz
 	$(BIN)/python -m src.features.lifecycle check
 	$(BIN)/python -m src.features.catalog --check
 	$(BIN)/python scripts/uc_grants.py --check
+	$(BIN)/python scripts/model_card.py --check
 
 features: $(STAMP) ## build the feature store from the definitions: write the source, apply, materialise
 	$(BIN)/python -m src.features.feature_store apply
 
-docs: $(STAMP) features ## regenerate docs/FEATURE_CATALOG.md from the definitions, their lifecycle and the store
+docs: $(STAMP) features ## regenerate docs/FEATURE_CATALOG.md and docs/MODEL_CARD.md (of the version at @dev)
 	$(BIN)/python -m src.features.catalog
+	$(BIN)/python scripts/model_card.py --alias dev
+
+model-card: $(STAMP) ## write docs/MODEL_CARD.md for the version at ALIAS (production) from the registry
+	$(BIN)/python scripts/model_card.py --alias $(ALIAS)
 
 format: $(STAMP) ## fix what ruff can fix
 	$(BIN)/ruff check --fix .

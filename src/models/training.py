@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -36,7 +37,8 @@ from src.data.load_data import (
 from src.features.feature_builder import MissingInputError, build_features
 from src.features.feature_definitions import FeatureDefinition
 from src.features.feature_store import FeatureStoreError, feature_service_name
-from src.models import evaluation, semantic_version
+from src.features.lifecycle_record import load_states
+from src.models import evaluation, model_card, semantic_version
 from src.models.classifier import (
     Split,
     UntrustableModelError,
@@ -49,7 +51,7 @@ from src.models.model_registry import RegisteredVersion, Registry, RegistryError
 from src.models.training_plan import TrainingPlan, TrainingRefused
 from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
 from src.utils import mlflow_utils
-from src.utils.config import PROJECT_ROOT
+from src.utils.config import PROJECT_ROOT, ModelCardConfig, load_model_card_config
 from src.utils.git_info import GitInfo, git_info
 from src.utils.logging import get_logger
 from src.utils.naming import run_name
@@ -241,6 +243,49 @@ def _log_evaluation_artifacts(trained: _Trained) -> None:
     mlflow_utils.log_dict(trained.reference.to_dict(), PROFILE_ARTIFACT)
 
 
+def card_facts(plan: TrainingPlan, trained: _Trained, git: GitInfo, run_id: str | None) -> model_card.TrainingFacts:
+    """What the model card takes from this training (logged with the run, so any later card can use it)."""
+    config, split = plan.model_config, plan.model_config.split
+    states = load_states()
+    features = [
+        model_card.FeatureFact(d.name, d.description, d.owner,
+                               states[d.name].status.value if d.name in states else "UNRECORDED")
+        for d in plan.features
+    ]  # fmt: skip
+    report = trained.validation.report
+    return model_card.TrainingFacts(
+        model_name=plan.settings.model_name_for("dev"),
+        semantic_version=plan.model_version,
+        context=plan.request.context,
+        owner=plan.settings.project.owner,
+        author=plan.author,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        run_id=run_id,
+        git_commit=git.sha + (" (uncommitted changes)" if git.dirty else ""),
+        model_type=config.model.type,
+        feature_set=plan.feature_set_label,
+        features=features,
+        data_source=trained.dataset.source_uri,
+        data_digest=trained.dataset.digest,
+        rows=len(trained.dataset.frame),
+        train_rows=len(trained.split.X_train),
+        val_rows=len(trained.split.X_val),
+        split=f"held-out share {split.test_size:g}{', stratified by species' if split.stratify else ''}, "
+        f"seed {config.random_seed}",
+        metrics={name: float(value) for name, value in trained.metrics.items()},
+        per_class={label: {k: float(v) for k, v in report[label].items()} for label in trained.validation.labels},
+        labels=list(trained.validation.labels),
+        confusion=[[int(n) for n in row] for row in trained.validation.confusion],
+        thresholds={name: float(value) for name, value in config.validation.thresholds.items()},
+    )
+
+
+def preview_card(plan: TrainingPlan, card_config: ModelCardConfig) -> str:
+    """The card this plan's training would give, trained in memory and never tracked (``make lint``'s check)."""
+    facts = card_facts(plan, _train(plan), git_info(), run_id=None)
+    return model_card.render(facts, model_card.RegistryFacts(version=None, aliases=["dev"]), card_config)
+
+
 def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedModelRef:
     example = _input_example(trained.split)
     logged = mlflow_utils.log_sklearn_model(
@@ -264,17 +309,12 @@ def _register(
     run_id: str,
     logged: mlflow_utils.LoggedModelRef,
     build: semantic_version.Build,
+    version_description: str,
 ) -> RegisteredVersion:
     identity = plan.settings.project
-    metrics = trained.metrics
     model_description = (
         f"{identity.use_case}. Owner: {identity.owner}. Input: the raw measurements in cm "
         f"({', '.join(RAW_FEATURE_COLUMNS)}); output: the species ({', '.join(SPECIES)})."
-    )
-    version_description = (
-        f"v{plan.model_version} ({plan.request.context}) by {plan.author}: "
-        f"{plan.model_config.model.type} on {plan.feature_set_label}; "
-        f"val_accuracy={metrics['val_accuracy']:.4f}, val_f1_macro={metrics['val_f1_macro']:.4f}."
     )
     dataset = trained.dataset
     try:
@@ -314,6 +354,7 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
     ``store_ready`` is called just before the first MLflow call (see
     ``src.utils.tracking_store``): training overlaps with store creation.
     """
+    card_config = load_model_card_config()  # a bad card config is refused before anything is tracked
     trained = _train(plan)
     git = git_info()
     build = _build(plan, trained, git)
@@ -335,10 +376,17 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
             context="training",
         )
         _log_evaluation_artifacts(trained)
+        facts = card_facts(plan, trained, git, run_id)
+        mlflow_utils.log_dict(facts.to_dict(), model_card.FACTS_ARTIFACT)
         logged = _log_model(plan, trained)
     # Registered once the run is finished: a failure before this line leaves @dev where it was.
-    registered = _register(plan, trained, run_id, logged, build)
+    registered = _register(plan, trained, run_id, logged, build, model_card.summary(facts, card_config))
     logger.info("registered %s version %s as @%s", registered.name, registered.version, registered.alias)
+    card = model_card.render(facts, model_card.RegistryFacts(registered.version, [registered.alias]), card_config)
+    try:
+        mlflow_utils.log_text_to_run(run_id, card, model_card.CARD_ARTIFACT)
+    except mlflow_utils.BackendError as exc:  # the version stands; its card can be rebuilt: make model-card
+        logger.warning("version %s is registered but its model card was not logged: %s", registered.version, exc)
     return TrainingResult(
         run_id=run_id,
         run_name=plan.run_name,

@@ -585,3 +585,25 @@ class GovernanceConfig(_Frozen):
 def load_governance_config(path: Path = DEFAULT_GOVERNANCE_CONFIG) -> GovernanceConfig:
     """Read and validate ``governance.yaml``."""
     return _parse(GovernanceConfig, Path(path))
+
+
+# --- model_card.yaml -------------------------------------------------------------
+
+DEFAULT_MODEL_CARD_CONFIG = CONFIG_DIR / "model_card.yaml"
+
+
+class ModelCardConfig(_Frozen):
+    """What the model card says that no registry knows: intended use and limits (Mitchell et al., 2019)."""
+
+    intended_use: list[str] = Field(min_length=1)
+    intended_users: list[str] = Field(min_length=1)
+    out_of_scope: list[str] = Field(min_length=1)
+    factors: list[str] = Field(min_length=1)
+    ethical_considerations: list[str] = Field(min_length=1)
+    caveats: list[str] = Field(min_length=1)
+    recommendations: list[str] = Field(min_length=1)
+
+
+def load_model_card_config(path: Path = DEFAULT_MODEL_CARD_CONFIG) -> ModelCardConfig:
+    """Read and validate ``model_card.yaml``."""
+    return _parse(ModelCardConfig, Path(path))

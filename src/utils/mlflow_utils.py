@@ -278,6 +278,14 @@ def log_text(text: str, artifact_file: str) -> None:
     mlflow.log_text(text, artifact_file)
 
 
+def log_text_to_run(run_id: str, text: str, artifact_file: str) -> None:
+    """Log a text artifact to a run that has ended (the model card, written once the version is known)."""
+    try:
+        mlflow.MlflowClient().log_text(run_id, text, artifact_file)
+    except MlflowException as exc:
+        raise backend_error(exc) or BackendError(str(exc)) from exc
+
+
 def log_dict(content: Mapping[str, Any], artifact_file: str) -> None:
     mlflow.log_dict(dict(content), artifact_file)
 

@@ -511,3 +511,35 @@ def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(
     last = here.history.events()[-1]
     assert (last.action, last.from_version, last.to_version, last.actor) == ("rollback", "2", "1", "cd-bot")
     assert last.reason.startswith("rollout of version 2 failed its release checks: latency")
+
+
+# --- the model card: logged with each version, rebuilt from the registry ----------------
+
+
+def test_each_version_logs_its_card_and_its_summary_is_the_description(at):
+    here = at("v1_trained")
+    info = here.registry.version(MODEL, "1")
+    client = MlflowClient(here.uri, here.uri)
+    assert {f.path for f in client.list_artifacts(info.run_id, "model_card")} == {
+        "model_card/MODEL_CARD.md",
+        "model_card/facts.json",
+    }
+    description = client.get_model_version(MODEL, "1").description
+    assert description.startswith("v1.0.0 (full) by alice") and "Intended use: Classify an iris flower" in description
+
+
+def test_the_card_of_production_shows_the_verdict_the_checks_and_the_history(at, tmp_path, capsys):
+    from scripts import model_card
+
+    at("rolled_back")
+    card = tmp_path / "MODEL_CARD.md"
+    assert model_card.main(["--alias", "production", "--output", str(card)]) == 0
+    text = card.read_text()
+    assert "| Version | 1 (semantic version 1.0.0) |" in text and "@production" in text
+    assert "Verdict: **PASSED**" in text and "| metric_val_accuracy | passed |" in text
+    assert "@production: v2 -> v1 (rollback) by carol: INC-7" in text
+    assert "@production: (unset) -> v1 (promote) by carol, approved by bob: CHG-1" in text
+    for section in ("Model details", "Intended use", "Out-of-scope uses", "Factors", "Metrics",
+                    "Training and evaluation data", "Quantitative analyses", "Features", "Ethical considerations",
+                    "Caveats and recommendations", "Alias history"):  # fmt: skip
+        assert f"\n## {section}\n" in text

@@ -27,6 +27,7 @@ UNIT_TESTS = {
     "src.governance.permissions": "unit/test_permissions",
     "src.governance.policy": "unit/test_policy",
     "src.governance.unity_catalog": "unit/test_unity_catalog",
+    "src.models.model_card": "unit/test_model_card",
     "src.components.alias_watcher": "unit/test_alias_watcher",
     "src.components.batch": "unit/test_batch",
     "src.components.endpoint": "unit/test_endpoint",

@@ -1,0 +1,96 @@
+"""Write the model card of a registered version (docs/MODEL_CARD.md), or check the committed one is current.
+
+    python scripts/model_card.py --alias production           # the card of the version at @production
+    python scripts/model_card.py --version 3 --output -       # to standard output
+    python scripts/model_card.py --check                      # exit 1 if docs/MODEL_CARD.md is stale (no registry)
+
+The card joins what training logged with the version's run (data, features,
+metrics per class, confusion matrix), what the registry says now (aliases,
+validation verdict and checks, alias history) and configs/model_card.yaml
+(intended use, limits). --check trains in memory, tracks nothing, and compares
+what does not change from run to run (src/models/model_card.py: normalized).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from src.utils import cli
+from src.utils.config import DEFAULT_MODEL_CARD_CONFIG, PROJECT_ROOT, load_model_card_config
+
+DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "MODEL_CARD.md"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python scripts/model_card.py", __doc__, example="python scripts/model_card.py --alias dev")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--alias", choices=cli.ALIASES, default="dev", help="the version at this alias")
+    target.add_argument("--version", help="this version number (of the dev model)")
+    parser.add_argument("--card-config", type=Path, default=DEFAULT_MODEL_CARD_CONFIG, help="intended use, limits")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="file to write, or - for standard output")
+    parser.add_argument("--check", action="store_true", help="compare --output with a fresh training, write nothing")
+    return parser
+
+
+def _check(args: argparse.Namespace, path: Path) -> int:
+    from src.models.model_card import normalized
+    from src.models.training import preview_card
+    from src.models.training_plan import TrainingRequest, plan_training
+
+    card_config = load_model_card_config(args.card_config)
+    fresh = normalized(preview_card(plan_training(TrainingRequest(version="1.0.0")), card_config))
+    committed = normalized(path.read_text(encoding="utf-8")) if path.is_file() else ""
+    if committed == fresh:
+        print(f"{path} describes the current training")
+        return cli.EXIT_OK
+    first = next((line for line in difflib.unified_diff(committed.splitlines(), fresh.splitlines(), lineterm="")
+                  if line[:1] in "+-" and line[:3] not in ("+++", "---")), "(missing)")  # fmt: skip
+    return cli.refuse(f"{path} is stale (first difference: {first.strip()}): run make train, then make model-card",
+                      cli.EXIT_FAILED)  # fmt: skip
+
+
+def _write(args: argparse.Namespace) -> int:
+    card_config = load_model_card_config(args.card_config)  # refused before MLflow is imported
+    path = Path(args.output)
+    if args.check:
+        return _check(args, path)
+    from src.models import model_card
+    from src.models.model_registry import AliasHistory, Registry, RegistryError
+    from src.utils import mlflow_utils
+
+    settings = cli.settings_from(args)
+    mlflow_utils.configure_tracking(settings)
+    registry = Registry()
+    model = settings.model_name_for("dev" if args.version else args.alias)
+    info = registry.version(model, args.version) if args.version else registry.version_at(model, args.alias)
+    if info is None:
+        raise RegistryError(f"no version of {model} holds @{args.alias}")
+    logged = mlflow_utils.load_json_artifact(info.run_id, model_card.FACTS_ARTIFACT) if info.run_id else None
+    if logged is None:
+        raise RegistryError(f"version {info.version} of {model} has no {model_card.FACTS_ARTIFACT} in its run "
+                            "(trained before model cards were logged): train it again")  # fmt: skip
+    facts = model_card.TrainingFacts.from_dict(logged)
+    history = AliasHistory(settings.audit_experiment_name)
+    text = model_card.render(facts, model_card.registry_facts(registry, history, model, info.version), card_config)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return cli.EXIT_OK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    print(f"wrote {path}: {model} version {info.version}")
+    return cli.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return cli.run(lambda: _write(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
