@@ -68,7 +68,9 @@ def _pass(args: argparse.Namespace) -> int:
     for alias in [Alias(name) for name in (args.alias or GUARDED)]:
         outcome = alias_guard.enforce(registry, history, lock, settings.model_name_for(alias), alias, actor)
         if outcome.move is None:
-            print(f"{outcome.verdict.model}@{alias.value}: version {outcome.verdict.found}, as recorded", flush=True)
+            found = outcome.verdict.found
+            print(f"{outcome.verdict.model}@{alias.value}: {f'version {found}' if found else 'unset'}, as recorded",
+                  flush=True)  # fmt: skip
             continue
         restored += 1
         print(f"{outcome.move.describe()} ({outcome.verdict.problem})", flush=True)
