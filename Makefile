@@ -34,7 +34,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants model-card bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -148,6 +148,12 @@ server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI, artifacts serve
 
 apply-permissions: $(STAMP) ## apply configs/governance.yaml to the server at MLFLOW_TRACKING_URI (DRY_RUN=1 prints only; PASSWORDS=file)
 	$(BIN)/python scripts/apply_permissions.py $(if $(DRY_RUN),--dry-run) $(if $(PASSWORDS),--passwords "$(PASSWORDS)")
+
+cd-staging: $(STAMP) ## rehearse cd-staging.yml here: auth mlflow server on PostgreSQL, endpoints, scripts/release.py staging
+	$(BIN)/python scripts/cd_rehearsal.py staging
+
+cd-production: $(STAMP) ## rehearse cd-staging.yml then cd-production.yml here (promotion by the release manager, rollout, rollback)
+	$(BIN)/python scripts/cd_rehearsal.py production
 
 guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY=S: a pass every S seconds; else one pass)
 	$(BIN)/python scripts/guard_aliases.py $(if $(EVERY),--every $(EVERY))

@@ -8,7 +8,6 @@ test touches the developer's ``mlflow.db``.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import yaml
 
 from src.data.load_data import load_bundled_iris
 from src.utils.config import CONFIG_DIR
+from src.utils.processes import free_port  # noqa: F401 - tests import it from here
 
 #: What MLflow's set_tracking_uri/set_registry_uri write into os.environ (for subprocesses), behind any monkeypatch.
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -78,13 +78,6 @@ def store_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("ML_ENV", raising=False)
     monkeypatch.delenv("UNITY_CATALOG_NAME", raising=False)
     yield uri
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts, or a backend that is down)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")

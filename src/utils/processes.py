@@ -160,6 +160,13 @@ class ServerProcess:
         self.stop()
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (for a server about to be started, or a backend that is down)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def mlflow_server_command(
     backend_uri: str, artifacts: Path, port: int, *, host: str = "127.0.0.1", workers: int = 1, auth: bool = False
 ) -> list[str]:

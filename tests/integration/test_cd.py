@@ -1,0 +1,133 @@
+"""The CD rehearsal (make cd-staging / make cd-production): the workflows' steps against real servers.
+
+One rehearsal per module (an auth mlflow server on PostgreSQL, governance applied, staging and production
+endpoints); the releases run once, in order, and the tests read what each did.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from io import StringIO
+
+import pytest
+import yaml
+
+from scripts.cd_rehearsal import Rehearsal
+from scripts.release import approver_from
+from src.utils.config import CONFIG_DIR
+
+pytestmark = pytest.mark.integration
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+
+def _health(url: str) -> dict[str, object]:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/health")
+    return json.loads(connection.getresponse().read())
+
+
+def _quiet(call) -> tuple[int, str]:
+    out = StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        return call(), out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    root = tmp_path_factory.mktemp("cd")
+    strict = root / "strict.yaml"
+    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content["validation"]["thresholds"]["val_accuracy"] = 0.99
+    strict.write_text(yaml.safe_dump(content))
+    admin_dsn = postgres_dsn.rsplit("/", 1)[0] + "/postgres"
+    with Rehearsal(admin_dsn, root) as rehearsal:
+        rehearsal.apply_governance()
+        rehearsal.seed()
+        rehearsal.start_endpoints()
+        record: dict[str, object] = {"rehearsal": rehearsal, "before": _health(rehearsal.endpoints["production"])}
+        record["staging"] = _quiet(lambda: rehearsal.release("staging"))
+        record["after staging"] = _health(rehearsal.endpoints["staging"])
+        record["failing gate"] = _quiet(lambda: rehearsal.release("staging", "--config", str(strict)))
+        record["after failing gate"] = _health(rehearsal.endpoints["staging"])
+        record["wrong version"] = _quiet(lambda: rehearsal.release("production", "--version", "1"))
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            host, port = rehearsal.endpoints["production"].removeprefix("http://").split(":")
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
+            while not stop.is_set():
+                connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+
+        clients = [threading.Thread(target=load) for _ in range(2)]
+        for client in clients:
+            client.start()
+        try:  # passes the gate, then fails a live check (an impossible latency budget): rolled back under load
+            record["failed rollout"] = _quiet(lambda: rehearsal.release("production", "--max-p99-ms", "0.001"))
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
+        record["statuses"] = statuses
+        record["after rollback"] = _health(rehearsal.endpoints["production"])
+        record["released"] = _quiet(lambda: rehearsal.release("production"))
+        record["after release"] = _health(rehearsal.endpoints["production"])
+        yield record
+
+
+def test_a_passing_candidate_reaches_staging_and_the_endpoint_serves_it(story):
+    code, printed = story["staging"]
+    assert code == 0, printed[-3000:]
+    assert "release checks passed" in printed and "cd-staging: version" in printed
+    assert story["after staging"]["model_version"] != story["before"]["model_version"]
+
+
+def test_a_candidate_that_fails_the_gate_promotes_nothing(story):
+    code, printed = story["failing gate"]
+    assert code == 1 and "did not pass the validation gate: nothing was promoted" in printed
+    assert story["after failing gate"]["model_version"] == story["after staging"]["model_version"]
+
+
+def test_production_takes_only_the_version_staging_validated(story):
+    code, printed = story["wrong version"]
+    assert code == 2 and "is not the one staging validated" in printed
+
+
+def test_a_failed_live_check_rolls_production_back_without_a_failed_request(story):
+    code, printed = story["failed rollout"]
+    assert code == 1 and "rolled back" in printed, printed[-3000:]
+    assert len(story["statuses"]) > 50 and set(story["statuses"]) == {200}
+    assert story["after rollback"]["model_version"] == story["before"]["model_version"]
+
+
+def test_production_is_released_by_the_release_manager_with_monitoring_on(story):
+    code, printed = story["released"]
+    assert code == 0 and "monitored since" in printed, printed[-3000:]
+    assert story["after release"]["model_version"] == story["after staging"]["model_version"]
+    summary = (story["rehearsal"].root / "summary_production.md").read_text()
+    assert (
+        "approved by carol@example.com" in summary and "## Model card" in summary and "Verdict: **PASSED**" in summary
+    )
+
+
+def test_the_approver_is_read_from_the_runs_approval_record():
+    records = [
+        {"state": "rejected", "user": {"login": "mallory"}, "environments": [{"name": "production"}]},
+        {"state": "approved", "user": {"login": "dana"}, "environments": [{"name": "staging"}]},
+        {"state": "approved", "user": {"login": "carol"}, "environments": [{"name": "production"}]},
+    ]
+    assert approver_from(records) == "carol"
+    assert approver_from(records[:2]) is None
