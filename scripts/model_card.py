@@ -79,10 +79,7 @@ def _write(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
         return cli.EXIT_OK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    cli.write_atomically(path, text)
     print(f"wrote {path}: {model} version {info.version}")
     return cli.EXIT_OK
 

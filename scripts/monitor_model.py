@@ -87,19 +87,11 @@ def _monitor(args: argparse.Namespace) -> int:
     (output / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
     (output / "report.html").write_text(html, encoding="utf-8")
     if args.prometheus_textfile:
-        _write_atomically(args.prometheus_textfile, prometheus_text(result, time.time()))
+        cli.write_atomically(args.prometheus_textfile, prometheus_text(result, time.time()))
     _print_summary(result, output, run_id)
     if result.alert and args.alert_webhook and not alerting.send(args.alert_webhook, result):
         print("warning: the alert webhook did not answer after 3 attempts", file=sys.stderr)
     return cli.EXIT_FAILED if result.alert else cli.EXIT_OK
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """The collector must never read a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def _print_summary(result: MonitoringResult, output: Path, run_id: str) -> None:

@@ -44,10 +44,7 @@ def _write(args: argparse.Namespace) -> int:
             return cli.refuse(f"{path} does not match {args.governance.name}: run make uc-grants", cli.EXIT_FAILED)
         print(f"{path} matches {args.governance.name}")
         return cli.EXIT_OK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)  # all or nothing
+    cli.write_atomically(path, text)
     print(f"wrote {path} ({text.count('GRANT ')} grants, {args.mode} mode)")
     return cli.EXIT_OK
 

@@ -5,7 +5,7 @@ The third module that imports MLflow (with ``src.utils.mlflow_utils`` and
 and a change of MLflow version touches it here only. It authenticates as
 whoever ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` name (an
 admin, to change rights), and every ``MlflowException`` leaves it as an
-``AccessError`` or a ``BackendError`` saying what was being done.
+``AccessDenied`` (401/403, naming the permission) or a ``BackendError`` saying what was being done.
 """
 
 from __future__ import annotations

@@ -135,3 +135,11 @@ def _backend_error(exc: Exception) -> ProjectError | None:
     from src.utils.mlflow_utils import backend_error
 
     return backend_error(exc)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a generated file all or nothing: a reader (a collector, a reviewer, git) never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)

@@ -125,3 +125,10 @@ def test_an_outage_says_what_the_command_left_unchanged_and_a_refusal_does_not(c
 
     cli.run(half_done, unchanged="no alias moved")
     assert "no alias moved" not in capsys.readouterr().err
+
+
+def test_a_generated_file_is_written_whole_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "deep" / "grants.sql"
+    cli.write_atomically(target, "GRANT x;\n")
+    cli.write_atomically(target, "GRANT y;\n")
+    assert target.read_text() == "GRANT y;\n" and sorted(p.name for p in target.parent.iterdir()) == ["grants.sql"]
