@@ -22,6 +22,7 @@ EVERY ?=
 APPROVER ?= release-manager@example.com
 ALIAS ?= production
 SERVE_PORT ?= 8001
+WORKERS ?= 1
 SMOKE_PORT ?= 8099
 IMAGE_TAG ?= dev
 # Kubernetes version the manifests are validated against (make lint)
@@ -96,8 +97,9 @@ image: ## build the endpoint's image (needs a Docker engine: CI's runners have o
 tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
-serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); FEATURE_LOOKUP=1: by flower_id
-	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) $(if $(FEATURE_LOOKUP),--feature-lookup)
+serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); WORKERS=N processes; FEATURE_LOOKUP=1: by flower_id
+	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) --workers $(WORKERS) \
+		$(if $(FEATURE_LOOKUP),--feature-lookup)
 
 # Tests run in random order (pytest-randomly prints the seed; --randomly-seed=N replays an order) on one
 # worker per core, a test file per worker (--dist loadfile), so a module's fixtures are built once.

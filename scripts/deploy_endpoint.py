@@ -13,6 +13,9 @@ the version (``/health``), runs the release checks (``smoke``, the expected
 version, every payload shape, a p99 of one-row requests) and exits 1 on any
 failure; a production rollout that fails is rolled back to the previous
 production version (recorded in the alias history) unless ``--no-rollback``.
+``--workers N`` runs N processes on one socket (``src.components.workers``):
+each follows the alias, ``/metrics`` sums them all and ``/health`` lists the
+version each serves; ``rollout`` waits until every worker serves the version.
 The wiring is ``src.components.endpoint``;
 the checks are ``src.components.endpoint_checks``.
 """
@@ -20,12 +23,22 @@ the checks are ``src.components.endpoint_checks``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from src.utils import cli
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     cli.alias_option(parser, default="staging")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=_positive, default=1,
+                        help="processes on one socket, each following the alias (default: 1)")  # fmt: skip
     parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often the alias is checked")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
     parser.add_argument("--inference-log", type=Path, help="SQLite inference log (default: logs/inference_<alias>.db)")
@@ -90,12 +105,25 @@ def serve(args: argparse.Namespace) -> int:
         feature_lookup=args.feature_lookup,
         alias_guard=not args.no_alias_guard,
     )
-    app, scorer = build_app(settings, options)
+    project_path = list(sys.path)
+    app, scorer = build_app(settings, options)  # with several workers: the same checks, before any worker starts
     handle = scorer.handle
-    print(f"serving {handle.name} version {handle.version} (@{args.alias}) on http://{args.host}:{args.port}",
-          flush=True)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False, log_level="warning",
-                loop="uvloop", http="httptools")  # fmt: skip
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"serving {handle.name} version {handle.version} (@{args.alias}) on http://{args.host}:{args.port}"
+          f"{workers}", flush=True)  # fmt: skip
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False, log_level="warning",
+                    loop="uvloop", http="httptools")  # fmt: skip
+        return cli.EXIT_OK
+    from src.components.endpoint import worker_app
+    from src.components.workers import serve as serve_workers
+
+    # loading the model put its logged copy of src/ first on sys.path; spawned workers inherit sys.path and
+    # must import this checkout's code, not the copy a past training run logged
+    sys.path[:] = project_path
+    shared = Path(tempfile.mkdtemp(prefix=f"iris-endpoint-{args.port}-"))
+    factory = functools.partial(worker_app, settings, dataclasses.replace(options, shared_dir=shared))
+    serve_workers(factory, host=args.host, port=args.port, workers=args.workers, shared_dir=shared)
     return cli.EXIT_OK
 
 

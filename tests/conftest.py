@@ -7,7 +7,12 @@ test touches the developer's ``mlflow.db``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,3 +184,12 @@ def memory_scorer(iris_frame):
         feature_set="iris_species_features:v1",
     )
     return Scorer(handle, model, RAW_FEATURE_COLUMNS)
+
+
+def signed_webhook(payload: dict, secret: str) -> tuple[str, dict[str, str]]:
+    """A registry webhook delivery as MLflow signs it (HMAC-SHA256 of ``delivery.timestamp.body``): body, headers."""
+    body, delivery, stamp = json.dumps(payload), str(uuid.uuid4()), str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.{body}".encode(), hashlib.sha256).digest()
+    headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
+               "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
+    return body, headers

@@ -1,11 +1,13 @@
 """The endpoint's wiring: from a profile and an alias to a running app (scorer, watcher, log, online lookup).
 
 ``scripts/deploy_endpoint.py`` parses arguments and hands this app to
-uvicorn; tests and benchmarks build the same app in-process.
+uvicorn; tests and benchmarks build the same app in-process. Under several
+workers each worker process calls ``worker_app`` to build its own.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +19,12 @@ from src.components.inference_log import InferenceLog
 from src.components.scoring import Scorer, load_scorer
 from src.components.serving import ServingConfig, create_app
 from src.components.serving_metrics import Metrics
+from src.components.workers import Nudge, forget_dead_workers
 from src.models.model_registry import Registry, RegistryError
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
 from src.utils.logging import get_logger
+from src.utils.mlflow_utils import configure_tracking
 
 logger = get_logger(__name__)
 
@@ -43,6 +47,8 @@ class EndpointOptions:
     log_enabled: bool = True
     #: Serve @staging/@production only where a sanctioned move in the alias history put them (the alias guard).
     alias_guard: bool = True
+    #: The directory several workers share (metrics, webhook nudges); None for a single process.
+    shared_dir: Path | None = None
 
     def log_path(self) -> Path | None:
         if not self.log_enabled:
@@ -119,5 +125,22 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
             )
         # the served model's own feature service, so the lookup serves the features it was trained with
         lookup = OnlineLookup(feature_service_of(scorer.handle.feature_set), settings.feature_store).measurements
-    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup)
+    notify = None
+    if options.shared_dir is not None:
+        nudge = Nudge(options.shared_dir / "alias-moved")
+        nudge.follow(watcher.poke)
+        notify = nudge.send
+    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup, notify=notify)
     return app, scorer
+
+
+def worker_app(settings: Settings, options: EndpointOptions) -> FastAPI:
+    """One worker's app: uvicorn calls this (pickled as a ``partial``) in each spawned worker process."""
+    configure_tracking(settings)  # a spawned process starts with MLflow pointed nowhere
+    if options.shared_dir is not None:
+        dead = forget_dead_workers(options.shared_dir / "metrics")
+        if dead:
+            logger.warning("replacing worker(s) %s, which died", ", ".join(map(str, dead)))
+    app, scorer = build_app(settings, options)
+    logger.info("worker %d serves version %s", os.getpid(), scorer.handle.version)
+    return app

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,15 +83,26 @@ def _payloads(row: tuple[float, ...]) -> dict[str, tuple[bytes, str]]:
     return shapes
 
 
+def served_version(health: dict[str, Any]) -> str:
+    """The version an endpoint serves, from its ``/health``: under several workers, every worker's, or
+    ``"mixed (...)"`` while some have not swapped yet (a request may then get either)."""
+    workers = health.get("workers") or {}
+    versions = sorted({str(version) for version in workers.values()}) or [str(health.get("model_version"))]
+    if len(versions) == 1:
+        return versions[0]
+    counts = {version: sum(str(v) == version for v in workers.values()) for version in versions}
+    return "mixed (" + ", ".join(f"{count} worker(s) on {version}" for version, count in counts.items()) + ")"
+
+
 def wait_for_version(url: str, version: str, timeout_s: float, poll_s: float = 1.0) -> str | None:
-    """Poll ``/health`` until the endpoint serves ``version``; the version it serves when the time is up
-    (``None`` if it never answered)."""
+    """Poll ``/health`` until the endpoint (every worker of it) serves ``version``; the version it serves
+    when the time is up (``None`` if it never answered)."""
     deadline = time.monotonic() + timeout_s
     serving: str | None = None
     while True:
         try:
             status, health = call(f"{url.rstrip('/')}/health", timeout_s=5)
-            serving = str(health.get("model_version")) if status == 200 else serving
+            serving = served_version(health) if status == 200 else serving
         except OSError:
             pass
         if serving == str(version) or time.monotonic() >= deadline:

@@ -1,12 +1,23 @@
 """The endpoint's Prometheus metrics: requests, refusals by reason, latency, predicted species, reloads.
 
 Each app gets its own registry, so several apps in one process (tests, a
-benchmark) never mix their counts.
+benchmark) never mix their counts. Under several workers
+(``src.components.workers``: ``PROMETHEUS_MULTIPROC_DIR`` set) every value
+also lands in the shared files, and ``exposition`` sums all workers: a
+scrape of any worker sees the whole endpoint. Gauges that describe one
+worker (the version it serves) keep a ``pid`` label instead of being summed.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from src.components.workers import METRICS_DIR_VAR, alive
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
 class Metrics:
@@ -25,13 +36,41 @@ class Metrics:
             registry=self.registry,
         )
         self.rows = Counter("iris_predictions_total", "Predicted rows by species", ["species"], registry=self.registry)
-        self.model = Gauge("iris_model_version", "Version being served", ["name", "alias"], registry=self.registry)
+        self.model = Gauge("iris_model_version", "Version being served", ["name", "alias"], registry=self.registry,
+                           multiprocess_mode="liveall")  # fmt: skip
         self.reloads = Counter("iris_model_reloads_total", "Alias reloads by outcome", ["outcome"],
                                registry=self.registry)  # fmt: skip
         self.feedback = Counter("iris_feedback_labels_total", "True labels received on /feedback",
                                 registry=self.registry)  # fmt: skip
         self.log_dropped = Gauge("iris_inference_log_dropped", "Requests not logged: the log writer fell behind",
-                                 registry=self.registry)  # fmt: skip
+                                 registry=self.registry, multiprocess_mode="livesum")  # fmt: skip
         self.registry_up = Gauge("iris_registry_reachable", "1 if the last alias check could read the registry",
-                                 registry=self.registry)  # fmt: skip
+                                 registry=self.registry, multiprocess_mode="livemin")  # fmt: skip
         self.registry_up.set(1)
+
+    @staticmethod
+    def _shared_registry() -> CollectorRegistry | None:
+        """Every worker's values, from the shared files (None with one process)."""
+        directory = os.environ.get(METRICS_DIR_VAR)
+        if not directory:
+            return None
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return registry
+
+    def exposition(self) -> bytes:
+        """The text format for ``/metrics``: this app's values, or every worker's under several workers."""
+        return generate_latest(self._shared_registry() or self.registry)
+
+    def worker_versions(self) -> dict[str, str]:
+        """The version each living worker serves, by process ID ({} with one process)."""
+        registry = self._shared_registry()
+        if registry is None:
+            return {}
+        return {
+            sample.labels["pid"]: str(int(sample.value))
+            for metric in registry.collect()
+            if metric.name == "iris_model_version"
+            for sample in metric.samples
+            if alive(int(sample.labels["pid"]))
+        }

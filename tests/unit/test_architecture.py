@@ -40,6 +40,7 @@ UNIT_TESTS = {
     "src.components.serving_metrics": "unit/test_serving_metrics",
     "src.components.spark_batch": "unit/test_spark_batch",
     "src.components.webhook": "unit/test_webhook",
+    "src.components.workers": "unit/test_workers",
     "src.data.contract": "unit/test_contract",
     "src.data.load_data": "unit/test_data",
     "src.features.catalog": "integration/test_catalog",  # needs an applied Feast store

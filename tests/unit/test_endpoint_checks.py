@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 
 from src.components.alias_watcher import ModelSlot
-from src.components.endpoint_checks import call, smoke
+from src.components.endpoint_checks import call, served_version, smoke
 from src.components.serving import ServingConfig, create_app
 from tests.conftest import free_port
 
@@ -67,3 +67,16 @@ def test_waiting_for_a_version_returns_what_is_served_when_time_is_up(url):
     assert wait_for_version(url, "1", timeout_s=5) == "1"
     assert wait_for_version(url, "7", timeout_s=0.3, poll_s=0.1) == "1"
     assert wait_for_version(f"http://127.0.0.1:{free_port()}", "1", timeout_s=0.2, poll_s=0.1) is None
+
+
+@pytest.mark.parametrize(
+    ("health", "expected"),
+    [
+        ({"model_version": "3"}, "3"),
+        ({"model_version": "4", "workers": {"11": "4", "12": "4"}}, "4"),
+        ({"model_version": "4", "workers": {"11": "4", "12": "3", "13": "4"}},
+         "mixed (1 worker(s) on 3, 2 worker(s) on 4)"),
+    ],
+)  # fmt: skip
+def test_a_rollout_counts_only_when_every_worker_serves_the_version(health, expected):
+    assert served_version(health) == expected

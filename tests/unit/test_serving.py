@@ -3,12 +3,7 @@ health, metrics, OpenAPI and the webhook. The model is fitted in memory: no MLfl
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import time
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +11,7 @@ from fastapi.testclient import TestClient
 from src.components.alias_watcher import ModelSlot
 from src.components.serving import ServingConfig, create_app
 from src.components.serving_metrics import Metrics
+from tests.conftest import signed_webhook
 
 COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.7, 2.2]
@@ -202,22 +198,14 @@ def test_unsupported_media_type_says_so(client):
     assert (status, answer["error_code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def _signed(payload: dict, secret: str = SECRET) -> tuple[str, dict[str, str]]:
-    body, delivery, stamp = json.dumps(payload), str(uuid.uuid4()), str(int(time.time()))
-    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.{body}".encode(), hashlib.sha256).digest()
-    headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
-               "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
-    return body, headers
-
-
 def test_webhook_signature_is_verified(client, watcher):
     data = {"name": "dev_catalog.ml_models.ds_iris_species_classifier", "alias": "staging", "version": "1"}
     event = {"entity": "model_version_alias", "action": "created", "data": data}
-    body, headers = _signed(event)
+    body, headers = signed_webhook(event, SECRET)
     before = watcher.pokes
     assert _request(client, "POST", "/webhooks/mlflow", body, headers) == (200, b'{"accepted":true}')
     assert watcher.pokes == before + 1
-    forged_body, forged = _signed(event, secret="not-the-secret")
+    forged_body, forged = signed_webhook(event, secret="not-the-secret")
     assert _request(client, "POST", "/webhooks/mlflow", forged_body, forged)[0] == 401
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import generate_latest
+import os
+import subprocess
+
+from prometheus_client import generate_latest, values
 
 from src.components.serving_metrics import Metrics
 
@@ -31,3 +34,33 @@ def test_every_metric_is_exposed_under_its_name():
         'iris_model_reloads_total{outcome="failed"} 1.0',
     ):
         assert line in text
+
+
+def _worker(monkeypatch, directory, pid: int, requests: int, version: int) -> Metrics:
+    """A worker with this process ID in multiprocess mode, having answered ``requests`` and serving ``version``.
+
+    Labelled values are created when first used, under the value class of that moment: record before the next.
+    """
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: pid))
+    metrics = Metrics()
+    metrics.requests.labels("200").inc(requests)
+    metrics.model.labels("m", "staging").set(version)
+    return metrics
+
+
+def test_under_several_workers_any_worker_exposes_every_workers_counts(tmp_path, monkeypatch):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    first = _worker(monkeypatch, tmp_path, 1, requests=3, version=4)
+    second = _worker(monkeypatch, tmp_path, os.getpid(), requests=2, version=5)
+    _worker(monkeypatch, tmp_path, dead.pid, requests=1, version=3)  # died: its requests still count
+    text = first.exposition().decode()
+    assert 'iris_requests_total{status="200"} 6.0' in text
+    assert f'iris_model_version{{alias="staging",name="m",pid="{os.getpid()}"}} 5.0' in text
+    # the dead worker's version is not one the endpoint serves
+    assert second.worker_versions() == {"1": "4", str(os.getpid()): "5"}
+
+
+def test_a_single_process_has_no_worker_list():
+    assert Metrics().worker_versions() == {}

@@ -1,0 +1,139 @@
+"""The endpoint with two workers, a real process: shared metrics, every worker follows the alias, a dead one replaced.
+
+Started as a user starts it (``scripts/deploy_endpoint.py --workers 2``). The
+alias poll is a minute, so a swap within the test's waits can only come from
+the signed webhook, which reaches one worker and must wake both.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from src.components.endpoint_checks import served_version
+from src.models.model_registry import Alias
+from src.models.promotion import promote
+from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+from src.utils.processes import ServerProcess
+from tests.conftest import free_port, signed_webhook, use_store
+
+pytestmark = pytest.mark.integration
+
+SECRET = "workers-webhook-secret"
+REQUESTS, RELOADS = 'iris_requests_total{status="200"}', 'iris_model_reloads_total{outcome="succeeded"}'
+ONE_ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+
+
+def _release_to_staging(version: str) -> str:
+    from pipelines.training_pipeline import run_training
+    from src.models.model_validator import validate_version
+    from src.models.training_plan import TrainingRequest
+
+    settings = resolve_settings()
+    registered = run_training(TrainingRequest(version=version, author="alice")).registered
+    assert validate_version(settings, load_model_config(), version=registered.version).passed
+    promote(settings, Alias.STAGING, actor="alice")
+    return registered.version
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("workers-store")
+    with use_store(root) as uri:
+        _release_to_staging("1.0.0")
+        port = free_port()
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "ENDPOINT_WEBHOOK_SECRET": SECRET}
+        command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "staging", "--port", str(port),
+                   "--workers", "2", "--poll-seconds", "60", "--inference-log", str(root / "inference.db")]  # fmt: skip
+        with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=root / "endpoint.log",
+                           cwd=PROJECT_ROOT):  # fmt: skip
+            _wait(lambda: len(_health(port).get("workers", {})) == 2, "both workers to start")
+            yield port, uri
+
+
+def _get(port: int, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None) -> bytes:
+    """One request on a fresh connection, so that requests spread over the workers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status in (200, 202), (response.status, response.read())
+        return response.read()
+    finally:
+        connection.close()
+
+
+def _health(port: int) -> dict:
+    return json.loads(_get(port, "GET", "/health"))
+
+
+def _wait(condition, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _metric(port: int, sample: str) -> float:
+    """One sample of ``/metrics`` (0 before it is first counted)."""
+    text = _get(port, "GET", "/metrics").decode()
+    found = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_requests_spread_over_both_workers_and_any_worker_reports_them_all(endpoint):
+    port, _ = endpoint
+    answered_by = set()
+    for _ in range(200):  # fresh connections: the kernel hands each to whichever worker accepts first
+        answered_by.add(_health(port)["worker"])
+        if len(answered_by) == 2:
+            break
+    assert answered_by == set(_health(port)["workers"])
+    before = _metric(port, REQUESTS)
+    for _ in range(60):
+        _get(port, "POST", "/invocations", ONE_ROW)
+    assert _metric(port, REQUESTS) - before == 60
+
+
+def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(endpoint):
+    port, uri = endpoint
+    settings = resolve_settings()
+    reloads_before = _metric(port, RELOADS)
+    version = _release_to_staging(f"2.{time.time_ns() % 1_000_000}.0")
+    event = {"entity": "model_version_alias", "action": "created",
+             "data": {"name": settings.model_name_for("staging"), "alias": "staging", "version": version}}  # fmt: skip
+    body, headers = signed_webhook(event, SECRET)
+    assert json.loads(_get(port, "POST", "/webhooks/mlflow", body, headers)) == {"accepted": True}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    rollout = subprocess.run(
+        [sys.executable, "scripts/deploy_endpoint.py", "rollout", "--alias", "staging", "--url",
+         f"http://127.0.0.1:{port}", "--version", version, "--timeout", "30"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+    workers = _health(port)["workers"]
+    assert len(workers) == 2 and set(workers.values()) == {version}, workers
+    assert _metric(port, RELOADS) - reloads_before == 2  # one per worker, each counted in its own process, summed
+
+
+def test_a_killed_worker_is_replaced_and_its_version_forgotten(endpoint):
+    port, _ = endpoint
+    workers = _health(port)["workers"]
+    victim = int(next(iter(workers)))
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced() -> bool:
+        now = _health(port)["workers"]
+        return len(now) == 2 and str(victim) not in now
+
+    _wait(replaced, "the supervisor to replace the killed worker")
+    health = _health(port)
+    assert served_version(health) == health["model_version"]  # the replacement serves what the alias holds
