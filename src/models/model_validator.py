@@ -4,8 +4,10 @@ A version passes only if every check passes:
 
 - contract: it loads through ``mlflow.pyfunc``; its signature has inputs (the
   raw measurements) and outputs; its input example predicts; its
-  requirements are pinned; its feature step computes the feature set it was
-  registered with; the held-out data is the data it was trained on;
+  requirements are pinned, and are what this environment runs (the metrics
+  below describe the model under its own pins, or the gate says why not); its
+  feature step computes the feature set it was registered with; the held-out
+  data is the data it was trained on;
 - governance: every feature it uses has reached ``validation.min_feature_status``
   in the feature lifecycle (REGISTERED by default: in the feature store,
   fingerprinted);
@@ -23,11 +25,13 @@ Validation never moves an alias; the promotion policy reads its verdict.
 from __future__ import annotations
 
 import json
+import platform
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -190,6 +194,12 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
         loose = [line for line in lines if "==" not in line]
         return not loose, f"{len(lines)} requirements, unpinned: {loose or 'none'}"
 
+    def environment() -> tuple[bool, str]:
+        requirements = (local / "requirements.txt").read_text().splitlines()
+        python = model.metadata.flavors.get("python_function", {}).get("python_version")
+        differences = environment_differences(requirements, python)
+        return not differences, "; ".join(differences) or f"this environment runs its {len(requirements)} pins"
+
     def features() -> tuple[bool, str]:
         inside = list(model.get_raw_model()[0].features)
         registered = split_list(candidate.tags.get(Tag.FEATURES))
@@ -201,8 +211,37 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
         _check("signature", signature),
         _check("input_example", input_example),
         _check("requirements_pinned", pinned),
+        _check("environment", environment),
         _check("feature_set", features),
     ]
+
+
+def environment_differences(requirements: list[str], python_version: str | None) -> list[str]:
+    """What differs between a model's pins (``name==version`` lines, Python ``major.minor``) and this environment.
+
+    The gate's own form of MLflow's load-time warning (which this module
+    turns off: it indexes every installed distribution, ~0.9 s): a version
+    evaluated under other libraries than it pins has not been shown to
+    behave as measured. Loose lines are ``requirements_pinned``'s concern.
+    """
+    differences = []
+    running = ".".join(platform.python_version_tuple()[:2])
+    if python_version and ".".join(python_version.split(".")[:2]) != running:
+        differences.append(f"python {python_version} pinned, {platform.python_version()} here")
+    for line in requirements:
+        requirement = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" not in requirement:
+            continue
+        name, pinned = (part.strip() for part in requirement.split("==", 1))
+        name = name.split("[", 1)[0]
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            differences.append(f"{name} {pinned} pinned, not installed here")
+            continue
+        if installed != pinned:
+            differences.append(f"{name} {pinned} pinned, {installed} here")
+    return differences
 
 
 def _where_registered(used: list[str], states: dict[str, FeatureState], settings: Settings) -> str:
@@ -243,9 +282,9 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig, settin
 CHAMPION_PREFIX = "champion_"
 
 
-def _evaluate(model_uri: str, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
+def _evaluate(model: PyFuncModel | str, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
     """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
-    return mlflow_utils.evaluate_classifier(model_uri, data, target=TARGET_COLUMN, labels=SPECIES, prefix=prefix)
+    return mlflow_utils.evaluate_classifier(model, data, target=TARGET_COLUMN, labels=SPECIES, prefix=prefix)
 
 
 def _metric_checks(
@@ -385,7 +424,7 @@ def validate_version(
         with tempfile.TemporaryDirectory() as directory:
             local = download_model(candidate.source, Path(directory))
             try:
-                model = load_pyfunc(local)
+                model = load_pyfunc(local, check_environment=False)  # the environment check below says it
             except Exception as exc:  # a model that does not load fails the gate
                 checks.append(CheckResult("loads", False, f"{type(exc).__name__}: {exc}"))
                 decision = ValidationDecision(candidate.name, candidate.version, tuple(checks))
@@ -393,7 +432,7 @@ def validate_version(
             checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
             checks += _contract_checks(model, local, candidate)
             checks += _governance_checks(candidate, model_config, settings)
-            candidate_result = _evaluate(str(local), held_out.frame)
+            candidate_result = _evaluate(model, held_out.frame)  # the loaded model: no second load
         champion_result = _evaluate(champion.uri, held_out.frame, prefix=CHAMPION_PREFIX) if champion else None
         checks += _metric_checks(candidate_result, champion_result, model_config)
         checks += _behaviour_checks(model, held_out)

@@ -28,6 +28,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import EvaluationResult, MetricThreshold, ModelSignature, infer_signature
 from mlflow.models.evaluation.validation import ModelValidationFailedException
+from mlflow.pyfunc import PyFuncModel
 
 from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils.config import Settings
@@ -396,23 +397,26 @@ def log_sklearn_model(
 
 
 def evaluate_classifier(
-    model_uri: str, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
+    model: PyFuncModel | str, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
 ) -> EvaluationResult:
     """``mlflow.models.evaluate`` (default classifier evaluator) into the active run, macro-averaged.
 
-    A ``prefix`` (the champion's) also turns off the per-class curves: the
-    candidate's are the ones to look at.
+    ``model`` is a loaded pyfunc (no second load) or a model URI. The
+    artifacts are the confusion matrix, the calibration curve and the
+    per-class precision, recall and F1 (``per_class_metrics.csv``); the
+    per-class ROC and precision-recall plots are off (the macro ``roc_auc``
+    is still logged): drawing them took 0.8 s of a 1.7 s evaluation and, for
+    three classes scored near-perfectly, showed nothing the matrix does not.
     """
     config: dict[str, object] = {
         "average": "macro",
         "label_list": list(labels),
         "log_model_explainability": False,
         "metric_prefix": prefix,
+        "max_classes_for_multiclass_roc_pr": 0,
     }
-    if prefix:
-        config["max_classes_for_multiclass_roc_pr"] = 0
     return mlflow.models.evaluate(
-        model_uri,
+        model,
         data,
         targets=target,
         model_type="classifier",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 import time
+from importlib import metadata
 
 import pandas as pd
 import pytest
@@ -116,3 +118,22 @@ def test_a_latency_measured_over_budget_once_is_measured_again_and_a_slow_model_
 
     assert validator._p99_ms(paused_once, 20, budget_ms=20.0) < 20.0
     assert validator._p99_ms(lambda: time.sleep(0.03), 5, budget_ms=20.0) >= 20.0
+
+
+def test_the_environment_check_names_each_pin_this_environment_does_not_run():
+    running = ".".join(platform.python_version_tuple()[:2])
+    requirements = [
+        f"mlflow=={metadata.version('mlflow')}",
+        "scikit-learn==0.0.1",
+        "no-such-package-here==1.0",
+        "pandas>=1  # loose: requirements_pinned's concern",
+        f"numpy=={metadata.version('numpy')} ; python_version >= '3'",
+    ]
+    differences = validator.environment_differences(requirements, f"{running}.0")
+    assert differences == [
+        f"scikit-learn 0.0.1 pinned, {metadata.version('scikit-learn')} here",
+        "no-such-package-here 1.0 pinned, not installed here",
+    ]
+    here = platform.python_version()
+    assert validator.environment_differences([], "2.7.18") == [f"python 2.7.18 pinned, {here} here"]
+    assert validator.environment_differences([f"mlflow[auth]=={metadata.version('mlflow')}"], None) == []
