@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from src.components.workers import own_metrics_environment
+
+    own_metrics_environment(None)  # not a parent's (Feast's): set again for workers, before they start
     import uvicorn
 
     from src.components.endpoint import EndpointOptions, build_app

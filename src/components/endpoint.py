@@ -19,7 +19,7 @@ from src.components.inference_log import InferenceLog
 from src.components.scoring import Scorer, load_scorer
 from src.components.serving import ServingConfig, create_app
 from src.components.serving_metrics import Metrics
-from src.components.workers import Nudge, forget_dead_workers
+from src.components.workers import Nudge, forget_dead_workers, metrics_dir
 from src.models.model_registry import Registry, RegistryError
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
@@ -95,7 +95,8 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         inference_log=options.log_path(),
         webhook_secret=options.webhook_secret,
     )
-    slot, metrics, registry = ModelSlot(scorer), Metrics(), Registry()
+    shared_metrics = metrics_dir(options.shared_dir) if options.shared_dir else None
+    slot, metrics, registry = ModelSlot(scorer), Metrics(shared_metrics), Registry()
 
     def resolve() -> str | None:
         found = registry.version_at(name, options.alias)
@@ -138,7 +139,7 @@ def worker_app(settings: Settings, options: EndpointOptions) -> FastAPI:
     """One worker's app: uvicorn calls this (pickled as a ``partial``) in each spawned worker process."""
     configure_tracking(settings)  # a spawned process starts with MLflow pointed nowhere
     if options.shared_dir is not None:
-        dead = forget_dead_workers(options.shared_dir / "metrics")
+        dead = forget_dead_workers(metrics_dir(options.shared_dir))
         if dead:
             logger.warning("replacing worker(s) %s, which died", ", ".join(map(str, dead)))
     app, scorer = build_app(settings, options)

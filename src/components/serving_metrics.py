@@ -2,20 +2,23 @@
 
 Each app gets its own registry, so several apps in one process (tests, a
 benchmark) never mix their counts. Under several workers
-(``src.components.workers``: ``PROMETHEUS_MULTIPROC_DIR`` set) every value
-also lands in the shared files, and ``exposition`` sums all workers: a
-scrape of any worker sees the whole endpoint. Gauges that describe one
-worker (the version it serves) keep a ``pid`` label instead of being summed.
+(``src.components.workers``) every value also lands in the shared files,
+and ``exposition`` sums all workers: a scrape of any worker sees the whole
+endpoint. Gauges that describe one worker (the version it serves) keep a
+``pid`` label instead of being summed. Which of the two an app is, its
+``shared_dir`` says, never the environment: ``import feast`` sets
+``PROMETHEUS_MULTIPROC_DIR`` to a directory of its own, which every process
+started afterwards inherits.
 """
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from src.components.workers import METRICS_DIR_VAR, alive
+from src.components.workers import alive
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -23,7 +26,9 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 class Metrics:
     """Prometheus metrics of one endpoint (its own registry, so apps in one process do not mix)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        """``shared_dir``: the workers' metrics directory, or None for a single process."""
+        self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
         self.requests = Counter("iris_requests_total", "Scoring requests by HTTP status", ["status"],
                                 registry=self.registry)  # fmt: skip
@@ -48,14 +53,12 @@ class Metrics:
                                  registry=self.registry, multiprocess_mode="livemin")  # fmt: skip
         self.registry_up.set(1)
 
-    @staticmethod
-    def _shared_registry() -> CollectorRegistry | None:
+    def _shared_registry(self) -> CollectorRegistry | None:
         """Every worker's values, from the shared files (None with one process)."""
-        directory = os.environ.get(METRICS_DIR_VAR)
-        if not directory:
+        if self.shared_dir is None:
             return None
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)
+        MultiProcessCollector(registry, path=str(self.shared_dir))
         return registry
 
     def exposition(self) -> bytes:

@@ -30,8 +30,9 @@ from src.utils.logging import get_logger
 
 logger = get_logger(__name__)
 
-#: Prometheus's multiprocess mode: set before prometheus_client is imported, in every worker.
-METRICS_DIR_VAR = "PROMETHEUS_MULTIPROC_DIR"
+#: Prometheus's multiprocess mode: set before prometheus_client is imported, in every worker. Feast reads
+#: the older name, and sets both to a directory of its own when neither is set.
+METRICS_DIR_VARS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
 
 
@@ -50,12 +51,33 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def metrics_dir(shared_dir: Path) -> Path:
+    """Where the workers' Prometheus files live inside their shared directory."""
+    return shared_dir / "metrics"
+
+
 def prepare_shared_dir(directory: Path) -> Path:
     """Empty ``directory`` (files of an earlier run would add to this one's counts) and return its metrics part."""
     shutil.rmtree(directory, ignore_errors=True)
-    metrics = directory / "metrics"
+    metrics = metrics_dir(directory)
     metrics.mkdir(parents=True)
     return metrics
+
+
+def own_metrics_environment(directory: Path | None) -> None:
+    """Point Prometheus's multiprocess mode at ``directory``, or turn it off (None), for this process and its children.
+
+    An endpoint started by a process that imported Feast inherits Feast's
+    directory, which other endpoints of that parent share: their gauges would
+    mix (seen in the CD rehearsal: staging's /health listed production's
+    process as a worker on another version). Call before prometheus_client is
+    imported: it chooses where values live once, at import.
+    """
+    for name in METRICS_DIR_VARS:
+        if directory is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(directory)
 
 
 def alive(pid: int) -> bool:
@@ -129,7 +151,7 @@ def serve(factory: Callable[[], object], *, host: str, port: int, workers: int, 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    os.environ[METRICS_DIR_VAR] = str(prepare_shared_dir(shared_dir))  # inherited by the spawned workers
+    own_metrics_environment(prepare_shared_dir(shared_dir))  # inherited by the spawned workers
     config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, access_log=False,
                             log_level="warning", loop="uvloop", http="httptools")  # fmt: skip
     sock = listening_socket(host, port)

@@ -41,9 +41,9 @@ def _worker(monkeypatch, directory, pid: int, requests: int, version: int) -> Me
 
     Labelled values are created when first used, under the value class of that moment: record before the next.
     """
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))  # where prometheus_client writes the values
     monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: pid))
-    metrics = Metrics()
+    metrics = Metrics(shared_dir=directory)
     metrics.requests.labels("200").inc(requests)
     metrics.model.labels("m", "staging").set(version)
     return metrics
@@ -62,5 +62,11 @@ def test_under_several_workers_any_worker_exposes_every_workers_counts(tmp_path,
     assert second.worker_versions() == {"1": "4", str(os.getpid()): "5"}
 
 
-def test_a_single_process_has_no_worker_list():
-    assert Metrics().worker_versions() == {}
+def test_a_single_process_has_no_worker_list_whatever_directory_the_environment_names(tmp_path, monkeypatch):
+    # what `import feast` leaves in the environment of this process and of every process it starts
+    _worker(monkeypatch, tmp_path, 1, requests=3, version=4)
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(os.getpid))
+    alone = Metrics()
+    alone.requests.labels("200").inc(2)
+    assert alone.worker_versions() == {}
+    assert 'iris_requests_total{status="200"} 2.0' in alone.exposition().decode()

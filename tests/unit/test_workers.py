@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import threading
 
 from prometheus_client import Gauge, values
 
-from src.components.workers import Nudge, alive, forget_dead_workers, listening_socket, prepare_shared_dir
+from src.components.workers import (
+    METRICS_DIR_VARS,
+    Nudge,
+    alive,
+    forget_dead_workers,
+    listening_socket,
+    own_metrics_environment,
+    prepare_shared_dir,
+)
 
 
 def test_the_shared_socket_is_tcp_so_every_accepted_connection_has_nodelay():
@@ -39,6 +49,18 @@ def test_the_shared_directory_starts_empty(tmp_path):
     (tmp_path / "metrics" / "counter_123.db").write_bytes(b"from an earlier run")
     metrics = prepare_shared_dir(tmp_path)
     assert metrics == tmp_path / "metrics" and list(metrics.iterdir()) == []
+
+
+def test_the_endpoint_owns_the_metrics_environment_its_children_inherit(tmp_path, monkeypatch):
+    for name in METRICS_DIR_VARS:
+        monkeypatch.setenv(name, "/tmp/feast_metrics_of_a_parent")
+    own_metrics_environment(None)
+    assert not set(METRICS_DIR_VARS) & set(os.environ)
+    own_metrics_environment(tmp_path)
+    # both names: Feast, imported in a worker, reads the older one and keeps it rather than making its own
+    child = "import os, sys; print(os.environ['PROMETHEUS_MULTIPROC_DIR'], os.environ['PROMETHEUS_MULTIPROCESS_DIR'])"
+    seen = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.split()
+    assert seen == [str(tmp_path), str(tmp_path)]
 
 
 def _dead_pid() -> int:
