@@ -114,7 +114,6 @@ class AliasWatcher:
                 return "failed"
             self.slot.swap(scorer)
             self._failed_version = None
-            self.metrics.model.clear()
             self.metrics.model.labels(self.model_name, self.alias).set(float(target))
             self.metrics.reloads.labels("succeeded").inc()
             logger.info("now serving version %s (was %s)", target, current)

@@ -56,7 +56,7 @@ def endpoint(tmp_path_factory):
         with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=root / "endpoint.log",
                            cwd=PROJECT_ROOT):  # fmt: skip
             _wait(lambda: len(_health(port).get("workers", {})) == 2, "both workers to start")
-            yield port, uri
+            yield port, uri, root / "endpoint.log"
 
 
 def _get(port: int, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None) -> bytes:
@@ -90,7 +90,7 @@ def _metric(port: int, sample: str) -> float:
 
 
 def test_requests_spread_over_both_workers_and_any_worker_reports_them_all(endpoint):
-    port, _ = endpoint
+    port, _, _ = endpoint
     answered_by = set()
     for _ in range(200):  # fresh connections: the kernel hands each to whichever worker accepts first
         answered_by.add(_health(port)["worker"])
@@ -104,7 +104,7 @@ def test_requests_spread_over_both_workers_and_any_worker_reports_them_all(endpo
 
 
 def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(endpoint):
-    port, uri = endpoint
+    port, uri, log = endpoint
     settings = resolve_settings()
     reloads_before = _metric(port, RELOADS)
     version = _release_to_staging(f"2.{time.time_ns() % 1_000_000}.0")
@@ -122,10 +122,13 @@ def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(end
     workers = _health(port)["workers"]
     assert len(workers) == 2 and set(workers.values()) == {version}, workers
     assert _metric(port, RELOADS) - reloads_before == 2  # one per worker, each counted in its own process, summed
+    gauges = re.findall(r'^iris_model_version\{.*pid="(\d+)"\} (\S+)$', _get(port, "GET", "/metrics").decode(), re.M)
+    assert {pid: float(value) for pid, value in gauges} == {pid: float(version) for pid in workers}
+    assert "Warning" not in log.read_text() and "Traceback" not in log.read_text()  # a swap warns of nothing
 
 
 def test_a_killed_worker_is_replaced_and_its_version_forgotten(endpoint):
-    port, _ = endpoint
+    port, _, _ = endpoint
     workers = _health(port)["workers"]
     victim = int(next(iter(workers)))
     os.kill(victim, signal.SIGKILL)
