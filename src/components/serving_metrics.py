@@ -13,14 +13,37 @@ started afterwards inherits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from src.components.workers import alive
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+#: The endpoint's metric names start with this.
+PREFIX = "iris_"
+
+
+class _EndpointMetricsOnly(Collector):
+    """The endpoint's metrics of a shared directory, without the (zero) ones Feast creates in every worker.
+
+    Feast's feature-server metrics are created when a worker imports Feast for
+    the online lookup; in multiprocess mode their values land in the same
+    files. A single process never shows them (its registry is its own), so
+    several workers must not either.
+    """
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterable[Metric]:
+        return (metric for metric in self.collector.collect() if metric.name.startswith(PREFIX))
 
 
 class Metrics:
@@ -54,11 +77,11 @@ class Metrics:
         self.registry_up.set(1)
 
     def _shared_registry(self) -> CollectorRegistry | None:
-        """Every worker's values, from the shared files (None with one process)."""
+        """Every worker's values of this endpoint's metrics, from the shared files (None with one process)."""
         if self.shared_dir is None:
             return None
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self.shared_dir))
+        registry.register(_EndpointMetricsOnly(MultiProcessCollector(None, path=str(self.shared_dir))))
         return registry
 
     def exposition(self) -> bytes:
