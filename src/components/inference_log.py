@@ -2,10 +2,13 @@
 
 ``predict``, ``refuse`` and ``feedback`` only append to a deque (O(1) on the
 request path, and no thread is woken); a background thread takes everything
-every ``flush_seconds`` and writes it in one transaction of multi-row inserts
-(a request's rows are never split). A
-process killed with SIGKILL therefore loses at most the requests answered in
-its last ``flush_seconds`` (0.5 s by default); a clean stop writes everything.
+every ``flush_seconds`` and writes it in transactions of multi-row inserts of
+at most ``WRITE_ROWS`` rows (a request's rows are never split). A process
+killed with SIGKILL therefore loses at most the requests answered in its last
+``flush_seconds`` (0.5 s by default); a clean stop writes everything. Memory is
+bounded in rows, not requests: when ``max_pending_rows`` are waiting, a
+request is counted in ``dropped`` instead of queued (one request may carry
+thousands of rows).
 
 Several endpoint processes on one host share one file (WAL mode, a busy
 timeout); replicas on other hosts each write their own, and
@@ -56,6 +59,8 @@ def create_tables(connection: sqlite3.Connection) -> None:
 
 #: Rows per INSERT statement (SQLite allows 32,766 bound values: 17 columns x 1,000 rows fits).
 ROWS_PER_STATEMENT = 1000
+#: Rows the writer expands into Python tuples and writes in one transaction, at most (plus one request's).
+WRITE_ROWS = 50_000
 
 
 def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[object, ...]]) -> None:
@@ -79,16 +84,19 @@ class InferenceLog:
         alias: str = "",
         flush_seconds: float = 0.5,
         retention_days: float | None = None,
-        max_pending: int = 200_000,
+        max_pending_rows: int = 1_000_000,
     ) -> None:
         self.path, self.model_name, self.alias = path, model_name, alias
         # A deque, not a queue: append and popleft are atomic, and nothing wakes the writer per request (a
         # blocking queue's wake-up per request cost ~8% of one-row throughput in thread switches).
-        self._queue: deque[tuple[str, list[tuple[object, ...]]]] = deque()
+        self._queue: deque[tuple[str, int, list[tuple[object, ...]]]] = deque()
         self._closing = threading.Event()
-        #: Requests not logged because the writer fell ``max_pending`` behind (memory stays bounded).
+        #: Requests not logged because the writer fell ``max_pending_rows`` behind (memory stays bounded).
         self.dropped = 0
-        self._max_pending = max_pending
+        self._max_pending_rows = max_pending_rows
+        # rows queued (by the request path: the event loop, one thread) and rows taken (by the writer): each has a
+        # single writer, so neither loses an update, and their difference is what waits, without a lock
+        self._queued_rows = self._taken_rows = 0
         self._flush_seconds, self._retention_days = flush_seconds, retention_days
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,21 +112,25 @@ class InferenceLog:
         probabilities: np.ndarray, latency_ms: float,
     ) -> None:  # fmt: skip
         """Queue one answered request (O(1) here: the rows are built on the writer thread)."""
-        if len(self._queue) >= self._max_pending:
-            self.dropped += 1
-            return
         # the time as a float here (~50 ns); the writer formats it
-        self._queue.append(("predictions", [(request_id, time.time(), version, columns, labels, probabilities,
-                                             latency_ms)]))  # fmt: skip
+        self._enqueue("predictions", len(labels), [(request_id, time.time(), version, columns, labels,
+                                                    probabilities, latency_ms)])  # fmt: skip
 
     def refuse(self, request_id: str, version: str, status: int, reason: str, field: str | None) -> None:
-        self._queue.append(("refusals", [(request_id, _now(), self.model_name, version, self.alias, status, reason,
-                                          field or "")]))  # fmt: skip
+        self._enqueue("refusals", 1, [(request_id, _now(), self.model_name, version, self.alias, status, reason,
+                                       field or "")])  # fmt: skip
 
     def feedback(self, labels: Sequence[tuple[str, str]]) -> None:
         """Queue true labels (request ID, species) that came back for served requests."""
         now = _now()
-        self._queue.append(("feedback", [(request_id, now, species) for request_id, species in labels]))
+        self._enqueue("feedback", len(labels), [(request_id, now, species) for request_id, species in labels])
+
+    def _enqueue(self, table: str, rows: int, item: list[tuple[object, ...]]) -> None:
+        if self._queued_rows - self._taken_rows + rows > self._max_pending_rows:
+            self.dropped += 1
+            return
+        self._queued_rows += rows
+        self._queue.append((table, rows, item))
 
     def close(self) -> None:
         self._closing.set()
@@ -134,21 +146,28 @@ class InferenceLog:
             for index, (*row, label, share) in enumerate(zip(*values, labels, shares, strict=True))  # type: ignore[call-overload]
         ]
 
+    def _take(self) -> dict[str, list[tuple[object, ...]]]:
+        """Whole requests off the queue, up to ``WRITE_ROWS`` rows (more only if one request alone has more)."""
+        pending: dict[str, list[tuple[object, ...]]] = {table: [] for table in TABLES}
+        taken = 0
+        while taken < WRITE_ROWS:
+            try:
+                table, count, rows = self._queue.popleft()
+            except IndexError:
+                break
+            pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
+            taken += count
+            self._taken_rows += count
+        return pending
+
     def _run(self) -> None:
-        """Every ``flush_seconds`` (or at close): take what was queued and write it in one transaction."""
+        """Every ``flush_seconds`` (or at close): write what was queued, ``WRITE_ROWS`` rows per transaction."""
         connection = sqlite3.connect(self.path, timeout=10)
         last_sweep: float | None = None
         closing = False
         while not closing:
             closing = self._closing.wait(self._flush_seconds)
-            pending: dict[str, list[tuple[object, ...]]] = {table: [] for table in TABLES}
-            while True:
-                try:
-                    table, rows = self._queue.popleft()
-                except IndexError:
-                    break
-                pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
-            if any(pending.values()):
+            while any((pending := self._take()).values()):
                 with connection:
                     for table, rows in pending.items():
                         _insert(connection, table, rows)

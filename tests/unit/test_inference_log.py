@@ -65,10 +65,27 @@ def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
 
 
 def test_a_writer_that_falls_behind_drops_and_counts_instead_of_growing(tmp_path):
-    log = InferenceLog(tmp_path / "inference.db", max_pending=2)  # not started: nothing is taken off the queue
+    # bounded in rows: 7 rows fit, so two 3-row requests do, then nothing of 3 rows more (a 1-row refusal does)
+    log = InferenceLog(tmp_path / "inference.db", max_pending_rows=7)  # not started: nothing is taken off the queue
     for index in range(5):
         log.predict(f"r{index}", "1", canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.1)
-    assert log.dropped == 3
+    log.refuse("bad", "1", 400, "out of range", "petal_width_cm")
+    log.feedback([("r0", "setosa"), ("r1", "virginica")])
+    assert log.dropped == 4
     log.start()
     log.close()
     assert len(_rows(tmp_path / "inference.db", "select distinct request_id from predictions")) == 2
+    assert _rows(tmp_path / "inference.db", "select request_id from refusals") == [("bad",)]
+
+
+def test_a_backlog_is_written_in_bounded_transactions_and_whole_requests(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference_log, "WRITE_ROWS", 5)
+    log = InferenceLog(tmp_path / "inference.db")  # not started: a backlog builds up
+    for index in range(4):
+        log.predict(f"r{index}", "1", canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.1)
+    taken = log._take()  # whole requests until 5 rows are reached: two of three rows
+    assert [row[:2] for row in taken["predictions"]] == [(f"r{i}", j) for i in range(2) for j in range(3)]
+    log.start()
+    log.close()
+    assert len(_rows(tmp_path / "inference.db", "select * from predictions")) == 6  # the two requests left
+    assert log.dropped == 0
