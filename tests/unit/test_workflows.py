@@ -65,6 +65,27 @@ def test_every_job_has_least_privilege_permissions():
         ), path.name
 
 
+#: Every write a workflow job may hold, and why; any other job reads at most.
+WRITES = {
+    ("cd-staging.yml", "release"): {"id-token"},  # OIDC to Databricks
+    ("cd-production.yml", "release"): {"id-token"},  # OIDC to Databricks
+    ("monitoring.yml", "monitor"): {"id-token"},  # OIDC to Databricks
+    ("monitoring.yml", "retrain"): {"actions"},  # starts cd-staging.yml on drift
+}
+
+
+def test_a_job_writes_only_what_it_needs_and_oidc_only_from_a_protected_environment():
+    for path in WORKFLOWS:
+        workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for name, job in workflow["jobs"].items():
+            permissions = job.get("permissions", workflow.get("permissions")) or {}
+            written = {scope for scope, level in permissions.items() if level == "write"}
+            assert written == WRITES.get((path.name, name), set()), (path.name, name, written)
+            if "id-token" in written:  # a token for Databricks' federation policy, whose subject is the environment
+                assert "environment" in job, (path.name, name)
+                assert job["env"]["DATABRICKS_AUTH_TYPE"] == "${{ vars.DATABRICKS_HOST && 'github-oidc' || '' }}"
+
+
 def test_ci_run_calls_the_readme_commands():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert {"make lint", "make train", "make test"} <= set(lines)
