@@ -89,8 +89,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from src.components.workers import own_metrics_environment
+    from src.components.workers import listening_socket, own_metrics_environment
 
+    try:  # a taken port is said in one line, before seconds of model loading, and nothing is started
+        listening_socket(args.host, args.port).close()
+    except OSError as exc:
+        return cli.refuse(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     own_metrics_environment(None)  # not a parent's (Feast's): set again for workers, before they start
     import uvicorn
 

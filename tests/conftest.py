@@ -193,3 +193,22 @@ def signed_webhook(payload: dict, secret: str) -> tuple[str, dict[str, str]]:
     headers = {"Content-Type": "application/json", "X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
                "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
     return body, headers
+
+
+def release_to_staging(version: str, author: str = "alice") -> str:
+    """Train ``version`` on the current store, pass the validation gate, promote to @staging; the registry version.
+
+    Imports the pipeline lazily: unit tests that never release do not pay for it.
+    """
+    from pipelines.training_pipeline import run_training
+    from src.models.model_registry import Alias
+    from src.models.model_validator import validate_version
+    from src.models.promotion import promote
+    from src.models.training_plan import TrainingRequest
+    from src.utils.config import load_model_config, resolve_settings
+
+    settings = resolve_settings()
+    registered = run_training(TrainingRequest(version=version, author=author)).registered
+    assert validate_version(settings, load_model_config(), version=registered.version).passed
+    promote(settings, Alias.STAGING, actor=author)
+    return registered.version

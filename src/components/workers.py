@@ -151,11 +151,11 @@ def serve(factory: Callable[[], object], *, host: str, port: int, workers: int, 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    own_metrics_environment(prepare_shared_dir(shared_dir))  # inherited by the spawned workers
     config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, access_log=False,
                             log_level="warning", loop="uvloop", http="httptools")  # fmt: skip
-    sock = listening_socket(host, port)
+    sock = listening_socket(host, port)  # first: a taken port leaves no shared directory behind
     try:
+        own_metrics_environment(prepare_shared_dir(shared_dir))  # inherited by the spawned workers
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()

@@ -198,7 +198,8 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
         requirements = (local / "requirements.txt").read_text().splitlines()
         python = model.metadata.flavors.get("python_function", {}).get("python_version")
         differences = environment_differences(requirements, python)
-        return not differences, "; ".join(differences) or f"this environment runs its {len(requirements)} pins"
+        pins = sum("==" in line for line in requirements)
+        return not differences, "; ".join(differences) or f"this environment runs its {pins} pins"
 
     def features() -> tuple[bool, str]:
         inside = list(model.get_raw_model()[0].features)
@@ -282,7 +283,7 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig, settin
 CHAMPION_PREFIX = "champion_"
 
 
-def _evaluate(model: PyFuncModel | str, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
+def _evaluate(model: PyFuncModel, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
     """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
     return mlflow_utils.evaluate_classifier(model, data, target=TARGET_COLUMN, labels=SPECIES, prefix=prefix)
 
@@ -433,7 +434,10 @@ def validate_version(
             checks += _contract_checks(model, local, candidate)
             checks += _governance_checks(candidate, model_config, settings)
             candidate_result = _evaluate(model, held_out.frame)  # the loaded model: no second load
-        champion_result = _evaluate(champion.uri, held_out.frame, prefix=CHAMPION_PREFIX) if champion else None
+        champion_result = None
+        if champion is not None:  # the baseline, judged in this environment like the candidate: no pin warning
+            baseline = load_pyfunc(champion.uri, check_environment=False)
+            champion_result = _evaluate(baseline, held_out.frame, prefix=CHAMPION_PREFIX)
         checks += _metric_checks(candidate_result, champion_result, model_config)
         checks += _behaviour_checks(model, held_out)
         checks += _latency_checks(model, held_out, model_config)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import mlflow
@@ -28,11 +28,13 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import EvaluationResult, MetricThreshold, ModelSignature, infer_signature
 from mlflow.models.evaluation.validation import ModelValidationFailedException
-from mlflow.pyfunc import PyFuncModel
 
 from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel  # a type only: importing mlflow.pyfunc costs every command
 
 
 class BackendError(ProjectError, RuntimeError):
@@ -397,11 +399,11 @@ def log_sklearn_model(
 
 
 def evaluate_classifier(
-    model: PyFuncModel | str, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
+    model: PyFuncModel, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
 ) -> EvaluationResult:
     """``mlflow.models.evaluate`` (default classifier evaluator) into the active run, macro-averaged.
 
-    ``model`` is a loaded pyfunc (no second load) or a model URI. The
+    ``model`` is the loaded pyfunc (evaluate would load a URI again). The
     artifacts are the confusion matrix, the calibration curve and the
     per-class precision, recall and F1 (``per_class_metrics.csv``); the
     per-class ROC and precision-recall plots are off (the macro ``roc_auc``

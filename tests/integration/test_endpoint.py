@@ -20,14 +20,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from pipelines.training_pipeline import run_training
-from src.models.model_registry import Alias, Registry
-from src.models.model_validator import validate_version
-from src.models.promotion import promote
-from src.models.training_plan import TrainingRequest
-from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+from src.models.model_registry import Registry
+from src.utils.config import PROJECT_ROOT
 from src.utils.processes import ServerProcess
-from tests.conftest import free_port, use_store
+from tests.conftest import free_port, release_to_staging, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +33,11 @@ SECRET = "test-webhook-secret"
 MAX_BODY = 20_000
 
 
-def _train_validate_promote(version: str) -> str:
-    settings = resolve_settings()
-    registered = run_training(TrainingRequest(version=version, author="alice")).registered
-    assert validate_version(settings, load_model_config(), version=registered.version).passed
-    promote(settings, Alias.STAGING, actor="alice")
-    return registered.version
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("endpoint-store")
     with use_store(root) as uri:
-        assert _train_validate_promote("1.0.0") == "1"
+        assert release_to_staging("1.0.0") == "1"
         yield root, uri
 
 
@@ -115,7 +103,7 @@ def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
         client.start()
     before = json.loads(_request(port, "GET", "/health")[1])["model_version"]
     try:
-        after = _train_validate_promote("1.1.0")  # staging moves while requests flow
+        after = release_to_staging("1.1.0")  # staging moves while requests flow
         deadline = time.monotonic() + 60
         while json.loads(_request(port, "GET", "/health")[1])["model_version"] != after:
             assert time.monotonic() < deadline, "the endpoint did not pick up the alias move"

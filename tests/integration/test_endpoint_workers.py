@@ -19,11 +19,9 @@ import time
 import pytest
 
 from src.components.endpoint_checks import served_version
-from src.models.model_registry import Alias
-from src.models.promotion import promote
-from src.utils.config import PROJECT_ROOT, load_model_config, resolve_settings
+from src.utils.config import PROJECT_ROOT, resolve_settings
 from src.utils.processes import ServerProcess
-from tests.conftest import free_port, signed_webhook, use_store
+from tests.conftest import free_port, release_to_staging, signed_webhook, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -32,23 +30,11 @@ REQUESTS, RELOADS = 'iris_requests_total{status="200"}', 'iris_model_reloads_tot
 ONE_ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
 
 
-def _release_to_staging(version: str) -> str:
-    from pipelines.training_pipeline import run_training
-    from src.models.model_validator import validate_version
-    from src.models.training_plan import TrainingRequest
-
-    settings = resolve_settings()
-    registered = run_training(TrainingRequest(version=version, author="alice")).registered
-    assert validate_version(settings, load_model_config(), version=registered.version).passed
-    promote(settings, Alias.STAGING, actor="alice")
-    return registered.version
-
-
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("workers-store")
     with use_store(root) as uri:
-        _release_to_staging("1.0.0")
+        release_to_staging("1.0.0")
         port = free_port()
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "ENDPOINT_WEBHOOK_SECRET": SECRET}
         command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "staging", "--port", str(port),
@@ -107,7 +93,7 @@ def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(end
     port, uri, log = endpoint
     settings = resolve_settings()
     reloads_before = _metric(port, RELOADS)
-    version = _release_to_staging(f"2.{time.time_ns() % 1_000_000}.0")
+    version = release_to_staging(f"2.{time.time_ns() % 1_000_000}.0")
     event = {"entity": "model_version_alias", "action": "created",
              "data": {"name": settings.model_name_for("staging"), "alias": "staging", "version": version}}  # fmt: skip
     body, headers = signed_webhook(event, SECRET)
@@ -140,3 +126,21 @@ def test_a_killed_worker_is_replaced_and_its_version_forgotten(endpoint):
     _wait(replaced, "the supervisor to replace the killed worker")
     health = _health(port)
     assert served_version(health) == health["model_version"]  # the replacement serves what the alias holds
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_port_is_one_error_line_before_any_model_loads_and_leaves_nothing(workers, capsys, tmp_path,
+                                                                                  monkeypatch):  # fmt: skip
+    import tempfile
+
+    from scripts import deploy_endpoint
+    from src.components.workers import listening_socket
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a shared directory would be made
+    with listening_socket("127.0.0.1", 0) as taken:
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = deploy_endpoint.main(["--alias", "staging", "--port", str(port), "--workers", workers])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert list(tmp_path.iterdir()) == []
