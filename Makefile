@@ -35,7 +35,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration test-fuzz lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ test: $(STAMP) ## run all tests (random order, in parallel), with coverage of sr
 
 test-unit: $(STAMP) ## run unit tests only
 	$(BIN)/pytest tests/unit/ -v
+
+test-fuzz: $(STAMP) ## 10,000 generated requests against the endpoint's OpenAPI schema (make test sends 500)
+	ENDPOINT_FUZZ_REQUESTS=10000 $(BIN)/pytest tests/integration/test_endpoint_schema.py -v
 
 test-integration: $(STAMP) ## run integration tests only
 	$(BIN)/pytest tests/integration/ -v $(PYTEST_PARALLEL)

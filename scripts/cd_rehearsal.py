@@ -143,8 +143,10 @@ class Rehearsal:
             _check(promote_model.main([*env, "--to", "production", *approval]), "seed: production")
 
     def start_endpoints(self) -> None:
-        from src.utils.processes import ServerProcess, free_port
+        """The staging and production endpoints, started side by side."""
+        from src.utils.processes import ServerProcess, free_port, start_together
 
+        endpoints = []
         for alias in ("staging", "production"):
             port = free_port()
             command = [sys.executable, "scripts/deploy_endpoint.py", "--env", "staging", "--alias", alias,
@@ -153,8 +155,11 @@ class Rehearsal:
             endpoint = ServerProcess(f"{alias} endpoint", command, "127.0.0.1", port, "/ping",
                                      env=self.environment(ENDPOINT), log=self.root / f"endpoint_{alias}.log",
                                      cwd=PROJECT_ROOT)  # fmt: skip
-            self._exits.enter_context(endpoint.start())
+            endpoints.append(endpoint)
             self.endpoints[alias] = endpoint.url
+        start_together(endpoints)
+        for endpoint in endpoints:
+            self._exits.enter_context(endpoint)
 
     def release(self, target: str, *extra: str) -> int:
         """``scripts/release.py`` as the workflow runs it, as the workflow's identity."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from src.utils import cli
-from src.utils.config import DEFAULT_MODEL_CONFIG, load_model_config
+from src.utils.config import load_model_config, model_config_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--alias", choices=cli.ALIASES, help="validate the version at this alias")
     target.add_argument("--version", help="validate this version number")
-    parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model config (thresholds, budgets)")
+    parser.add_argument("--config", type=Path, default=model_config_path(),
+                        help="model config: thresholds, budgets ($ML_MODEL_CONFIG or %(default)s)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     return parser
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from src.models.training_plan import TrainingRequest, plan_training
 from src.utils import cli
-from src.utils.config import DEFAULT_FEATURE_CONFIG, DEFAULT_MODEL_CONFIG
+from src.utils.config import DEFAULT_FEATURE_CONFIG, model_config_path
 from src.utils.tracking_store import prepare_stores
 
 
@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
         example="python -m src.models.train_model --config configs/model_config.yaml "
         "--experiment /data-science/iris/species_classifier --context full --version 1.0.0",
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_MODEL_CONFIG, help="model config YAML")
+    parser.add_argument(
+        "--config", type=Path, default=model_config_path(), help="model config YAML ($ML_MODEL_CONFIG or %(default)s)"
+    )
     parser.add_argument("--feature-config", type=Path, default=DEFAULT_FEATURE_CONFIG, help="feature config YAML")
     parser.add_argument("--experiment", help="/{team}/{project}/{model_name} (default: from the profile)")
     parser.add_argument("--context", default="full", help="training context, e.g. full or incremental")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from src.features.feature_definitions import FeatureDefinition, UnknownFeatureError, resolve_features
@@ -16,13 +16,13 @@ from src.models.semantic_version import AUTO, FIRST
 from src.utils.config import (
     DEFAULT_ENVIRONMENT_CONFIG,
     DEFAULT_FEATURE_CONFIG,
-    DEFAULT_MODEL_CONFIG,
     ConfigError,
     FeatureConfig,
     ModelConfig,
     Settings,
     load_feature_config,
     load_model_config,
+    model_config_path,
     resolve_settings,
 )
 from src.utils.errors import ProjectError
@@ -40,7 +40,7 @@ class TrainingRequest:
 
     version: str
     context: str = "full"
-    model_config: Path = DEFAULT_MODEL_CONFIG
+    model_config: Path = field(default_factory=model_config_path)
     feature_config: Path = DEFAULT_FEATURE_CONFIG
     environment_config: Path = DEFAULT_ENVIRONMENT_CONFIG
     env: str | None = None

@@ -34,6 +34,8 @@ ENV_ALIAS_LOCK = "ALIAS_LOCK_URI"
 #: The lock services an alias lock may live in (src/models/alias_lock.py).
 LOCK_SCHEMES = ("postgresql", "redis", "rediss")
 ENV_FEATURE_STORE_DIR = "FEATURE_STORE_DIR"
+#: The model config a command reads when it is given none (CI or a test suite points a whole run at another one).
+ENV_MODEL_CONFIG = "ML_MODEL_CONFIG"
 
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -393,9 +395,16 @@ def _parse(model: type[_Config], path: Path) -> _Config:
         raise ConfigError(f"{path}: invalid {model.__name__}:\n{lines}") from None
 
 
-def load_model_config(path: Path = DEFAULT_MODEL_CONFIG) -> ModelConfig:
-    """Read and validate ``model_config.yaml``; a relative data path is taken from the project root."""
-    config = _parse(ModelConfig, Path(path))
+def model_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The model config to read when none is named: ``$ML_MODEL_CONFIG``, else ``configs/model_config.yaml``."""
+    named = (os.environ if environ is None else environ).get(ENV_MODEL_CONFIG)
+    return Path(named) if named else DEFAULT_MODEL_CONFIG
+
+
+def load_model_config(path: Path | None = None) -> ModelConfig:
+    """Read and validate ``model_config.yaml`` (``model_config_path()`` when no path is given); a relative data
+    path is taken from the project root."""
+    config = _parse(ModelConfig, Path(path or model_config_path()))
     data_path = config.data.path
     if data_path is not None and not data_path.is_absolute():
         data = config.data.model_copy(update={"path": PROJECT_ROOT / data_path})

@@ -101,6 +101,11 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
         """Start the group and wait until the server is healthy; stop the group if it is not."""
+        self.launch()
+        return self.wait_healthy(timeout_s)
+
+    def launch(self) -> ServerProcess:
+        """Start the group without waiting (``wait_healthy`` joins it): servers that start side by side."""
         require_free_port(self.host, self.port, self.name)
         output = self.log.open("ab") if self.log else subprocess.DEVNULL
         try:
@@ -115,6 +120,10 @@ class ServerProcess:
         finally:
             if self.log:
                 output.close()  # type: ignore[union-attr]
+        return self
+
+    def wait_healthy(self, timeout_s: float = 120.0) -> ServerProcess:
+        """Wait until the launched server answers its health path; stop the group if it does not."""
         try:
             self._wait_healthy(timeout_s)
         except ServerFailed:
@@ -158,6 +167,19 @@ class ServerProcess:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+
+def start_together(servers: Sequence[ServerProcess], timeout_s: float = 120.0) -> None:
+    """Launch every server, then wait for each: their start-ups overlap. If one fails, all are stopped."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_healthy(timeout_s)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
 
 
 def free_port(host: str = "127.0.0.1") -> int:

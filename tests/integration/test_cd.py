@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
@@ -19,7 +18,8 @@ import yaml
 
 from scripts.cd_rehearsal import Rehearsal
 from scripts.release import approver_from
-from src.utils.config import CONFIG_DIR
+from src.utils.config import model_config_path
+from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def _quiet(call) -> tuple[int, str]:
 def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     root = tmp_path_factory.mktemp("cd")
     strict = root / "strict.yaml"
-    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content = yaml.safe_load(model_config_path().read_text())
     content["validation"]["thresholds"]["val_accuracy"] = 0.99
     strict.write_text(yaml.safe_dump(content))
     admin_dsn = postgres_dsn.rsplit("/", 1)[0] + "/postgres"
@@ -53,9 +53,10 @@ def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         rehearsal.seed()
         rehearsal.start_endpoints()
         record: dict[str, object] = {"rehearsal": rehearsal, "before": _health(rehearsal.endpoints["production"])}
-        record["staging"] = _quiet(lambda: rehearsal.release("staging"))
+        live = ("--max-p99-ms", SUITE_ROLLOUT_P99_MS)  # the live checks with a budget a busy machine meets
+        record["staging"] = _quiet(lambda: rehearsal.release("staging", *live))
         record["after staging"] = _health(rehearsal.endpoints["staging"])
-        record["failing gate"] = _quiet(lambda: rehearsal.release("staging", "--config", str(strict)))
+        record["failing gate"] = _quiet(lambda: rehearsal.release("staging", "--config", str(strict), *live))
         record["after failing gate"] = _health(rehearsal.endpoints["staging"])
         record["wrong version"] = _quiet(lambda: rehearsal.release("production", "--version", "1"))
         statuses: list[int] = []
@@ -75,15 +76,17 @@ def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         for client in clients:
             client.start()
         try:  # passes the gate, then fails a live check (an impossible latency budget): rolled back under load
+            eventually(lambda: len(statuses) >= 20, "requests flowing before the rollout")
             record["failed rollout"] = _quiet(lambda: rehearsal.release("production", "--max-p99-ms", "0.001"))
-            time.sleep(1.0)
+            rolled_back = len(statuses)
+            eventually(lambda: len(statuses) >= rolled_back + 20, "requests answered after the rollback")
         finally:
             stop.set()
             for client in clients:
                 client.join()
         record["statuses"] = statuses
         record["after rollback"] = _health(rehearsal.endpoints["production"])
-        record["released"] = _quiet(lambda: rehearsal.release("production"))
+        record["released"] = _quiet(lambda: rehearsal.release("production", *live))
         record["after release"] = _health(rehearsal.endpoints["production"])
         yield record
 
@@ -109,7 +112,7 @@ def test_production_takes_only_the_version_staging_validated(story):
 def test_a_failed_live_check_rolls_production_back_without_a_failed_request(story):
     code, printed = story["failed rollout"]
     assert code == 1 and "rolled back" in printed, printed[-3000:]
-    assert len(story["statuses"]) > 50 and set(story["statuses"]) == {200}
+    assert set(story["statuses"]) == {200}
     assert story["after rollback"]["model_version"] == story["before"]["model_version"]
 
 

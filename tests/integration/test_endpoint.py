@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import mlflow
@@ -23,7 +22,7 @@ from mlflow import MlflowClient
 from src.models.model_registry import Registry
 from src.utils.config import PROJECT_ROOT
 from src.utils.processes import ServerProcess
-from tests.conftest import free_port, release_to_staging, use_store
+from tests.conftest import eventually, free_port, release_to_staging, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -103,21 +102,23 @@ def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
         client.start()
     before = json.loads(_request(port, "GET", "/health")[1])["model_version"]
     try:
+        eventually(lambda: len(statuses) >= 20, "requests flowing before the move")
         after = release_to_staging("1.1.0")  # staging moves while requests flow
-        deadline = time.monotonic() + 60
-        while json.loads(_request(port, "GET", "/health")[1])["model_version"] != after:
-            assert time.monotonic() < deadline, "the endpoint did not pick up the alias move"
-            time.sleep(0.2)
-        time.sleep(1.0)  # keep serving on the new version for a moment
+        eventually(lambda: json.loads(_request(port, "GET", "/health")[1])["model_version"] == after,
+                   "the endpoint picking up the alias move")  # fmt: skip
+        swapped = len(statuses)
+        eventually(lambda: len(statuses) >= swapped + 20, "requests answered on the new version")
     finally:
         stop.set()
         for client in clients:
             client.join()
-    assert len(statuses) > 100 and set(statuses) == {200}
-    time.sleep(1.5)  # the inference log flushes every 0.5 s
-    with sqlite3.connect(log) as connection:
-        versions = dict(connection.execute("select model_version, count(*) from predictions group by 1").fetchall())
-    assert set(versions) >= {before, after}
+    assert set(statuses) == {200}
+
+    def logged_versions() -> set[str]:
+        with sqlite3.connect(log) as connection:
+            return {row[0] for row in connection.execute("select distinct model_version from predictions")}
+
+    eventually(lambda: logged_versions() >= {before, after}, "both versions in the inference log (it flushes)")
 
 
 def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path):
@@ -130,17 +131,13 @@ def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path
     (broken / "model.skops").write_bytes(b"not a model")  # a version whose model cannot be loaded
     version = client.create_model_version(good.name, source=str(broken), run_id=good.run_id, tags=dict(good.tags))
     Registry(client).point_alias(good.name, "staging", str(version.version))  # a bad move, bypassing the gate
-    deadline = time.monotonic() + 30
-    while (health := json.loads(_request(port, "GET", "/health")[1]))["last_reload_error"] is None:
-        assert time.monotonic() < deadline, "the refused move was not reported"
-        time.sleep(0.2)
+    health = eventually(lambda: (h := json.loads(_request(port, "GET", "/health")[1]))["last_reload_error"] and h,
+                        "the refused move reported")  # fmt: skip
     assert health["status"] == "degraded" and health["model_version"] == str(good.version)
     assert f"version {version.version} refused by the alias guard" in health["last_reload_error"]
     assert "without a recorded and validated move in the alias history" in health["last_reload_error"]
     assert _invoke(port, {"instances": [SETOSA]}) == (200, {"predictions": ["setosa"]})
     assert 'iris_model_reloads_total{outcome="refused"} 1.0' in _request(port, "GET", "/metrics")[1].decode()
     Registry(client).point_alias(good.name, "staging", str(good.version))  # put back: nothing left to report
-    deadline = time.monotonic() + 30
-    while json.loads(_request(port, "GET", "/health")[1])["last_reload_error"] is not None:
-        assert time.monotonic() < deadline, "the report was not cleared once the alias was back"
-        time.sleep(0.2)
+    eventually(lambda: json.loads(_request(port, "GET", "/health")[1])["last_reload_error"] is None,
+               "the report cleared once the alias was back")  # fmt: skip

@@ -21,7 +21,7 @@ import pytest
 from src.components.endpoint_checks import served_version
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from src.utils.processes import ServerProcess
-from tests.conftest import free_port, release_to_staging, signed_webhook, use_store
+from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually, free_port, release_to_staging, signed_webhook, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def endpoint(tmp_path_factory):
                    "--workers", "2", "--poll-seconds", "60", "--inference-log", str(root / "inference.db")]  # fmt: skip
         with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=root / "endpoint.log",
                            cwd=PROJECT_ROOT):  # fmt: skip
-            _wait(lambda: len(_health(port).get("workers", {})) == 2, "both workers to start")
+            eventually(lambda: len(_health(port).get("workers", {})) == 2, "both workers to start")
             yield port, uri, root / "endpoint.log"
 
 
@@ -59,13 +59,6 @@ def _get(port: int, method: str, path: str, body: str | None = None, headers: di
 
 def _health(port: int) -> dict:
     return json.loads(_get(port, "GET", "/health"))
-
-
-def _wait(condition, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _metric(port: int, sample: str) -> float:
@@ -101,7 +94,7 @@ def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(end
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     rollout = subprocess.run(
         [sys.executable, "scripts/deploy_endpoint.py", "rollout", "--alias", "staging", "--url",
-         f"http://127.0.0.1:{port}", "--version", version, "--timeout", "30"],
+         f"http://127.0.0.1:{port}", "--version", version, "--timeout", "120", "--max-p99-ms", SUITE_ROLLOUT_P99_MS],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert rollout.returncode == 0, rollout.stdout + rollout.stderr
@@ -123,7 +116,7 @@ def test_a_killed_worker_is_replaced_and_its_version_forgotten(endpoint):
         now = _health(port)["workers"]
         return len(now) == 2 and str(victim) not in now
 
-    _wait(replaced, "the supervisor to replace the killed worker")
+    eventually(replaced, "the supervisor to replace the killed worker")
     health = _health(port)
     assert served_version(health) == health["model_version"]  # the replacement serves what the alias holds
 

@@ -192,7 +192,10 @@ def test_training_from_the_store_equals_training_from_local_features(store, back
 
 def test_a_feature_service_missing_from_the_store_tracks_nothing(store, backend, tmp_path):
     other_set = {"name": "iris_species_features", "version": 9}
-    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="iris_species_features_v9 is not in"):
+    with (
+        use_store(tmp_path / "mlflow", created=False),
+        pytest.raises(TrainingRefused, match="iris_species_features_v9 is not in"),
+    ):
         run_training(backend.request("1.0.0", feature_config=_store_feature_config(tmp_path, feature_set=other_set)))
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 

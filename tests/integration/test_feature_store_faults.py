@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pandas as pd
@@ -22,7 +21,7 @@ from pipelines.training_pipeline import run_training
 from src.features.feature_store import FeatureStoreUnavailable, apply_and_materialize
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import PROJECT_ROOT, resolve_settings
-from tests.conftest import free_port, fresh_database, require_service, use_store
+from tests.conftest import eventually, free_port, fresh_database, require_service, use_store
 from tests.integration.test_feature_store import _env_config, _post, _serve, _store_feature_config
 
 pytestmark = pytest.mark.integration
@@ -32,7 +31,10 @@ def test_training_from_a_store_never_built_tracks_nothing(tmp_path):
     config = _env_config(tmp_path, {"directory": str(tmp_path / "nowhere")})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip
-    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused, match="run `make features` first"):
+    with (
+        use_store(tmp_path / "mlflow", created=False),
+        pytest.raises(TrainingRefused, match="run `make features` first"),
+    ):
         run_training(request)
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 
@@ -42,7 +44,7 @@ def test_training_from_a_store_that_is_down_tracks_nothing(tmp_path):
     config = _env_config(tmp_path, {"registry": down, "offline_store": down})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip
-    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused) as refused:
+    with use_store(tmp_path / "mlflow", created=False), pytest.raises(TrainingRefused) as refused:
         run_training(request)
     assert "feature store unavailable while reading the registry" in str(refused.value)
     assert down in str(refused.value)
@@ -74,14 +76,14 @@ def private_redis(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
     server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL)  # fmt: skip
     client = redis.Redis(port=port, socket_timeout=1)
-    deadline = time.monotonic() + 10
-    while True:
+
+    def answers() -> bool:
         try:
-            client.ping()
-            break
+            return bool(client.ping())
         except redis.exceptions.ConnectionError:
-            assert time.monotonic() < deadline, "private redis-server did not start"
-            time.sleep(0.05)
+            return False
+
+    eventually(answers, "the private redis-server answering", every_s=0.05)
     yield f"redis://127.0.0.1:{port}/0", server
     server.kill()
     server.wait()
@@ -140,7 +142,7 @@ def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_c
     model_config = write_config("model_config.yaml", {"data": {"source": "file", "path": str(data)}})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config, model_config=model_config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip
-    with use_store(tmp_path / "mlflow"), pytest.raises(TrainingRefused) as refused:
+    with use_store(tmp_path / "mlflow", created=False), pytest.raises(TrainingRefused) as refused:
         run_training(request)
     assert "the store has no features for flower_id [151, 152, 153, 154, 155] (10 rows)" in str(refused.value)
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()

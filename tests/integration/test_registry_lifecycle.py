@@ -28,8 +28,8 @@ from src.models.model_registry import Alias, AliasHistory, Registry, RegistryErr
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.models.training_plan import TrainingRequest
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, Settings, load_model_config, resolve_settings
-from tests.conftest import free_port, use_store
+from src.utils.config import CONFIG_DIR, PROJECT_ROOT, Settings, load_model_config, model_config_path, resolve_settings
+from tests.conftest import SUITE_ROLLOUT_P99_MS, free_port, use_store
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +152,7 @@ def model_config():
 
 @pytest.fixture(scope="module")
 def strict_config(tmp_path_factory):
-    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content = yaml.safe_load(model_config_path().read_text())
     content["validation"]["thresholds"]["val_accuracy"] = 0.99
     path = tmp_path_factory.mktemp("strict") / "model_config.yaml"
     path.write_text(yaml.safe_dump(content))
@@ -393,7 +393,7 @@ def test_validate_command_exit_codes(at, tmp_path, capsys):
     assert validate_model.main(["--version", "1"]) == 0
     assert "PASSED" in capsys.readouterr().out
     strict = tmp_path / "strict.yaml"
-    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content = yaml.safe_load(model_config_path().read_text())
     content["validation"]["thresholds"]["val_f1_macro"] = 0.999
     strict.write_text(yaml.safe_dump(content))
     assert validate_model.main(["--version", "1", "--config", str(strict)]) == 1
@@ -402,15 +402,9 @@ def test_validate_command_exit_codes(at, tmp_path, capsys):
     assert "has no version '42'" in capsys.readouterr().err
 
 
-@pytest.fixture(params=["file", "postgres", "redis"])
-def lock_uri(request) -> str:
-    """The alias lock of a racing promotion: the file lock of the SQLite store, or a real lock service."""
-    if request.param == "file":
-        return ""
-    return request.getfixturevalue("postgres_dsn" if request.param == "postgres" else "redis_url")
-
-
-def test_racing_promotions_leave_one_consistent_move(at, model_config, lock_uri):
+def test_racing_promotions_leave_one_consistent_move(at, model_config):
+    """Four promotion commands race under the store's file lock. Each lock service (PostgreSQL, Redis) serialises
+    racing processes in tests/integration/test_alias_lock.py; this is the promotion built on top of one."""
     here = at("v2_at_production")
     assert _train("1.2.0") == "3"
     assert validate_version(here.settings, model_config, version="3", registry=here.registry).passed
@@ -421,7 +415,7 @@ def test_racing_promotions_leave_one_consistent_move(at, model_config, lock_uri)
              "--actor", f"racer-{index}"],
             cwd=PROJECT_ROOT,
             env={**os.environ, "MLFLOW_TRACKING_URI": here.uri, "MLFLOW_REGISTRY_URI": here.uri,
-                 "ALIAS_LOCK_URI": lock_uri},
+                 "ALIAS_LOCK_URI": ""},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -501,10 +495,10 @@ def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(
     with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=tmp_path / "endpoint.log",
                        cwd=PROJECT_ROOT):  # fmt: skip
         passed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
-                         "--version", "2", "--timeout", "60")  # fmt: skip
+                         "--version", "2", "--timeout", "120", "--max-p99-ms", SUITE_ROLLOUT_P99_MS)  # fmt: skip
         assert passed.returncode == 0 and "release checks passed" in passed.stdout, passed.stdout + passed.stderr
         failed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
-                         "--version", "2", "--timeout", "60", "--max-p99-ms", "0.001", "--actor", "cd-bot")  # fmt: skip
+                         "--version", "2", "--timeout", "90", "--max-p99-ms", "0.001", "--actor", "cd-bot")  # fmt: skip
         assert failed.returncode == 1, failed.stdout + failed.stderr
         assert "FAIL latency" in failed.stdout and f"{url} serves version 1" in failed.stdout
     assert _aliases(here.registry)["production"] == "1"

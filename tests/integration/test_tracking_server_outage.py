@@ -1,20 +1,26 @@
-"""A real ``mlflow server`` killed (its whole process group) at several points of training, validation and
-promotion: each command fails within the profile's bound with one ``error:`` line naming the server and what it
-left unchanged, the registry is consistent afterwards, and the same command succeeds once the server is back.
+"""The tracking server lost at several points of training, validation and promotion: each command fails within
+the profile's bound with one ``error:`` line naming the server and what it left unchanged, the registry is
+consistent afterwards, and the same command succeeds once the server is back.
 
-The commands run in-process (their ``main``) with the profile's own client bounds; a hook kills the server at
-the chosen step, so each point is hit exactly.
+The commands run in-process (their ``main``) with the profile's own client bounds against a real ``mlflow
+server``, reached through a TCP gate; a hook closes the gate at the chosen step (connection refused, its open
+connections cut: what a client sees of a dead server), so each point is hit exactly, and opening it again is the
+server coming back without a restart per test. A server process killed for real, and started again on its store,
+is tests/integration/test_tracking_server.py's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -25,7 +31,7 @@ from src.models import model_validator, train_model, training
 from src.models.model_registry import AliasHistory, Registry
 from src.utils.config import PROJECT_ROOT, TrackingClientProfile
 from src.utils.processes import ServerProcess, mlflow_server
-from tests.conftest import free_port
+from tests.conftest import eventually, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +40,72 @@ MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 BOUND_S = 2 * TrackingClientProfile().worst_case_s
 
 
+class Gate:
+    """A TCP proxy on a port of its own in front of the server. Closed, a connection is refused and every open one
+    is cut, as when the server dies; opened again on the same port, the server is back."""
+
+    def __init__(self, upstream: int) -> None:
+        self.port, self._upstream = free_port(), upstream
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: the same port again
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            cut, self._open = self._open, set()
+        for connection in cut:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._listener is not None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                server = socket.create_connection(("127.0.0.1", self._upstream), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._open |= {client, server}
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
 class Outage:
-    """The server of this module, which a hook kills at one step and the test starts again."""
+    """This module's server behind its gate, which a hook closes at one step and the test opens again."""
 
     def __init__(self, root: Path) -> None:
         self.server: ServerProcess = mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", free_port())
+        self.gate = Gate(self.server.port)
         self.killed_at: float | None = None
         # The hook has its own patch, which restart() removes: undoing the test's monkeypatch instead would also
         # undo the fixture's, and put back whatever registry URI an earlier in-process command had left in the
@@ -47,45 +114,53 @@ class Outage:
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return f"http://127.0.0.1:{self.gate.port}"
+
+    def kill(self) -> None:
+        """The server is gone for its clients (refused, open connections cut)."""
+        self.gate.close()
+        self.killed_at = time.monotonic()
 
     def kill_before(self, owner: object, name: str) -> None:
-        """Kill the server (as a group) just before ``owner.name`` runs."""
+        """Lose the server just before ``owner.name`` runs."""
         original: Callable[..., object] = getattr(owner, name)
 
         def killing(*args: object, **kwargs: object) -> object:
             if self.killed_at is None:
-                self.server.kill()
-                self.killed_at = time.monotonic()
+                self.kill()
             return original(*args, **kwargs)
 
         self._hook.setattr(owner, name, killing)
 
-    def disarm(self) -> None:
-        """Remove the hook (it may not have run: a test can fail before its step)."""
-        self._hook.undo()
-
     def restart(self) -> None:
-        self.disarm()
-        self.server.start()
+        """Remove the hook (it may not have run: a test can fail before its step) and bring the server back."""
+        self._hook.undo()
+        if not self.gate.is_open:
+            self.gate.open()
         self.killed_at = None
 
 
 @pytest.fixture(scope="module")
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
+    """The server, open, with one version trained at @dev: every test starts from a registered model."""
     here = Outage(tmp_path_factory.mktemp("outage"))
-    here.server.start()
-    try:
-        yield here
-    finally:
-        here.server.stop()
+    with here.server:
+        here.gate.open()
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+                patch.setenv(name, here.url)
+            patch.delenv("ML_ENV", raising=False)
+            assert _train() == 0
+        try:
+            yield here
+        finally:
+            here.gate.close()
 
 
 @pytest.fixture
 def against(outage: Outage, monkeypatch: pytest.MonkeyPatch) -> Outage:
     """Every command of the test talks to the server with the profile's bounds (not the tests' quick ones)."""
-    if not outage.server.running:
-        outage.restart()
+    outage.restart()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", outage.url)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", outage.url)
     for name in ("ML_ENV", "ALIAS_LOCK_URI", *TrackingClientProfile().environment()):
@@ -119,8 +194,6 @@ def _train() -> int:
 
 @pytest.mark.parametrize("step", ["_log_model", "_register"])
 def test_training_interrupted_fails_fast_moves_nothing_and_reruns(against, monkeypatch, capsys, step):
-    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
-        assert _train() == 0
     before = _state(against.url)
     against.kill_before(training, step)
     line = _fails_within_bound(against, _train, capsys)
@@ -131,8 +204,6 @@ def test_training_interrupted_fails_fast_moves_nothing_and_reruns(against, monke
 
 
 def test_validation_interrupted_leaves_the_verdict_unchanged(against, monkeypatch, capsys):
-    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
-        assert _train() == 0
     registry = Registry(MlflowClient(against.url, against.url))
     dev = registry.version_at(MODEL, "dev")
     verdict = dev.tags.get("validation.status")  # another test may have validated it already
@@ -150,8 +221,6 @@ def test_promotion_interrupted_moves_no_alias(against, monkeypatch, capsys, redi
     # released, and the rerun would wait out its 60 s lease.
     monkeypatch.setenv("ALIAS_LOCK_URI", redis_url)
     registry = Registry(MlflowClient(against.url, against.url))
-    if not registry.model_exists(MODEL):
-        assert _train() == 0
     dev = registry.version_at(MODEL, "dev")
     if dev.tags.get("validation.status") != "passed":
         assert validate_model.main(["--alias", "dev"]) == 0
@@ -175,18 +244,7 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _eventually(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def test_the_endpoint_keeps_serving_while_the_registry_is_down_says_so_and_recovers(against, tmp_path):
-    if not Registry(MlflowClient(against.url, against.url)).model_exists(MODEL):
-        assert _train() == 0
     port = free_port()
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port),
                "--poll-seconds", "1", "--inference-log", str(tmp_path / "log.db")]  # fmt: skip
@@ -206,13 +264,13 @@ def test_the_endpoint_keeps_serving_while_the_registry_is_down_says_so_and_recov
 
     with endpoint:
         assert health()["status"] == "ok" and predicts()
-        against.server.kill()
-        assert _eventually(lambda: health()["status"] == "degraded"), health()
+        against.kill()
+        eventually(lambda: health()["status"] == "degraded", "/health saying degraded")
         assert f"tracking server {against.url} unreachable" in str(health()["registry_error"])
         assert predicts()  # the loaded version keeps serving
         assert "iris_registry_reachable 0.0" in _get(f"{base}/metrics")[1].decode()
         against.restart()
-        assert _eventually(lambda: health()["status"] == "ok"), health()
+        eventually(lambda: health()["status"] == "ok", "/health saying ok again")
         assert (
             health()["registry_error"] is None and "iris_registry_reachable 1.0" in _get(f"{base}/metrics")[1].decode()
         )

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
 from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, bundled_iris_uri, load_dataset
 from src.models.training_plan import TrainingRefused, TrainingRequest
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, DataConfig, load_feature_config
+from src.utils.config import PROJECT_ROOT, DataConfig, load_feature_config, model_config_path
 from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration
@@ -211,7 +211,7 @@ def test_summary_says_where_to_look(trained):
 
 
 def _bad_model_config(tmp_path: Path, **changes: object) -> Path:
-    content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
+    content = yaml.safe_load(model_config_path().read_text())
     content.update(changes)
     path = tmp_path / "model_config.yaml"
     path.write_text(yaml.safe_dump(content))

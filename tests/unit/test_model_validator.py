@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import time
 from importlib import metadata
 
 import pandas as pd
@@ -13,7 +12,7 @@ from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN, Tag
 from src.features import lifecycle_record
 from src.models import model_validator as validator
 from src.models.model_registry import VersionInfo
-from src.utils.config import load_feature_config, load_model_config, resolve_settings
+from src.utils.config import DEFAULT_MODEL_CONFIG, load_feature_config, load_model_config, resolve_settings
 
 
 class _Model:
@@ -108,16 +107,46 @@ def test_the_canonical_flowers_come_from_the_contract(memory_scorer, held_out):
     assert TARGET_COLUMN not in held_out.features.columns
 
 
-def test_a_latency_measured_over_budget_once_is_measured_again_and_a_slow_model_stays_slow():
-    calls = {"n": 0}
+class _Clock:
+    """A clock that moves only when the fake model predicts: latency logic without the machine's speed."""
 
-    def paused_once() -> None:
-        calls["n"] += 1
-        if calls["n"] == 5:  # one pause of a busy machine in the first round
-            time.sleep(0.05)
+    def __init__(self, call_ms: list[float]) -> None:
+        self.now, self.calls, self._durations = 0.0, 0, iter(call_ms)
 
-    assert validator._p99_ms(paused_once, 20, budget_ms=20.0) < 20.0
-    assert validator._p99_ms(lambda: time.sleep(0.03), 5, budget_ms=20.0) >= 20.0
+    def __call__(self) -> float:
+        return self.now
+
+    def predict(self) -> None:
+        self.calls += 1
+        self.now += next(self._durations) / 1000
+
+
+def test_a_latency_measured_over_budget_once_is_measured_again_and_the_best_round_kept():
+    # warm-up, then a first round of 20 calls with one 50 ms pause, then a quiet round of 1 ms calls
+    clock = _Clock([1.0] + [1.0] * 4 + [50.0] + [1.0] * 15 + [1.0] * 20)
+    assert validator._p99_ms(clock.predict, 20, budget_ms=20.0, clock=clock) == pytest.approx(1.0)
+    assert clock.calls == 1 + 2 * 20  # stopped after the round within budget
+
+
+def test_a_slow_model_is_slow_in_every_round_and_fails():
+    clock = _Clock([30.0] * (1 + 3 * 5))
+    assert validator._p99_ms(clock.predict, 5, budget_ms=20.0, clock=clock) == pytest.approx(30.0)
+    assert clock.calls == 1 + 3 * 5  # three rounds, then the verdict
+
+
+def test_without_a_budget_one_round_is_measured():
+    clock = _Clock([1.0] + [2.0] * 10)
+    assert validator._p99_ms(clock.predict, 10, clock=clock) == pytest.approx(2.0)
+    assert clock.calls == 11
+
+
+def test_the_shipped_budget_is_the_gate_s_and_the_test_suite_runs_on_its_own():
+    """``make validate`` judges with configs/model_config.yaml's budget; this suite's processes read a copy with a
+    budget a loaded 2-core machine meets ($ML_MODEL_CONFIG), so no outcome here depends on the machine's speed."""
+    shipped = load_model_config(DEFAULT_MODEL_CONFIG).validation.latency
+    suite = load_model_config().validation.latency
+    assert shipped.single_row_p99_ms == 50 and shipped.batch_p99_ms == 500
+    assert suite.single_row_p99_ms >= 20 * shipped.single_row_p99_ms and suite.batch_p99_ms >= 20 * shipped.batch_p99_ms
 
 
 def test_the_environment_check_names_each_pin_this_environment_does_not_run():

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from src.utils.processes import PortInUse, ServerFailed, ServerProcess, main, port_in_use
+from src.utils.processes import PortInUse, ServerFailed, ServerProcess, main, port_in_use, start_together
 from tests.conftest import free_port
 
 
@@ -20,7 +20,7 @@ def _http_server(port: int, *, workers: int = 0, extra_port: int | None = None) 
     return ["sh", "-c", body]
 
 
-def _wait_until(condition, timeout_s: float = 10.0) -> bool:
+def _wait_until(condition, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -58,6 +58,20 @@ def test_a_server_that_exits_at_start_is_an_error_naming_its_log(tmp_path):
     with pytest.raises(ServerFailed, match=rf"broken exited with code 3 \(its output: {log}\)"):
         server.start(timeout_s=30)
     assert "no config" in log.read_text() and server.process is None
+
+
+def test_servers_started_together_are_all_up_or_all_stopped(tmp_path):
+    ports = [free_port(), free_port()]
+    servers = [ServerProcess(f"toy {p}", _http_server(p), "127.0.0.1", p, "/") for p in ports]
+    start_together(servers, timeout_s=60)
+    assert all(server.running for server in servers) and all(port_in_use("127.0.0.1", p) for p in ports)
+    for server in servers:
+        server.stop()
+    healthy = ServerProcess("healthy", _http_server(ports[0]), "127.0.0.1", ports[0], "/")
+    broken = ServerProcess("broken", ["sh", "-c", "exit 3"], "127.0.0.1", ports[1], log=tmp_path / "broken.log")
+    with pytest.raises(ServerFailed, match="broken exited with code 3"):
+        start_together([healthy, broken], timeout_s=60)
+    assert not healthy.running and healthy.process is None  # the one that came up is stopped with the failure
 
 
 def test_the_command_line_refuses_a_taken_port(capsys):
