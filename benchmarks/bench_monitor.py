@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 from src.components.inference_log import TABLES, create_tables  # noqa: E402
 from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN  # noqa: E402
 from src.data.load_data import load_bundled_iris  # noqa: E402
+from src.data.profile import ReferenceProfile  # noqa: E402
 from src.monitoring.log_reader import WindowSpec, read_window  # noqa: E402
 from src.monitoring.monitor import evaluate  # noqa: E402
-from src.monitoring.reference import ReferenceProfile  # noqa: E402
 from src.monitoring.report import render  # noqa: E402
 from src.utils.config import MonitoringThresholds  # noqa: E402
 

@@ -13,9 +13,8 @@ and a measurement is always positive and finite.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
@@ -141,78 +140,3 @@ def json_schema_property(name: str) -> dict[str, object]:
         "maximum": measurement.maximum,
         "description": f"{measurement.description} ({measurement.unit})",
     }
-
-
-class Tag(StrEnum):
-    """Tag keys written on runs, registered models and model versions."""
-
-    MODEL_VERSION = "model_version"
-    TRAINING_CONTEXT = "training_context"
-    BUILD_ID = "build_id"
-    #: Code, data and configuration of a training run, digested: one semantic version names one build.
-    BUILD_FINGERPRINT = "build_fingerprint"
-    GIT_SHA = "git_sha"
-    GIT_BRANCH = "git_branch"
-    GIT_DIRTY = "git_dirty"
-    AUTHOR = "author"
-    ENV = "env"
-    FEATURE_SET = "feature_set"
-    FEATURES = "features"
-    OWNER = "owner"
-    USE_CASE = "use_case"
-    TEAM = "team"
-    PROJECT = "project"
-    DATA_LINEAGE = "data_lineage"
-    RUN_NAME = "run_name"
-    VALIDATION_STATUS = "validation.status"
-    VALIDATION_FAILED_CHECKS = "validation.failed_checks"
-    VALIDATION_RUN_ID = "validation.run_id"
-    VALIDATION_AT = "validation.at"
-    VALIDATION_BASELINE = "validation.baseline_version"
-    VALIDATION_MODEL = "validation.model"
-    VALIDATION_VERSION = "validation.version"
-    COPIED_FROM = "promotion.copied_from"
-    #: MLflow's own: without it the MLflow 3 UI opens the experiment in its GenAI view.
-    EXPERIMENT_KIND = "mlflow.experimentKind"
-
-
-#: The value of ``Tag.EXPERIMENT_KIND`` that makes the UI show model training.
-EXPERIMENT_KIND_TRAINING = "custom_model_development"
-#: Prefix of the per-check verdict tags: ``validation.check.<name>``.
-VALIDATION_CHECK_PREFIX = "validation.check."
-
-
-class Param(StrEnum):
-    """Run parameter keys that other steps read back (the validator rebuilds the split from them)."""
-
-    MODEL_TYPE = "model.type"
-    DATA_SOURCE = "data.source"
-    DATA_URI = "data.uri"
-    DATA_DIGEST = "data.digest"
-    DATA_ROWS = "data.rows"
-    SPLIT_TEST_SIZE = "split.test_size"
-    SPLIT_STRATIFY = "split.stratify"
-    SPLIT_TRAIN_ROWS = "split.train_rows"
-    SPLIT_VAL_ROWS = "split.val_rows"
-    RANDOM_SEED = "random_seed"
-    FEATURE_SET_NAME = "feature_set.name"
-    FEATURE_SET_VERSION = "feature_set.version"
-    FEATURE_SOURCE = "feature_source"
-    FEATURE_SERVICE = "feature_service"
-    FEATURES = "features"
-
-
-class ModelMetadata(StrEnum):
-    """Keys of the logged model's ``metadata`` (MLmodel), read back by the scorer and the validator."""
-
-    FEATURE_SET = "feature_set"
-    FEATURES = "features"
-
-
-def split_list(value: str | None) -> list[str]:
-    """A comma-joined tag value (``features``) as a list; empty for a missing tag."""
-    return [item for item in (value or "").split(",") if item]
-
-
-def join_list(values: Sequence[str]) -> str:
-    return ",".join(values)

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from src.data.contract import Tag
 from src.models.alias_lock import AliasLock
 from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry
 from src.models.promotion import Move, revert_locked
+from src.utils.keys import Tag
 
 #: The aliases the guard keeps; @dev is training's and moves with every run.
 GUARDED: tuple[Alias, ...] = (Alias.STAGING, Alias.PRODUCTION)

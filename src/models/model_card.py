@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from src.data.contract import Tag
 from src.utils.config import PROJECT_ROOT, ModelCardConfig
+from src.utils.keys import Tag
 
 if TYPE_CHECKING:
     from src.models.model_registry import AliasHistory, Registry

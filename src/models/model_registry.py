@@ -29,8 +29,8 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
-from src.data.contract import ModelMetadata
 from src.utils.errors import ProjectError
+from src.utils.keys import ModelMetadata
 from src.utils.mlflow_utils import access_refused, outage
 from src.utils.naming import check_registered_model_name
 

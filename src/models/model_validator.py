@@ -38,18 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from src.data.contract import (
-    RAW_FEATURE_COLUMNS,
-    SPECIES,
-    TARGET_COLUMN,
-    VALIDATION_CHECK_PREFIX,
-    ModelMetadata,
-    Param,
-    Tag,
-    canonical_columns,
-    join_list,
-    split_list,
-)
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, canonical_columns
 from src.data.load_data import load_dataset
 from src.features import lifecycle_record
 from src.features.feature_store import built_here, label
@@ -59,6 +48,7 @@ from src.models.model_registry import Alias, Registry, VersionInfo, download_mod
 from src.utils import mlflow_utils
 from src.utils.config import ModelConfig, Settings, SplitConfig
 from src.utils.errors import ProjectError
+from src.utils.keys import VALIDATION_CHECK_PREFIX, ModelMetadata, Param, Tag, join_list, split_list
 from src.utils.naming import run_name
 
 if TYPE_CHECKING:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from src.data.contract import Tag
 from src.models import alias_lock
 from src.models.alias_lock import AliasLock, Fence
 from src.models.approval import NO_APPROVAL, Approval, missing_approval
 from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
+from src.utils.keys import Tag
 
 #: Which alias each target takes its version from.
 SOURCE_OF: dict[Alias, Alias] = {Alias.STAGING: Alias.DEV, Alias.PRODUCTION: Alias.STAGING}

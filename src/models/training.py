@@ -18,15 +18,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from src.data.contract import (
-    RAW_FEATURE_COLUMNS,
-    SPECIES,
-    TARGET_COLUMN,
-    ModelMetadata,
-    Param,
-    Tag,
-    join_list,
-)
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
 from src.data.load_data import (
     Dataset,
     DataValidationError,
@@ -34,6 +26,7 @@ from src.data.load_data import (
     load_dataset,
     validate_frame,
 )
+from src.data.profile import PROFILE_ARTIFACT, ReferenceProfile
 from src.features.feature_builder import MissingInputError, build_features
 from src.features.feature_definitions import FeatureDefinition
 from src.features.feature_store import FeatureStoreError, feature_service_name
@@ -49,10 +42,10 @@ from src.models.classifier import (
 )
 from src.models.model_registry import RegisteredVersion, Registry, RegistryError
 from src.models.training_plan import TrainingPlan, TrainingRefused
-from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
 from src.utils import mlflow_utils
 from src.utils.config import PROJECT_ROOT, ModelCardConfig, load_model_card_config
 from src.utils.git_info import GitInfo, git_info
+from src.utils.keys import ModelMetadata, Param, Tag, join_list
 from src.utils.logging import get_logger
 from src.utils.naming import run_name
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from src.monitoring.reference import ColumnProfile, ReferenceProfile
+from src.data.profile import ColumnProfile, ReferenceProfile
 from src.utils.config import MonitoringThresholds as Thresholds
 
 #: Added to every bin share so an empty bin does not make PSI infinite.

@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, Tag
+from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES
+from src.data.profile import PROFILE_ARTIFACT, ReferenceProfile
 from src.features.feature_builder import build_features
 from src.models.model_registry import Registry, VersionInfo
 from src.monitoring.drift import DriftResult, Thresholds, drift
 from src.monitoring.log_reader import Window, percentiles
-from src.monitoring.reference import PROFILE_ARTIFACT, ReferenceProfile
 from src.utils import mlflow_utils
 from src.utils.config import Settings
+from src.utils.keys import Tag
 from src.utils.naming import run_name
 
 TAG_ALIAS = "monitoring.alias"

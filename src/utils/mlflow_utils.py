@@ -29,9 +29,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import EvaluationResult, MetricThreshold, ModelSignature, infer_signature
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 
-from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
+from src.utils.keys import EXPERIMENT_KIND_TRAINING, Tag
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel  # a type only: importing mlflow.pyfunc costs every command

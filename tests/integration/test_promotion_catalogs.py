@@ -11,12 +11,12 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from src.data.contract import Tag
 from src.models.model_registry import Alias, AliasHistory, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import Approval, promote, rollback
 from src.models.training_plan import TrainingRequest
 from src.utils.config import CONFIG_DIR, load_model_config, resolve_settings
+from src.utils.keys import Tag
 from tests.conftest import use_store
 
 pytestmark = pytest.mark.integration

@@ -50,7 +50,8 @@ UNIT_TESTS = {
     "src.features.lifecycle": "unit/test_lifecycle",
     "src.features.lifecycle_record": "unit/test_lifecycle_record",
     "src.models.alias_lock": "unit/test_alias_lock",
-    "src.monitoring.reference": "unit/test_reference",
+    "src.data.profile": "unit/test_profile",
+    "src.utils.keys": "unit/test_keys",
     "src.monitoring.alerting": "unit/test_alerting",
     "src.monitoring.report": "unit/test_report",
     "src.monitoring.monitor": "unit/test_monitor",
@@ -154,6 +155,25 @@ def test_src_never_imports_pipelines_or_scripts():
         for name, path in _src_modules().items()
     }
     assert {name: found for name, found in upward.items() if found} == {}
+
+
+#: src's packages, lowest first: a module may import its own package and the ones below it, never one above.
+#: monitoring and governance stand side by side (neither imports the other); scripts and pipelines are above all.
+LAYERS = {"utils": 0, "data": 1, "features": 2, "models": 3, "monitoring": 4, "governance": 4, "components": 5}
+
+
+def test_imports_run_down_the_layers():
+    modules = _src_modules()
+    assert {name.split(".")[1] for name in modules if name.count(".") >= 1} == set(LAYERS)
+    upward = sorted(
+        f"{name} -> {target}"
+        for name, path in modules.items()
+        if name.count(".") >= 1
+        for target in imports_of(path)
+        if target in modules and target.count(".") >= 1 and target.split(".")[1] != name.split(".")[1]
+        and LAYERS[target.split(".")[1]] >= LAYERS[name.split(".")[1]]
+    )  # fmt: skip
+    assert upward == []
 
 
 def test_src_has_no_import_cycles():

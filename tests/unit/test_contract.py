@@ -18,12 +18,12 @@ from src.data.contract import (
     MEASUREMENTS,
     RAW_FEATURE_COLUMNS,
     SPECIES,
-    Tag,
     canonical_columns,
     row_reasons,
     violations,
 )
 from src.data.load_data import DataValidationError, load_bundled_iris, validate_frame
+from src.utils.keys import Tag
 
 #: (column, bad value, words every entry point's refusal must contain). Row 1 of a three-row frame is bad.
 BAD_ROWS = [

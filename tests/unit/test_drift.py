@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.profile import ReferenceProfile
 from src.monitoring.drift import Thresholds, drift, psi
-from src.monitoring.reference import ReferenceProfile
 
 WINDOWS = 200
 

@@ -7,9 +7,9 @@ from importlib import metadata
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from src.data.contract import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils import mlflow_utils
 from src.utils.config import resolve_settings
+from src.utils.keys import EXPERIMENT_KIND_TRAINING, Tag
 
 
 def test_experiments_open_as_model_training_in_the_ui(store_uri):

@@ -8,11 +8,12 @@ from importlib import metadata
 import pandas as pd
 import pytest
 
-from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN, Tag
+from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
 from src.features import lifecycle_record
 from src.models import model_validator as validator
 from src.models.model_registry import VersionInfo
 from src.utils.config import DEFAULT_MODEL_CONFIG, load_feature_config, load_model_config, resolve_settings
+from src.utils.keys import Tag
 
 
 class _Model:

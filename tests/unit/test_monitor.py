@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.profile import ReferenceProfile
 from src.monitoring.log_reader import Window
 from src.monitoring.monitor import MonitoringResult, evaluate
-from src.monitoring.reference import ReferenceProfile
 from src.utils.config import MonitoringThresholds
 
 

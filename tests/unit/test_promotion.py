@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from src.data.contract import Tag
 from src.models.model_registry import Alias, AliasEvent, VersionInfo
 from src.models.promotion import Approval, Move, PromotionRefused, check_promotion, previous_holder
+from src.utils.keys import Tag
 
 
 def _version(**tags: str) -> VersionInfo:

@@ -7,9 +7,9 @@ import re
 import pandas as pd
 
 from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.profile import ReferenceProfile
 from src.monitoring.log_reader import Window
 from src.monitoring.monitor import evaluate
-from src.monitoring.reference import ReferenceProfile
 from src.monitoring.report import render
 from src.utils.config import MonitoringThresholds
 from src.utils.mlflow_utils import RunRecord

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from src.data.contract import SPECIES, Param, Tag
+from src.data.contract import SPECIES
 from src.models import training
 from src.models.training_plan import TrainingRequest, plan_training
 from src.utils.git_info import GitInfo
+from src.utils.keys import Param, Tag
 
 
 @pytest.fixture(scope="module")

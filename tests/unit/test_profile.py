@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from src.data.contract import SPECIES
-from src.monitoring.reference import BINS, ColumnProfile, ReferenceProfile
+from src.data.profile import BINS, ColumnProfile, ReferenceProfile
 
 
 def test_a_column_is_cut_into_deciles_that_hold_a_tenth_each():
