@@ -20,9 +20,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY src/ src/
 COPY scripts/ scripts/
 COPY configs/ configs/
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin iris \
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin model \
     && mkdir -p /app/logs \
-    && chown iris /app/logs
+    && chown model /app/logs
 
 USER 10001
 EXPOSE 8080

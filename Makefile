@@ -8,7 +8,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 VERSION ?= auto
 CONTEXT ?= full
-EXPERIMENT ?= /data-science/iris/species_classifier
+# the experiment of the profile (/{team}/{project}/{model_name} of configs/environment.yaml) unless named
+EXPERIMENT ?=
 UI_PORT ?= 5000
 SERVER_PORT ?= 5000
 # make server BACKEND_STORE_URI=postgresql://postgres@127.0.0.1:5432/mlflow for a PostgreSQL-backed server
@@ -27,9 +28,9 @@ SMOKE_PORT ?= 8099
 IMAGE_TAG ?= dev
 # Kubernetes version the manifests are validated against (make lint)
 K8S_VERSION ?= 1.30.0
-# make serve FEATURE_LOOKUP=1 also answers requests that carry only flower_id (online feature store)
+# make serve FEATURE_LOOKUP=1 also answers requests that carry only the entity key (online feature store)
 FEATURE_LOOKUP ?=
-BATCH_INPUT ?= data/iris_sample.parquet
+BATCH_INPUT ?= data/sample.parquet
 BATCH_OUTPUT ?= predictions.parquet
 SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
@@ -62,7 +63,7 @@ services: ## start PostgreSQL and Redis for the integration tests if they are do
 train: $(STAMP) ## train, track and register the model on the embedded store (alias @dev)
 	$(BIN)/python -m src.models.train_model \
 		--config configs/model_config.yaml \
-		--experiment $(EXPERIMENT) \
+		$(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
 		--context $(CONTEXT) \
 		--version $(VERSION)
 
@@ -92,12 +93,12 @@ governance-plan: $(STAMP) ## print the GitHub REST calls that apply the branch r
 	$(BIN)/python scripts/governance_plan.py $(if $(REPO),--repo $(REPO))
 
 image: ## build the endpoint's image (needs a Docker engine: CI's runners have one, this repository's machines do not)
-	docker build -t iris-endpoint:$(IMAGE_TAG) .
+	docker build -t model-endpoint:$(IMAGE_TAG) .
 
 tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
-serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); WORKERS=N processes; FEATURE_LOOKUP=1: by flower_id
+serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); WORKERS=N processes; FEATURE_LOOKUP=1: by entity key
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) --workers $(WORKERS) \
 		$(if $(FEATURE_LOOKUP),--feature-lookup)
 
@@ -172,8 +173,9 @@ bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive 
 bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_serve.py
 
-bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict
-	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_batch.py
+bench-batch: $(STAMP) ## score BATCH_INPUT (data/sample.parquet: the bundled data's inputs) with ALIAS -> BATCH_OUTPUT
+	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/sample.parquet || $(BIN)/python -m src.data.load_data sample data/sample.parquet
+	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
 
 bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
@@ -193,7 +195,7 @@ lock: $(STAMP) ## regenerate constraints.txt from the installed environment
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
 clean: ## remove the embedded store, caches and reports (keeps the venv)
-	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs reports feature_store data/iris_sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
+	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs reports feature_store data/sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment

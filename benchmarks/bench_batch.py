@@ -31,10 +31,10 @@ def main() -> int:
         name = train_into(work)
         from src.components.batch import run_batch
         from src.components.scoring import load_scorer
-        from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
+        from src.data.contract import CONTRACT, load_bundled
 
         scorer = load_scorer(name, alias="dev")
-        frame = load_bundled_iris().loc[:, list(RAW_FEATURE_COLUMNS)]
+        frame = load_bundled().loc[:, list(CONTRACT.input_names)]
         frame = frame.sample(rows, replace=True, random_state=0).reset_index(drop=True)
         frame.to_parquet(work / "input.parquet", index=False)
         frame.to_csv(work / "input.csv", index=False)
@@ -43,7 +43,7 @@ def main() -> int:
         scorer.pipeline.predict(frame)
         raw = rows / (time.perf_counter() - started)
         started = time.perf_counter()
-        scorer.predict_columns({c: frame[c].to_numpy() for c in RAW_FEATURE_COLUMNS})
+        scorer.predict_columns({c: frame[c].to_numpy() for c in CONTRACT.input_names})
         compiled = rows / (time.perf_counter() - started)
         print(f"raw Pipeline.predict in memory:     {raw:>12,.0f} rows/s")
         print(f"compiled scorer in memory:          {compiled:>12,.0f} rows/s")

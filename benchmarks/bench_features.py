@@ -98,14 +98,10 @@ def _shared_backends() -> Iterator[dict[str, str] | None]:
 
 
 def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, model_uri: str, seconds: float) -> None:
-    from src.data.load_data import load_bundled_iris
-    from src.features.feature_store import (
-        OnlineLookup,
-        apply_and_materialize,
-        feature_service_name,
-        open_store,
-        training_measurements,
-    )
+    from src.data.contract import load_bundled
+    from src.features.store_backend import open_store
+    from src.features.store_reads import OnlineLookup, training_inputs
+    from src.features.store_repository import apply_and_materialize, feature_service_name
     from src.utils.config import CONFIG_DIR, load_feature_config, resolve_settings
 
     content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
@@ -113,12 +109,12 @@ def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, mode
     env_config = workdir / "environment.yaml"
     env_config.write_text(yaml.safe_dump(content))
     store = resolve_settings("dev", env_config, environ={}).feature_store
-    config, iris = load_feature_config(), load_bundled_iris()
+    config, iris = load_feature_config(), load_bundled()
     try:
         apply_ms = _timed(lambda: apply_and_materialize(store, config), 3)
-        training_ms = _timed(lambda: training_measurements(iris, config, store), 7)
+        training_ms = _timed(lambda: training_inputs(iris, config, store), 7)
         lookup = OnlineLookup(feature_service_name(config), store)
-        online_ms = _timed(lambda: lookup.measurements([42]), 300)
+        online_ms = _timed(lambda: lookup.inputs([42]), 300)
         print(f"{label:<15} apply+materialise {statistics.median(apply_ms):7.0f} ms | point-in-time training set "
               f"(150 rows) {statistics.median(training_ms):6.0f} ms | online 1 row p50 {online_ms[150]:.2f} ms, "
               f"p99 {online_ms[296]:.2f} ms")  # fmt: skip

@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.components.inference_log import TABLES, create_tables  # noqa: E402
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN  # noqa: E402
-from src.data.load_data import load_bundled_iris  # noqa: E402
+from src.data.contract import CONTRACT, load_bundled  # noqa: E402
 from src.data.profile import ReferenceProfile  # noqa: E402
 from src.monitoring.log_reader import WindowSpec, read_window  # noqa: E402
 from src.monitoring.monitor import evaluate  # noqa: E402
@@ -37,12 +36,12 @@ TARGET_S = 5.0
 
 
 def _write_log(path: Path, rows: int) -> ReferenceProfile:
-    iris = load_bundled_iris()
+    iris = load_bundled()
     rng = np.random.default_rng(0)
     picks = rng.integers(0, len(iris), rows)
-    values = iris[list(RAW_FEATURE_COLUMNS)].to_numpy()[picks]
+    values = iris[list(CONTRACT.input_names)].to_numpy()[picks]
     values[rows // 2 :, 2] += 1.0
-    truth = iris[TARGET_COLUMN].to_numpy()[picks]
+    truth = iris[CONTRACT.target.name].to_numpy()[picks]
     probabilities = np.eye(3)[rng.integers(0, 3, rows)]
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
@@ -57,8 +56,9 @@ def _write_log(path: Path, rows: int) -> ReferenceProfile:
             "INSERT INTO feedback VALUES (?, ?, ?)",
             ((f"r{i}", "2026-11-27T01:00:00.000+00:00", truth[i]) for i in range(0, rows, 10)),
         )
-    columns = {c: iris[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
-    return ReferenceProfile.build(columns, iris[TARGET_COLUMN].tolist(), iris[TARGET_COLUMN].tolist(), SPECIES)
+    columns = {c: iris[c].to_numpy() for c in CONTRACT.input_names}
+    labels = iris[CONTRACT.target.name].tolist()
+    return ReferenceProfile.build(columns, labels, labels, CONTRACT.classes)
 
 
 def _pass(path: Path, profile: ReferenceProfile) -> tuple[float, str]:

@@ -6,10 +6,11 @@
 Started here and stopped at the end (process groups, fresh databases dropped):
 an ``mlflow server`` with basic-auth on PostgreSQL (its users on PostgreSQL),
 configs/governance.yaml applied to it, and a staging and a production endpoint
-running as the ``iris-endpoint`` identity, each following its alias. A version
+running as the serving role's identity, each following its alias. A version
 is released first so that the endpoints have something to serve (as they do in
 a real environment); then ``scripts/release.py`` runs as the workflows run it,
-as ``ci-staging`` for staging and as the release manager for production.
+as the CI identity for staging and as the release manager for production (the
+first member of each role in configs/governance.yaml).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from src.utils.config import PROJECT_ROOT
 
 POSTGRES = os.environ.get("CD_REHEARSAL_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-CI, RELEASE, ENDPOINT = "ci-staging", "release-manager@example.com", "iris-endpoint"
+
+
+def _member(role: str) -> str:
+    """The identity a rehearsal step acts as: the role's first member in configs/governance.yaml."""
+    from src.utils.config import load_governance_config
+
+    return load_governance_config().roles[role].members[0]
+
+
+CI, RELEASE, ENDPOINT = _member("ci_staging"), _member("release_manager"), _member("serving")
 APPROVER = "carol@example.com"
 
 

@@ -7,7 +7,7 @@
 The endpoint speaks MLflow's scoring protocol (``POST /invocations``) and
 follows its alias: a promotion or rollback is picked up by polling (and at
 once by a signed MLflow webhook when ``ENDPOINT_WEBHOOK_SECRET`` is set).
-``smoke`` checks health, one prediction per species and a refused bad
+``smoke`` checks health, each example row of the contract and a refused bad
 request; it exits 1 on any failure. ``rollout`` waits until the endpoint serves
 the version (``/health``), runs the release checks (``smoke``, the expected
 version, every payload shape, a p99 of one-row requests) and exits 1 on any
@@ -30,8 +30,12 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from src.utils import cli
+
+if TYPE_CHECKING:
+    from src.data.schema import DataContract
 
 
 def _positive(text: str) -> int:
@@ -58,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="serve whatever @staging/@production point to, sanctioned or not")  # fmt: skip
     parser.add_argument("--no-inference-log", action="store_true", help="log nothing (monitoring then has no data)")
     parser.add_argument(
-        "--feature-lookup", action="store_true", help="also serve requests carrying only flower_id (online store)"
+        "--feature-lookup",
+        action="store_true",
+        help="also serve requests carrying only the contract's entity key (online feature store)",
     )
     commands = parser.add_subparsers(dest="command")
     smoke = commands.add_parser(
@@ -128,19 +134,38 @@ def serve(args: argparse.Namespace) -> int:
     # loading the model put its logged copy of src/ first on sys.path; spawned workers inherit sys.path and
     # must import this checkout's code, not the copy a past training run logged
     sys.path[:] = project_path
-    shared = Path(tempfile.mkdtemp(prefix=f"iris-endpoint-{args.port}-"))
+    shared = Path(tempfile.mkdtemp(prefix=f"endpoint-{args.port}-"))
     factory = functools.partial(worker_app, settings, dataclasses.replace(options, shared_dir=shared))
     serve_workers(factory, host=args.host, port=args.port, workers=args.workers, shared_dir=shared)
     return cli.EXIT_OK
 
 
+def _contract(model: str, alias: str, version: str | None = None) -> DataContract:
+    """The data contract of the version the checks expect (``version``, else the alias's): its example rows."""
+    from src.data.schema import DataContract
+    from src.models.model_registry import Registry, RegistryError, model_contract
+
+    found = Registry().version(model, version) if version else Registry().version_at(model, alias)
+    if found is None:
+        raise RegistryError(f"no version of {model} holds @{alias}: nothing to check the endpoint against")
+    return DataContract.from_dict(model_contract(found.uri))
+
+
 def smoke(args: argparse.Namespace) -> int:
-    """Health, one prediction per species, and a bad request answered 4xx."""
+    """Health, each example row of the contract predicted as its class, and a bad request answered 4xx.
+
+    The example rows are those of the version the endpoint says it serves (its ``/health``), so a smoke test
+    checks what answers, whatever the alias says."""
+    from src.components.endpoint_checks import call
     from src.components.endpoint_checks import smoke as check
 
     settings = cli.settings_from(args)
+    model = settings.model_name_for(args.alias)
     try:
-        report = check(args.url, expected_model=settings.model_name_for(args.alias), alias=args.alias)
+        _, health = call(f"{args.url.rstrip('/')}/health")
+        served = str(health.get("model_version") or "")
+        contract = _contract(str(health.get("model_name") or model), args.alias, served or None)
+        report = check(args.url, expected_model=model, alias=args.alias, contract=contract)
     except OSError as exc:
         return cli.refuse(f"{args.url} is not reachable: {exc}")
     for failure in report.failures:
@@ -159,8 +184,9 @@ def rollout(args: argparse.Namespace) -> int:
     if serving != str(args.version):
         failures = [f"{args.url} serves version {serving} after {args.timeout:g} s, not {args.version}"]
     else:
+        contract = _contract(model, args.alias, args.version)
         report = release_checks(args.url, expected_model=model, alias=args.alias, version=args.version,
-                                max_p99_ms=args.max_p99_ms)  # fmt: skip
+                                contract=contract, max_p99_ms=args.max_p99_ms)  # fmt: skip
         failures = report.failures
     for failure in failures:
         print(f"FAIL {failure}")

@@ -1,6 +1,6 @@
 """Print the GitHub REST calls that apply the main-branch rules kept as code; nothing here reaches GitHub.
 
-    python scripts/governance_plan.py --repo acme/mlflow-iris-enterprise
+    python scripts/governance_plan.py --repo acme/mlflow-enterprise
 
 The ruleset (``.github/rulesets/main.json``: pull request with one approval
 and code-owner review, the four required checks on an up-to-date branch, no
@@ -43,7 +43,7 @@ def plan(repo: str, ruleset: Path = RULESET) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser("python scripts/governance_plan.py", __doc__,
-                        example="python scripts/governance_plan.py --repo acme/mlflow-iris-enterprise",
+                        example="python scripts/governance_plan.py --repo acme/mlflow-enterprise",
                         profile=False)  # fmt: skip
     parser.add_argument("--repo", default="OWNER/REPO", help="the GitHub repository, owner/name")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """The CD steps, in order, as the workflows run them (cd-staging.yml, cd-production.yml) and the rehearsals replay them.
 
-    python scripts/release.py staging --url https://iris-staging.internal --build-id 123
-    python scripts/release.py production --url https://iris.internal --approved-by carol --reason CHG-42 [--version 7]
+    python scripts/release.py staging --url https://model-staging.internal --build-id 123
+    python scripts/release.py production --url https://model.internal --approved-by carol --reason CHG-42 [--version 7]
 
 staging: train (the --env profile, build ID in the run name) -> validate (a
 failed gate stops here: nothing is promoted) -> promote to @staging -> roll out

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from src.data.load_data import load_bundled_iris
+from src.data.contract import load_bundled
 from src.utils.config import CONFIG_DIR, DEFAULT_MODEL_CONFIG, ENV_MODEL_CONFIG, model_config_path
 from src.utils.processes import free_port  # noqa: F401 - tests import it from here
 
@@ -71,7 +71,7 @@ def _suite_model_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 @pytest.fixture(scope="session")
 def iris_frame() -> pd.DataFrame:
     """The bundled Iris data with the project's column names (do not mutate: copy first)."""
-    return load_bundled_iris()
+    return load_bundled()
 
 
 @pytest.fixture
@@ -223,13 +223,14 @@ def memory_scorer(iris_frame):
     from datetime import UTC, datetime
 
     from src.components.scoring import ModelHandle, Scorer
-    from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
+    from src.data.contract import CONTRACT
+    from src.features.feature_set import resolve_features
     from src.models.classifier import build_model
     from src.utils.config import load_feature_config, load_model_config
 
     features = load_feature_config().features
-    model = build_model(features, load_model_config().model, seed=0)
-    model.fit(iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)], iris_frame[TARGET_COLUMN])
+    model = build_model(CONTRACT, resolve_features(features), load_model_config().model, seed=0)
+    model.fit(iris_frame.loc[:, list(CONTRACT.input_names)], iris_frame[CONTRACT.target.name])
     handle = ModelHandle(
         name="dev.ml_models.ds_iris_species_classifier",
         version="1",
@@ -239,7 +240,7 @@ def memory_scorer(iris_frame):
         loaded_at=datetime.now(UTC),
         feature_set="iris_species_features:v1",
     )
-    return Scorer(handle, model, RAW_FEATURE_COLUMNS)
+    return Scorer(handle, model, CONTRACT)
 
 
 #: How long a test waits for something that happens on its own (a swap, a flush, a guard pass) before it fails.

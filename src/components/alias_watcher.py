@@ -2,7 +2,7 @@
 
 The served scorer sits in a ``ModelSlot``; replacing it is one reference
 assignment, so a request in flight keeps the version it started with. A new
-version that fails to load or to predict the canonical flowers is never
+version that fails to load or to predict its contract's example rows is never
 served: the old one stays, and ``/health`` says why. Nor is a version the
 alias guard refuses (``refuse``: @staging/@production moved without a
 sanctioned move in the alias history); that is asked again at every check,
@@ -18,17 +18,18 @@ from datetime import UTC, datetime
 
 from src.components.scoring import Scorer
 from src.components.serving_metrics import Metrics
-from src.data.contract import SPECIES, canonical_columns
 from src.utils.logging import get_logger
 
 logger = get_logger(__name__)
 
 
 def smoke_check(scorer: Scorer) -> None:
-    """Raise unless the scorer predicts the contract's canonical flower of each species right."""
-    predicted = scorer.predict_columns(canonical_columns()).labels.tolist()
-    if predicted != list(SPECIES):
-        raise ValueError(f"smoke check failed: typical flowers predicted {predicted}, expected {list(SPECIES)}")
+    """Raise unless the scorer predicts each example row of its contract (one per class at least) as its class."""
+    contract = scorer.contract
+    predicted = scorer.predict_columns(contract.example_columns()).labels.tolist()
+    if predicted != list(contract.example_labels):
+        raise ValueError(f"smoke check failed: the example rows were predicted {predicted}, "
+                         f"expected {list(contract.example_labels)}")  # fmt: skip
 
 
 @dataclass
@@ -97,7 +98,7 @@ class AliasWatcher:
             reason = self._refuse(target) if self._refuse is not None else None
             if reason is not None:
                 if target != self._refused_version:
-                    self.metrics.reloads.labels("refused").inc()
+                    self.metrics.reloads("refused").inc()
                     logger.error("kept version %s: refused to switch to %s: %s", current, target, reason)
                 self._refused_version = target
                 self.slot.last_reload_error = f"version {target} refused by the alias guard: {reason}"
@@ -109,13 +110,13 @@ class AliasWatcher:
             except Exception as exc:  # any failure keeps the old version serving
                 self._failed_version = target
                 self.slot.last_reload_error = f"version {target}: {type(exc).__name__}: {exc}"
-                self.metrics.reloads.labels("failed").inc()
+                self.metrics.reloads("failed").inc()
                 logger.error("kept version %s: could not switch to %s: %s", current, target, exc)
                 return "failed"
             self.slot.swap(scorer)
             self._failed_version = None
-            self.metrics.model.labels(self.model_name, self.alias).set(float(target))
-            self.metrics.reloads.labels("succeeded").inc()
+            self.metrics.serving(self.alias, target)
+            self.metrics.reloads("succeeded").inc()
             logger.info("now serving version %s (was %s)", target, current)
             return "swapped"
 

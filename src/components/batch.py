@@ -5,8 +5,10 @@ the output is written to a temporary file beside the target, renamed into
 place only when every row is scored: a failed run leaves no partial output.
 Each output row carries lineage columns: model name, version, alias, run ID
 and the time it was scored. A row that breaks the data contract (a null, a
-word, a measurement outside its physical domain) stops the run with its row
+word, a value outside its domain) stops the run with its row
 number and reason, or, with a rejects file, is set aside there with the reason.
+Every column is read as its kind in the version's data contract: numbers
+(text that casts), categories as text, booleans as true/false.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from src.components.scoring import InputError, ModelHandle, Scorer
-from src.data import contract
+from src.data.schema import Column
 from src.utils.errors import ProjectError
 
 SUPPORTED = {".csv", ".parquet"}
@@ -78,8 +80,8 @@ def read_chunks(
 ) -> Iterator[pa.Table]:
     """The input as Arrow tables of about ``chunk_rows`` rows, in file order.
 
-    CSV is read by Arrow's streaming reader. ``text_columns`` (the
-    measurements) are read as text and cast to numbers by the caller: a word
+    CSV is read by Arrow's streaming reader. ``text_columns`` (the model's
+    inputs) are read as text and cast by the caller: a word
     among numbers is then a row to name, not a read error, and the text can
     be written back as it was. Any other column is typed from the first
     block, and a value that does not fit stops the reader; ``lenient`` reads
@@ -94,7 +96,7 @@ def read_chunks(
         for frame in pd.read_csv(path, chunksize=chunk_rows):
             yield pa.Table.from_pandas(frame, preserve_index=False)
     else:
-        block = max(1 << 16, chunk_rows * 40)  # ~40 bytes per row of four measurements
+        block = max(1 << 16, chunk_rows * 40)  # ~40 bytes per row of a few numbers
         read = pa_csv.ReadOptions(block_size=block)
         convert = pa_csv.ConvertOptions(  # an empty field is a null, as in pandas
             strings_can_be_null=True, column_types=dict.fromkeys(text_columns, pa.string())
@@ -195,15 +197,28 @@ def _is_clean(column: pa.ChunkedArray) -> bool:
 
 @dataclass(frozen=True)
 class _Measured:
-    """One input column read as numbers: the values (NaN where unreadable) and which rows were null or words."""
+    """One input column as its kind's array (NaN or None where unreadable), and which rows were null or unreadable."""
 
     values: np.ndarray
     null: np.ndarray | None = None
     word: np.ndarray | None = None
 
 
-def _measure(column: pa.ChunkedArray) -> _Measured:
-    """Numbers in one vectorised step when the column is clean (numbers, or text that casts); else named row by row."""
+def _measure(column: pa.ChunkedArray, described: Column) -> _Measured:
+    """The column as its contract kind: numbers in one vectorised step when clean, else named row by row."""
+    if described.kind == "categorical":
+        values = np.empty(len(column), dtype=object)
+        values[:] = column.to_pylist()
+        if column.null_count == 0:
+            return _Measured(values)
+        return _Measured(values, np.fromiter((v is None for v in values), dtype=bool, count=len(values)),
+                         np.zeros(len(values), dtype=bool))  # fmt: skip
+    if described.kind == "boolean":
+        items = column.to_pylist()
+        flags = np.array([_flag(v) for v in items], dtype=np.float64)
+        null = np.fromiter((v is None for v in items), dtype=bool, count=len(items))
+        word = np.isnan(flags) & ~null
+        return _Measured(flags, null, word) if null.any() or word.any() else _Measured(flags)
     if _is_clean(column):
         return _Measured(column.to_numpy().astype(np.float64, copy=False))
     if pa.types.is_string(column.type) and column.null_count == 0:
@@ -217,29 +232,42 @@ def _measure(column: pa.ChunkedArray) -> _Measured:
     return _Measured(numbers, null, np.isnan(numbers) & ~null)
 
 
+_FLAGS = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, True: 1.0, False: 0.0}
+
+
+def _flag(value: object) -> float:
+    found = _FLAGS.get(value.strip().lower() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    return np.nan if found is None else found
+
+
 def _measurements(scorer: Scorer, table: pa.Table) -> dict[str, _Measured]:
-    return {name: _measure(table.column(name)) for name in scorer.input_columns}
+    return {name: _measure(table.column(name), scorer.contract.column(name)) for name in scorer.input_columns}
 
 
-def _invalid_rows(rows: int, measured: dict[str, _Measured]) -> pd.Series:
+def _invalid_rows(scorer: Scorer, rows: int, measured: dict[str, _Measured]) -> pd.Series:
     """The reason each unscorable row cannot be scored, by row position (empty when all are fine).
 
-    Nulls and words are named as such; every other value is held to the data
-    contract's domain, the check training and the endpoint make.
+    Words among numbers are named as such, and nulls where the contract
+    forbids them; every other value is held to the data contract's domain,
+    the check training and the endpoint make.
     """
+    contract = scorer.contract
     problems: list[pd.Series] = []
     unreadable = np.zeros(rows, dtype=bool)
     for name, column in measured.items():
         if column.null is None or column.word is None:
-            continue  # the common case: clean numbers, only the domain to check
-        unreadable |= column.null | column.word
-        problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(column.null)))
-        problems.append(pd.Series(f"{name}: not a number", index=np.flatnonzero(column.word)))
-    if unreadable.any():  # a placeholder inside every domain, so only the other values are judged
-        readable = {name: np.where(unreadable, 1.0, column.values) for name, column in measured.items()}
+            continue  # the common case: clean values, only the domain to check
+        forbidden = column.null if not contract.column(name).nullable else np.zeros(rows, dtype=bool)
+        unreadable |= forbidden | column.word
+        problems.append(pd.Series(f"{name}: null", index=np.flatnonzero(forbidden)))
+        what = _kind_text(contract.column(name))
+        problems.append(pd.Series(f"{name}: not {what}", index=np.flatnonzero(column.word)))
+    if unreadable.any():  # the first example's value stands in (inside every domain): only the others are judged
+        first = contract.example_columns()
+        readable = {name: np.where(unreadable, first[name][0], column.values) for name, column in measured.items()}
     else:
         readable = {name: column.values for name, column in measured.items()}
-    if unreadable.any() or any(not _in_domain(values, name) for name, values in readable.items()):
+    if unreadable.any() or any(not contract.column(name).holds(values) for name, values in readable.items()):
         reasons = contract.row_reasons(readable)
         problems.append(pd.Series(list(reasons.values()), index=list(reasons.keys()), dtype=object))
     problems = [p for p in problems if len(p)]
@@ -248,8 +276,8 @@ def _invalid_rows(rows: int, measured: dict[str, _Measured]) -> pd.Series:
     return pd.concat(problems).groupby(level=0).agg("; ".join)
 
 
-def _in_domain(values: np.ndarray, name: str) -> bool:
-    return contract.MEASUREMENT_BY_NAME[name].holds(values)
+def _kind_text(column: Column) -> str:
+    return "true or false" if column.kind == "boolean" else "a number"
 
 
 #: Lineage column -> the value every row of one run carries.
@@ -290,17 +318,20 @@ def _scored(
 ) -> pa.Table:
     """The input table plus prediction, one probability per class, and the lineage columns.
 
-    The measurements are written as scored (float64), except CSV to CSV
-    (``keep_text``), where the text as read is written back unchanged: it
-    parsed to exactly these numbers, and formatting four floats per row would
-    be the largest cost of the whole batch. For the same reason a CSV's
-    lineage values are formatted once, not per row.
+    The inputs are written as scored (numbers as float64, categories as
+    text), except numbers from CSV to CSV (``keep_text``), where the text as
+    read is written back unchanged: it parsed to exactly these numbers, and
+    formatting floats per row would be the largest cost of the whole batch.
+    For the same reason a CSV's lineage values are formatted once, not per row.
     """
     predictions = scorer.predict_columns(columns)
     rows = table.num_rows
     for name, values in columns.items():
-        if not (keep_text and pa.types.is_string(table.schema.field(name).type)):
+        numeric = scorer.contract.column(name).is_numeric
+        if numeric and not (keep_text and pa.types.is_string(table.schema.field(name).type)):
             table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
+        elif not numeric:
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.string()))
     table = table.append_column(
         "prediction",
         pa.DictionaryArray.from_arrays(pa.array(predictions.indices.astype(np.int8)), pa.array(scorer.classes)),
@@ -353,7 +384,7 @@ def _run_batch(
         for table in read_chunks(input_path, chunk_rows, lenient=lenient, text_columns=scorer.input_columns):
             scorer.check_names(table.column_names)
             measured = _measurements(scorer, table)
-            reasons = _invalid_rows(table.num_rows, measured)
+            reasons = _invalid_rows(scorer, table.num_rows, measured)
             measurements = {name: column.values for name, column in measured.items()}
             if len(reasons) and rejects is None:
                 listed = "; ".join(f"row {rows_in + row}: {why}" for row, why in reasons.head(5).items())
@@ -394,6 +425,7 @@ def _run_batch(
 
 def _empty_output_schema(scorer: Scorer, lineage: Lineage) -> pa.Schema:
     """The output's columns when no row was scored: an empty file still has the right header."""
-    empty = {name: np.zeros(0) for name in scorer.input_columns}
-    table = pa.table({name: pa.array([], pa.float64()) for name in scorer.input_columns})
+    kinds = {name: scorer.contract.column(name).is_numeric for name in scorer.input_columns}
+    empty = {name: np.zeros(0) if numeric else np.empty(0, dtype=object) for name, numeric in kinds.items()}
+    table = pa.table({name: pa.array([], pa.float64() if numeric else pa.string()) for name, numeric in kinds.items()})
     return _scored(scorer, table, empty, lineage, keep_text=False).schema

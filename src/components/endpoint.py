@@ -96,7 +96,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         webhook_secret=options.webhook_secret,
     )
     shared_metrics = metrics_dir(options.shared_dir) if options.shared_dir else None
-    slot, metrics, registry = ModelSlot(scorer), Metrics(shared_metrics), Registry()
+    slot, metrics, registry = ModelSlot(scorer), Metrics(name, shared_metrics), Registry()
 
     def resolve() -> str | None:
         found = registry.version_at(name, options.alias)
@@ -118,14 +118,15 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
                            retention_days=options.log_retention_days)  # fmt: skip
     lookup = None
     if options.feature_lookup:  # imports feast (~4.5 s) only when asked for
-        from src.features.feature_store import OnlineLookup, feature_service_of
+        from src.features.store_reads import OnlineLookup
+        from src.features.store_repository import feature_service_of
 
         if scorer.handle.feature_set is None:
             raise RegistryError(
                 f"version {scorer.handle.version} records no feature set: no feature service to look up"
             )
         # the served model's own feature service, so the lookup serves the features it was trained with
-        lookup = OnlineLookup(feature_service_of(scorer.handle.feature_set), settings.feature_store).measurements
+        lookup = OnlineLookup(feature_service_of(scorer.handle.feature_set), settings.feature_store).inputs
     notify = None
     if options.shared_dir is not None:
         nudge = Nudge(options.shared_dir / "alias-moved")

@@ -1,11 +1,14 @@
-"""Release checks of a live endpoint over HTTP: the expected model, each species right, bad input refused.
+"""Release checks of a live endpoint over HTTP: the expected model, each example row right, bad input refused.
 
-The canonical flowers come from the data contract, the same ones the
-validator and the alias watcher's smoke check use.
+The example rows come from the data contract the served version was trained
+with (one per class at least), the same ones the validator and the alias
+watcher's smoke check use.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 import urllib.error
@@ -15,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from src.data.contract import CANONICAL_FLOWERS, RAW_FEATURE_COLUMNS
+from src.data.schema import DataContract, Example
 
 
 @dataclass(frozen=True)
@@ -48,38 +51,45 @@ def call(
         return error.code, json.loads(error.read() or b"{}")
 
 
-def smoke(url: str, *, expected_model: str, alias: str) -> CheckReport:
-    """Health, one prediction per species, and a bad request answered 4xx. Raises ``OSError`` if unreachable."""
+def smoke(url: str, *, expected_model: str, alias: str, contract: DataContract) -> CheckReport:
+    """Health, each example row predicted as its class, and a bad request answered 4xx. Raises ``OSError`` if
+    unreachable."""
     url = url.rstrip("/")
     failures: list[str] = []
     status, health = call(f"{url}/health")
     if status != 200 or health.get("model_name") != expected_model or health.get("alias") != alias:
         failures.append(f"health: status {status}, serving {health.get('model_name')}@{health.get('alias')}, "
                         f"expected {expected_model}@{alias}")  # fmt: skip
-    for species, row in CANONICAL_FLOWERS.items():
-        body = json.dumps({"dataframe_split": {"columns": list(RAW_FEATURE_COLUMNS), "data": [list(row)]}}).encode()
+    columns = list(contract.input_names)
+    for example in contract.examples:
+        row = [example.values[name] for name in columns]
+        body = json.dumps({"dataframe_split": {"columns": columns, "data": [row]}}).encode()
         status, answer = call(f"{url}/invocations", body)
-        if status != 200 or answer.get("predictions") != [species]:
-            failures.append(f"{species}: status {status}, answer {answer}")
-    incomplete = json.dumps({"dataframe_records": [{RAW_FEATURE_COLUMNS[0]: 5.0}]}).encode()
-    status, answer = call(f"{url}/invocations", incomplete)
+        if status != 200 or answer.get("predictions") != [example.label]:
+            failures.append(f"{example.label}: status {status}, answer {answer}")
+    first = contract.examples[0].values
+    incomplete = json.dumps({"dataframe_records": [{name: first[name] for name in columns[1:]}]})  # one column short
+    status, answer = call(f"{url}/invocations", incomplete.encode())
     if not 400 <= status < 500:
         failures.append(f"bad request: expected a 4xx, got {status} {answer}")
     return CheckReport(url, health.get("model_name"), health.get("model_version"), failures)
 
 
-def _payloads(row: tuple[float, ...]) -> dict[str, tuple[bytes, str]]:
-    """One flower in every payload shape of MLflow's scoring protocol."""
-    columns = list(RAW_FEATURE_COLUMNS)
+def payloads(contract: DataContract, example: Example) -> dict[str, tuple[bytes, str]]:
+    """One example row in every payload shape of MLflow's scoring protocol."""
+    columns = list(contract.input_names)
+    row = [example.values[name] for name in columns]
     record = dict(zip(columns, row, strict=True))
     as_json = {
-        "dataframe_split": {"dataframe_split": {"columns": columns, "data": [list(row)]}},
+        "dataframe_split": {"dataframe_split": {"columns": columns, "data": [row]}},
         "dataframe_records": {"dataframe_records": [record]},
-        "instances": {"instances": [list(row)]},
+        "instances": {"instances": [row]},
         "inputs": {"inputs": {c: [v] for c, v in record.items()}},
     }
     shapes = {name: (json.dumps(body).encode(), "application/json") for name, body in as_json.items()}
-    shapes["csv"] = (f"{','.join(columns)}\n{','.join(map(str, row))}\n".encode(), "text/csv")
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([columns, ["" if v is None else v for v in row]])
+    shapes["csv"] = (text.getvalue().encode(), "text/csv")
     return shapes
 
 
@@ -110,20 +120,21 @@ def wait_for_version(url: str, version: str, timeout_s: float, poll_s: float = 1
         time.sleep(poll_s)
 
 
-def release_checks(url: str, *, expected_model: str, alias: str, version: str, max_p99_ms: float,
-                   requests: int = 200) -> CheckReport:  # fmt: skip
+def release_checks(url: str, *, expected_model: str, alias: str, version: str, contract: DataContract,
+                   max_p99_ms: float, requests: int = 200) -> CheckReport:  # fmt: skip
     """``smoke``, plus the expected version, every payload shape, and the p99 of one-row requests."""
     url = url.rstrip("/")
-    report = smoke(url, expected_model=expected_model, alias=alias)
+    report = smoke(url, expected_model=expected_model, alias=alias, contract=contract)
     failures = list(report.failures)
     if report.model_version != str(version):
         failures.append(f"version: serving {report.model_version}, expected {version}")
-    species, row = next(iter(CANONICAL_FLOWERS.items()))
-    for shape, (body, media) in _payloads(row).items():
+    example = contract.examples[0]
+    shapes = payloads(contract, example)
+    for shape, (body, media) in shapes.items():
         status, answer = call(f"{url}/invocations", body, media=media)
-        if status != 200 or answer.get("predictions") != [species]:
+        if status != 200 or answer.get("predictions") != [example.label]:
             failures.append(f"payload {shape}: status {status}, answer {answer}")
-    body, media = _payloads(row)["instances"]
+    body, media = shapes["instances"]
     timings = []
     for _ in range(requests):
         started = time.perf_counter()

@@ -13,7 +13,10 @@ thousands of rows).
 Several endpoint processes on one host share one file (WAL mode, a busy
 timeout); replicas on other hosts each write their own, and
 ``scripts/monitor_model.py --log`` reads any number of them. Rows older than
-``retention_days`` are deleted by the writer, once an hour.
+``retention_days`` are deleted by the writer, once an hour. A prediction row
+holds the served version's inputs, one column each under the contract's
+names, and one ``probability_<class>`` per class; a version with other inputs
+or classes adds its columns to the table the first time it logs.
 """
 
 from __future__ import annotations
@@ -22,24 +25,21 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES
-
-PROBABILITY_COLUMNS = tuple(f"probability_{species}" for species in SPECIES)
-PREDICTION_COLUMNS = (
-    "request_id", "row", "ts", "model_name", "model_version", "alias", *RAW_FEATURE_COLUMNS,
-    "prediction", *PROBABILITY_COLUMNS, "latency_ms",
-)  # fmt: skip
-_TEXT = {"request_id", "ts", "model_name", "model_version", "alias", "prediction", "reason", "field", "species"}
+#: The columns every prediction row has; the inputs (one column each, named as in the contract: numbers REAL,
+#: categories TEXT) and one ``probability_<class>`` per class follow, added when a version first logs them.
+FIXED_PREDICTION_COLUMNS = ("request_id", "row", "ts", "model_name", "model_version", "alias", "prediction",
+                            "latency_ms")  # fmt: skip
+_TEXT = {"request_id", "ts", "model_name", "model_version", "alias", "prediction", "reason", "field", "label"}
 TABLES = {
-    "predictions": PREDICTION_COLUMNS,
+    "predictions": FIXED_PREDICTION_COLUMNS,
     "refusals": ("request_id", "ts", "model_name", "model_version", "alias", "status", "reason", "field"),
-    "feedback": ("request_id", "ts", "species"),
+    "feedback": ("request_id", "ts", "label"),
 }
 #: Seconds between two retention sweeps.
 SWEEP_S = 3600.0
@@ -47,6 +47,11 @@ SWEEP_S = 3600.0
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def quoted(name: str) -> str:
+    """A column name as an SQL identifier (a contract's names and classes are data: quote them)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def create_tables(connection: sqlite3.Connection) -> None:
@@ -57,20 +62,26 @@ def create_tables(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id)")
 
 
-#: Rows per INSERT statement (SQLite allows 32,766 bound values: 17 columns x 1,000 rows fits).
-ROWS_PER_STATEMENT = 1000
+def existing_columns(connection: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+
+
+#: Bound values per INSERT statement, at most (SQLite allows 32,766).
+VALUES_PER_STATEMENT = 30_000
 #: Rows the writer expands into Python tuples and writes in one transaction, at most (plus one request's).
 WRITE_ROWS = 50_000
 
 
-def _insert(connection: sqlite3.Connection, table: str, rows: list[tuple[object, ...]]) -> None:
+def _insert(connection: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None:
     """Insert in multi-row statements: ``executemany`` steps SQLite once per row and releases the GIL each time,
     and the request thread then has to win the GIL back thousands of times per flush (-24% throughput)."""
-    width = len(TABLES[table])
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+    width = len(columns)
+    names = ", ".join(quoted(c) for c in columns)
+    per_statement = max(1, VALUES_PER_STATEMENT // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
         marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
-        connection.execute(f"INSERT INTO {table} VALUES {marks}", [value for row in chunk for value in row])
+        connection.execute(f"INSERT INTO {table} ({names}) VALUES {marks}", [v for row in chunk for v in row])
 
 
 class InferenceLog:
@@ -108,22 +119,22 @@ class InferenceLog:
         self._thread.start()
 
     def predict(
-        self, request_id: str, version: str, columns: dict[str, np.ndarray], labels: Sequence[str],
-        probabilities: np.ndarray, latency_ms: float,
+        self, request_id: str, version: str, columns: Mapping[str, np.ndarray], labels: Sequence[str],
+        probabilities: np.ndarray, latency_ms: float, classes: Sequence[str],
     ) -> None:  # fmt: skip
         """Queue one answered request (O(1) here: the rows are built on the writer thread)."""
         # the time as a float here (~50 ns); the writer formats it
         self._enqueue("predictions", len(labels), [(request_id, time.time(), version, columns, labels,
-                                                    probabilities, latency_ms)])  # fmt: skip
+                                                    probabilities, latency_ms, classes)])  # fmt: skip
 
     def refuse(self, request_id: str, version: str, status: int, reason: str, field: str | None) -> None:
         self._enqueue("refusals", 1, [(request_id, _now(), self.model_name, version, self.alias, status, reason,
                                        field or "")])  # fmt: skip
 
     def feedback(self, labels: Sequence[tuple[str, str]]) -> None:
-        """Queue true labels (request ID, species) that came back for served requests."""
+        """Queue true labels (request ID, label) that came back for served requests."""
         now = _now()
-        self._enqueue("feedback", len(labels), [(request_id, now, species) for request_id, species in labels])
+        self._enqueue("feedback", len(labels), [(request_id, now, label) for request_id, label in labels])
 
     def _enqueue(self, table: str, rows: int, item: list[tuple[object, ...]]) -> None:
         if self._queued_rows - self._taken_rows + rows > self._max_pending_rows:
@@ -136,41 +147,63 @@ class InferenceLog:
         self._closing.set()
         self._thread.join(timeout=10)
 
-    def _expand(self, item: tuple[object, ...]) -> list[tuple[object, ...]]:
-        request_id, at, version, columns, labels, probabilities, latency = item
+    def _expand(self, item: tuple[object, ...]) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+        """One answered request as (its columns, its rows): the inputs and classes are the served version's."""
+        request_id, at, version, columns, labels, probabilities, latency, classes = item
         ts = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")  # type: ignore[arg-type]
-        values = [columns[c].tolist() for c in RAW_FEATURE_COLUMNS]  # type: ignore[index]
+        inputs = tuple(columns)  # type: ignore[call-overload]
+        values = [columns[c].tolist() for c in inputs]  # type: ignore[index]
         shares = probabilities.tolist()  # type: ignore[attr-defined]
-        return [
-            (request_id, index, ts, self.model_name, version, self.alias, *row, label, *share, latency)
+        layout = (*FIXED_PREDICTION_COLUMNS, *inputs, *(f"probability_{c}" for c in classes))  # type: ignore[attr-defined]
+        model, alias = self.model_name, self.alias
+        rows = [
+            (request_id, index, ts, model, version, alias, label, latency, *row, *share)
             for index, (*row, label, share) in enumerate(zip(*values, labels, shares, strict=True))  # type: ignore[call-overload]
         ]
+        return layout, rows
 
-    def _take(self) -> dict[str, list[tuple[object, ...]]]:
-        """Whole requests off the queue, up to ``WRITE_ROWS`` rows (more only if one request alone has more)."""
-        pending: dict[str, list[tuple[object, ...]]] = {table: [] for table in TABLES}
+    def _take(self) -> dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]]:
+        """Whole requests off the queue, up to ``WRITE_ROWS`` rows (more only if one request alone has more),
+        grouped by table and column layout."""
+        pending: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]] = {}
         taken = 0
         while taken < WRITE_ROWS:
             try:
                 table, count, rows = self._queue.popleft()
             except IndexError:
                 break
-            pending[table].extend(self._expand(rows[0]) if table == "predictions" else rows)
+            if table == "predictions":
+                layout, expanded = self._expand(rows[0])
+                pending.setdefault((table, layout), []).extend(expanded)
+            else:
+                pending.setdefault((table, TABLES[table]), []).extend(rows)
             taken += count
             self._taken_rows += count
         return pending
 
+    @staticmethod
+    def _write(connection: sqlite3.Connection, pending: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]],
+               known: set[str]) -> None:  # fmt: skip
+        with connection:
+            for (table, layout), rows in pending.items():
+                if table == "predictions":
+                    for name in layout:
+                        if name not in known:  # a version's inputs or classes, first seen: its columns join the table
+                            # no declared type: each value keeps its own (a number REAL, a category TEXT)
+                            connection.execute(f"ALTER TABLE predictions ADD COLUMN {quoted(name)}")
+                            known.add(name)
+                _insert(connection, table, layout, rows)
+
     def _run(self) -> None:
         """Every ``flush_seconds`` (or at close): write what was queued, ``WRITE_ROWS`` rows per transaction."""
         connection = sqlite3.connect(self.path, timeout=10)
+        known = existing_columns(connection, "predictions")
         last_sweep: float | None = None
         closing = False
         while not closing:
             closing = self._closing.wait(self._flush_seconds)
-            while any((pending := self._take()).values()):
-                with connection:
-                    for table, rows in pending.items():
-                        _insert(connection, table, rows)
+            while pending := self._take():
+                self._write(connection, pending, known)
             if self._retention_days is not None and (last_sweep is None or time.monotonic() - last_sweep >= SWEEP_S):
                 self._sweep(connection)
                 last_sweep = time.monotonic()

@@ -1,26 +1,27 @@
 """The endpoint's OpenAPI request body: MLflow's payload formats over the model's input columns.
 
-Each column is a number with the data contract's domain (exclusive minimum,
-maximum), so a client generated from the schema knows what the endpoint
-refuses before it sends anything.
+Each column carries its type and domain from the version's data contract (a
+number's range, a category's allowed values, whether it may be null), so a
+client generated from the schema knows what the endpoint refuses before it
+sends anything. The example is the contract's first example row.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+
 from src.components.payloads import JSON_FORMATS
-from src.data.contract import MEASUREMENT_BY_NAME, json_schema_property
+from src.data.schema import DataContract
 
 
-def _column_schema(name: str) -> dict[str, object]:
-    return json_schema_property(name) if name in MEASUREMENT_BY_NAME else {"type": "number"}
-
-
-def request_schema(columns: tuple[str, ...]) -> dict[str, object]:
+def request_schema(contract: DataContract) -> dict[str, object]:
     """The OpenAPI request body: MLflow's payload formats over the model's input columns."""
-    record = {"type": "object", "properties": {name: _column_schema(name) for name in columns},
+    columns = contract.input_names
+    schemas = [contract.column(name).json_schema() for name in columns]
+    record = {"type": "object", "properties": dict(zip(columns, schemas, strict=True)),
               "required": list(columns), "additionalProperties": False}  # fmt: skip
-    row = {"type": "array", "prefixItems": [_column_schema(name) for name in columns],
-           "minItems": len(columns), "maxItems": len(columns)}  # fmt: skip
+    row = {"type": "array", "prefixItems": schemas, "minItems": len(columns), "maxItems": len(columns)}
     split = {"type": "object", "required": ["columns", "data"],
              "properties": {"columns": {"type": "array", "items": {"enum": list(columns)}},
                             "data": {"type": "array", "items": row}}}  # fmt: skip
@@ -29,14 +30,14 @@ def request_schema(columns: tuple[str, ...]) -> dict[str, object]:
         {"type": "object", "required": [key], "properties": {key: split if key == "dataframe_split" else rows}}
         for key in JSON_FORMATS
     ]
-    example = {"dataframe_split": {"columns": list(columns), "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    first = contract.examples[0].values
+    example = {"dataframe_split": {"columns": list(columns), "data": [[first[name] for name in columns]]}}
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([columns, [first[name] for name in columns]])
     return {
         "required": True,
         "content": {
             "application/json": {"schema": {"oneOf": variants}, "example": example},
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": ",".join(columns) + "\n5.1,3.5,1.4,0.2\n",
-            },
+            "text/csv": {"schema": {"type": "string"}, "example": text.getvalue()},
         },
     }

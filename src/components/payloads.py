@@ -2,8 +2,9 @@
 
 The formats ``mlflow models serve`` accepts on ``POST /invocations``:
 ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs`` (JSON)
-and CSV with a header. Any of them becomes one float array per raw column,
-checked by the Scorer against the signature and the data contract's domain;
+and CSV with a header. Any of them becomes one array per input column (numbers
+as float64, categories as text), checked by the Scorer against the version's
+data contract;
 a malformed body is an ``InputError`` naming the field. Whatever the body,
 the answer is columns or an ``InputError``, never another exception
 (``tests/unit/test_payloads.py`` holds that with generated bodies).
@@ -99,7 +100,7 @@ def parse_keys(body: bytes, key: str) -> list[int] | None:
 
 
 def parse_csv(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
-    """A CSV body with a header row, as checked column arrays."""
+    """A CSV body with a header row, as checked column arrays (each cell read as its column's kind)."""
     try:
         reader = csv.reader(io.StringIO(body.decode("utf-8")))
         header = next(reader, None)
@@ -108,15 +109,20 @@ def parse_csv(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
         raise InputError("(body)", f"malformed CSV: {exc}") from None
     if header is None:
         raise InputError("(body)", "empty CSV: expected a header row and data rows")
-    scorer.check_names([name.strip() for name in header])
-    parsed = [[_csv_value(cell) for cell in row] for row in rows]
-    return _from_rows([name.strip() for name in header], parsed, scorer, "csv")
+    names = [name.strip() for name in header]
+    scorer.check_names(names)
+    numeric = [scorer.contract.column(name).kind == "numeric" for name in names]
+    parsed = [[_csv_value(cell, number) for cell, number in zip(row, numeric, strict=False)] + row[len(names):]
+              for row in rows]  # fmt: skip
+    return _from_rows(names, parsed, scorer, "csv")
 
 
-def _csv_value(cell: str) -> object:
+def _csv_value(cell: str, number: bool) -> object:
     text = cell.strip()
     if not text:
         return None
+    if not number:
+        return text
     try:
         return float(text)
     except ValueError:
@@ -144,18 +150,18 @@ def _from_rows(columns: Sequence[str], rows: list[Any], scorer: Scorer, field: s
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
             raise InputError(f"{field}[{index}]", f"expected a list of {width} values ({list(columns)})")
-    if {type(value) for row in rows for value in row} <= _PLAIN_NUMBERS:  # the common case, in one C call
+    if scorer.numeric_inputs and {type(value) for row in rows for value in row} <= _PLAIN_NUMBERS:  # one C call
         try:
             matrix = np.array(rows, dtype=np.float64)
         except OverflowError:  # an integer beyond float64: the slow path names it
             pass
         else:
-            return {name: scorer.to_float(name, matrix[:, columns.index(name)]) for name in scorer.input_columns}
+            return {name: scorer.parse(name, matrix[:, columns.index(name)]) for name in scorer.input_columns}
     transposed = list(zip(*rows, strict=True))
-    return {name: scorer.to_float(name, transposed[columns.index(name)]) for name in scorer.input_columns}
+    return {name: scorer.parse(name, transposed[columns.index(name)]) for name in scorer.input_columns}
 
 
-#: Types a row may hold for the vectorised path (``bool`` is excluded: ``True`` is not a measurement).
+#: Types a row may hold for the vectorised path (``bool`` is excluded: ``True`` is not a number).
 _PLAIN_NUMBERS = {int, float}
 
 
@@ -166,7 +172,7 @@ def _from_records(records: list[Mapping[str, Any]], scorer: Scorer, field: str) 
         missing = [name for name in scorer.input_columns if name not in record]
         if missing:
             raise InputError(f"{field}[{index}]", f"missing {', '.join(missing)}")
-    return {name: scorer.to_float(name, [record[name] for record in records]) for name in scorer.input_columns}
+    return {name: scorer.parse(name, [record[name] for record in records]) for name in scorer.input_columns}
 
 
 def _from_columns(columns: Mapping[str, Any], scorer: Scorer, field: str) -> dict[str, np.ndarray]:
@@ -174,4 +180,4 @@ def _from_columns(columns: Mapping[str, Any], scorer: Scorer, field: str) -> dic
     lengths = {len(values) if isinstance(values, list) else -1 for values in columns.values()}
     if len(lengths) != 1 or -1 in lengths:
         raise InputError(field, "every column must be a list of the same length")
-    return {name: scorer.to_float(name, columns[name]) for name in scorer.input_columns}
+    return {name: scorer.parse(name, columns[name]) for name in scorer.input_columns}

@@ -1,24 +1,30 @@
-"""The inference component: one code path from raw measurements to species, shared by batch and online.
+"""The inference component: one code path from input columns to predicted classes, shared by batch and online.
 
 ``Scorer`` resolves ``models:/<name>@<alias>`` to a concrete version once,
-loads it once, checks every input against the model's signature and returns
-predictions with class names and probabilities.
+loads it once, checks every input against the data contract the version was
+trained with (logged with it) and returns predictions with class names and
+probabilities.
 
-The logged model is a scikit-learn Pipeline (feature step, scaler,
-classifier). Called row by row it spends ~2.7 ms in pandas and sklearn's
-input checks for a ~20 us computation, so the Scorer compiles the fitted
-pipeline into NumPy: the same feature definitions applied to arrays, the
-scaler's mean and scale, and (for a logistic regression) the softmax of the
-linear scores. Other classifiers keep their own ``predict_proba`` on the
-compiled features. ``tests/integration/test_inference.py`` proves parity with
-the Pipeline on every row of the data set and on random inputs.
+What runs is the fitted pipeline itself: any preprocessing, any classifier.
+Called row by row, a scikit-learn Pipeline spends most of its time in pandas
+and input checks, so where the arithmetic is known exactly it is done in
+NumPy instead, chosen when the model loads (``fast_path``):
+
+- numeric features, ``StandardScaler``, multinomial ``LogisticRegression``:
+  features, scaling and the softmax of the linear scores, all in NumPy;
+- numeric features, ``StandardScaler``, any other classifier: features and
+  scaling in NumPy, then the classifier's own ``predict_proba``.
+
+Anything else calls ``pipeline.predict_proba`` on a DataFrame of the inputs.
+``tests/unit/test_scoring.py`` proves each fast path equal to the pipeline on
+random valid rows (hypothesis).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,26 +32,16 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
-from src.data import contract
-from src.features.feature_definitions import FeatureDefinition, resolve_features
-from src.utils.errors import ProjectError
+from src.data.schema import DataContract, InputError, OutOfContract
+from src.features.feature_builder import FeatureBuilder
 
-#: Column arrays keyed by raw column name: the form every input is turned into before scoring.
+__all__ = ["Columns", "InputError", "ModelHandle", "OutOfContract", "Predictions", "Scorer", "load_scorer"]
+
+#: Column arrays keyed by input column name: the form every input is turned into before scoring.
 Columns = Mapping[str, np.ndarray]
-
-
-class InputError(ProjectError, ValueError):
-    """A request or file does not fit the model's signature; ``field`` names what is at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        field = field or "(input)"  # an empty column name still gets a field a client can show
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-class OutOfContract(InputError):
-    """Values of the right type outside the data contract's domain: counted apart, a sign of drift or a bad sensor."""
+Proba = Callable[[Columns], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ class Predictions:
 
     @property
     def labels(self) -> np.ndarray:
-        """Species names (an object array: build it only when names are needed)."""
+        """Class names (an object array: build it only when names are needed)."""
         return np.asarray(self.classes, dtype=object)[self.indices]
 
     def to_frame(self) -> pd.DataFrame:
@@ -85,40 +81,47 @@ class Predictions:
         return frame
 
 
-class CompiledPipeline:
-    """The fitted Pipeline as NumPy arithmetic: the same numbers without per-call pandas overhead."""
+def _linear_softmax(builder: FeatureBuilder, scaler: StandardScaler, classifier: LogisticRegression) -> Proba:
+    mean, scale = np.asarray(scaler.mean_, dtype=np.float64), np.asarray(scaler.scale_, dtype=np.float64)
+    coef = np.asarray(classifier.coef_, dtype=np.float64).T.copy()
+    intercept = np.asarray(classifier.intercept_, dtype=np.float64)
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        builder, scaler, classifier = pipeline[0], pipeline[1], pipeline[-1]
-        self.definitions: tuple[FeatureDefinition, ...] = resolve_features(tuple(builder.features))
-        self.mean = np.asarray(scaler.mean_, dtype=np.float64)
-        self.scale = np.asarray(scaler.scale_, dtype=np.float64)
-        self.classes = tuple(str(c) for c in classifier.classes_)
-        self._classifier = classifier
-        self._linear = isinstance(classifier, LogisticRegression) and len(self.classes) > 2
-        if self._linear:
-            self.coef = np.asarray(classifier.coef_, dtype=np.float64).T.copy()
-            self.intercept = np.asarray(classifier.intercept_, dtype=np.float64)
-
-    def features(self, columns: Columns) -> np.ndarray:
-        """The model's feature matrix, computed by the registered feature definitions."""
-        values = [np.asarray(d.transform(columns), dtype=np.float64) for d in self.definitions]  # type: ignore[arg-type]
-        return np.column_stack(values)
-
-    def predict_proba(self, columns: Columns) -> np.ndarray:
-        scaled = (self.features(columns) - self.mean) / self.scale
-        if not self._linear:
-            return np.asarray(self._classifier.predict_proba(scaled))
-        scores = scaled @ self.coef + self.intercept
+    def proba(columns: Columns) -> np.ndarray:
+        scores = ((builder.numeric_matrix(columns) - mean) / scale) @ coef + intercept
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)
 
+    return proba
+
+
+def _scaled_then_classifier(builder: FeatureBuilder, scaler: StandardScaler, classifier: object) -> Proba:
+    mean, scale = np.asarray(scaler.mean_, dtype=np.float64), np.asarray(scaler.scale_, dtype=np.float64)
+    predict_proba = classifier.predict_proba  # type: ignore[attr-defined]
+
+    def proba(columns: Columns) -> np.ndarray:
+        return np.asarray(predict_proba((builder.numeric_matrix(columns) - mean) / scale))
+
+    return proba
+
+
+def fast_path(pipeline: Pipeline) -> tuple[str, Proba] | None:
+    """An exact NumPy form of ``pipeline.predict_proba`` for the shapes it knows (its name and function), or None."""
+    steps = [step for _, step in pipeline.steps]
+    if len(steps) != 3 or not isinstance(steps[0], FeatureBuilder) or not steps[0].numeric_only:
+        return None
+    builder, scaler, classifier = steps
+    if type(scaler) is not StandardScaler or not getattr(scaler, "with_mean", False) or scaler.scale_ is None:
+        return None
+    if type(classifier) is LogisticRegression and len(classifier.classes_) > 2:
+        return "linear softmax in NumPy", _linear_softmax(builder, scaler, classifier)
+    return "features and scaling in NumPy", _scaled_then_classifier(builder, scaler, classifier)
+
 
 class Scorer:
-    """Validate raw measurements against the signature and predict, for one resolved model version."""
+    """Check inputs against the version's data contract and predict, for one resolved model version."""
 
-    def __init__(self, handle: ModelHandle, pipeline: Pipeline, input_columns: Sequence[str]) -> None:
+    def __init__(self, handle: ModelHandle, pipeline: Pipeline, contract: DataContract) -> None:
         if tuple(pipeline[0].features) != handle.features:
             raise ValueError(
                 f"{handle.uri}: its feature step computes {list(pipeline[0].features)} but it was registered "
@@ -126,19 +129,24 @@ class Scorer:
             )
         self.handle = handle
         self.pipeline = pipeline
-        self.input_columns = tuple(input_columns)
-        self.compiled = CompiledPipeline(pipeline)
+        self.contract = contract
+        self.input_columns = contract.input_names
+        #: Every input is a number (no category): a request's rows can be read in one NumPy call.
+        self.numeric_inputs = all(column.kind == "numeric" for column in contract.columns)
+        self.classes = tuple(str(label) for label in np.asarray(pipeline.classes_).tolist())
+        fast = fast_path(pipeline)
+        self.path, self._proba = fast if fast else ("the fitted pipeline", self._pipeline_proba)
 
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.compiled.classes
+    def _pipeline_proba(self, columns: Columns) -> np.ndarray:
+        frame = pd.DataFrame({name: columns[name] for name in self.input_columns}, copy=False)
+        return np.asarray(self.pipeline.predict_proba(frame))
 
     # --- input checks ----------------------------------------------------------
 
     def columns_from_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Check a frame's columns, types and nulls; return float arrays per column."""
+        """Check a frame's columns, types and nulls; return one array per input column."""
         self.check_names(list(frame.columns))
-        return {name: self.to_float(name, frame[name].to_numpy()) for name in self.input_columns}
+        return {name: self.parse(name, frame[name].to_numpy()) for name in self.input_columns}
 
     def check_names(self, names: Sequence[object]) -> None:
         """Refuse duplicate, missing or unknown columns (as ``mlflow models serve`` does), naming them."""
@@ -160,70 +168,36 @@ class Scorer:
                 ", ".join(map(str, extra)), f"unknown column(s); the model takes {list(self.input_columns)}"
             )
 
-    @staticmethod
-    def to_float(name: str, values: np.ndarray | Sequence[object]) -> np.ndarray:
-        """Numbers as float64; a null or a non-number is an InputError naming the column and rows."""
-        if isinstance(values, np.ndarray):
-            array = values
-        else:
-            items = list(values)
-            bad = [i for i, v in enumerate(items) if v is not None and not _is_number(v)]
-            if bad:
-                raise InputError(name, f"expected numbers, got {items[bad[0]]!r} at row(s) {_rows(bad)}")
-            try:
-                array = np.array([np.nan if v is None else v for v in items], dtype=np.float64)
-            except OverflowError:  # an integer beyond float64 is far outside any domain anyway
-                raise InputError(name, "a number too large to represent") from None
-        if array.size == 0:
-            raise InputError("(input)", "no rows to score")
-        if array.ndim != 1:
-            raise InputError(name, "expected one value per row")
-        if array.dtype.kind not in "fiu":
-            return Scorer.to_float(name, array.tolist())
-        converted = array.astype(np.float64, copy=False)
-        nulls = np.flatnonzero(np.isnan(converted))
-        if nulls.size:
-            raise InputError(name, f"null value at row(s) {_rows(nulls.tolist())}")
-        return converted
+    def parse(self, name: str, values: np.ndarray | Sequence[object]) -> np.ndarray:
+        """One column's values as its array (numbers as float64, categories as text); a wrong type or a forbidden
+        null is an InputError naming the column and rows."""
+        return self.contract.column(name).parse(values)
 
-    @staticmethod
-    def check_domain(columns: Columns) -> None:
-        """Refuse values outside the data contract's domain, naming the column, the rows and the allowed range."""
-        found = contract.violations(columns)
-        if found:  # the first column is the field; the message lists every violation
-            first, *others = found
-            raise OutOfContract(first.column, "; ".join([first.describe(with_column=False), *map(str, others)]))
+    def check_domain(self, columns: Columns) -> None:
+        """Refuse values outside the contract's domain, naming the column, the rows and what is allowed."""
+        self.contract.check(columns)
 
     # --- scoring ---------------------------------------------------------------
 
     def predict_columns(self, columns: Columns) -> Predictions:
         """Predict already-checked columns (``check_domain`` is the caller's: batch routes bad rows aside)."""
-        probabilities = self.compiled.predict_proba(columns)
+        probabilities = self._proba(columns)
         return Predictions(indices=probabilities.argmax(axis=1), probabilities=probabilities, classes=self.classes)
 
     def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Validate and score a frame of raw measurements: prediction and one probability per class."""
+        """Validate and score a frame of inputs: prediction and one probability per class."""
         columns = self.columns_from_frame(frame)
         self.check_domain(columns)
         return self.predict_columns(columns).to_frame()
 
 
 def _with_suggestions(unknown: Sequence[str], expected: Sequence[str]) -> list[str]:
-    """Each unknown column, with the expected one it most likely misspells (``petal_widht_cm (petal_width_cm?)``)."""
+    """Each unknown column, with the expected one it most likely misspells (``age_yeras (did you mean age_years?)``)."""
     named = []
     for column in unknown:
         close = difflib.get_close_matches(column, expected, n=1, cutoff=0.75)
         named.append(f"{column} (did you mean {close[0]}?)" if close else column)
     return named
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _rows(indices: Sequence[int], limit: int = 5) -> str:
-    shown = ", ".join(str(i) for i in indices[:limit])
-    return shown + (f" (and {len(indices) - limit} more)" if len(indices) > limit else "")
 
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
@@ -237,6 +211,8 @@ def load_scorer(model_name: str, *, alias: str | None = None, version: str | Non
     if info is None:
         raise RegistryError(f"no version of {model_name} holds @{alias}")
     loaded = load_native_model(info.uri)
+    if loaded.contract is None:
+        raise RegistryError(f"{info.uri} carries no data contract (trained before contracts were logged): retrain it")
     handle = ModelHandle(
         name=info.name,
         version=info.version,
@@ -246,4 +222,4 @@ def load_scorer(model_name: str, *, alias: str | None = None, version: str | Non
         loaded_at=datetime.now(UTC),
         feature_set=loaded.feature_set,
     )
-    return Scorer(handle, loaded.native, loaded.input_names)
+    return Scorer(handle, loaded.native, DataContract.from_dict(loaded.contract))

@@ -1,4 +1,8 @@
-"""The endpoint's Prometheus metrics: requests, refusals by reason, latency, predicted species, reloads.
+"""The endpoint's Prometheus metrics: requests, refusals by reason, latency, predicted classes, reloads.
+
+Every name starts with ``model_`` and every series carries the served model's
+name as its ``model`` label, so one Prometheus scrapes the endpoints of many
+models with one set of alert rules (``monitoring/alerts.yml``).
 
 Each app gets its own registry, so several apps in one process (tests, a
 benchmark) never mix their counts. Under several workers
@@ -27,7 +31,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
 #: The endpoint's metric names start with this.
-PREFIX = "iris_"
+PREFIX = "model_"
 
 
 class _EndpointMetricsOnly(Collector):
@@ -49,32 +53,51 @@ class _EndpointMetricsOnly(Collector):
 class Metrics:
     """Prometheus metrics of one endpoint (its own registry, so apps in one process do not mix)."""
 
-    def __init__(self, shared_dir: Path | None = None) -> None:
-        """``shared_dir``: the workers' metrics directory, or None for a single process."""
-        self.shared_dir = shared_dir
-        self.registry = CollectorRegistry()
-        self.requests = Counter("iris_requests_total", "Scoring requests by HTTP status", ["status"],
-                                registry=self.registry)  # fmt: skip
-        self.errors = Counter("iris_request_errors_total", "Refused requests by reason", ["reason"],
-                              registry=self.registry)  # fmt: skip
+    def __init__(self, model: str = "", shared_dir: Path | None = None) -> None:
+        """``model``: the served model's name (every series' ``model`` label); ``shared_dir``: the workers'
+        metrics directory, or None for a single process."""
+        self.model_name, self.shared_dir = model, shared_dir
+        self.registry = registry = CollectorRegistry()
+        self._requests = Counter("model_requests_total", "Scoring requests by HTTP status", ["model", "status"],
+                                 registry=registry)  # fmt: skip
+        self._errors = Counter("model_request_errors_total", "Refused requests by reason", ["model", "reason"],
+                               registry=registry)  # fmt: skip
         self.latency = Histogram(
-            "iris_request_latency_seconds",
+            "model_request_latency_seconds",
             "Time spent in /invocations",
+            ["model"],
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=self.registry,
-        )
-        self.rows = Counter("iris_predictions_total", "Predicted rows by species", ["species"], registry=self.registry)
-        self.model = Gauge("iris_model_version", "Version being served", ["name", "alias"], registry=self.registry,
+            registry=registry,
+        ).labels(model)
+        self._rows = Counter("model_predictions_total", "Predicted rows by class", ["model", "prediction"],
+                             registry=registry)  # fmt: skip
+        self.model = Gauge("model_version", "Version being served", ["model", "alias"], registry=registry,
                            multiprocess_mode="liveall")  # fmt: skip
-        self.reloads = Counter("iris_model_reloads_total", "Alias reloads by outcome", ["outcome"],
-                               registry=self.registry)  # fmt: skip
-        self.feedback = Counter("iris_feedback_labels_total", "True labels received on /feedback",
-                                registry=self.registry)  # fmt: skip
-        self.log_dropped = Gauge("iris_inference_log_dropped", "Requests not logged: the log writer fell behind",
-                                 registry=self.registry, multiprocess_mode="livesum")  # fmt: skip
-        self.registry_up = Gauge("iris_registry_reachable", "1 if the last alias check could read the registry",
-                                 registry=self.registry, multiprocess_mode="livemin")  # fmt: skip
+        self._reloads = Counter("model_reloads_total", "Alias reloads by outcome", ["model", "outcome"],
+                                registry=registry)  # fmt: skip
+        self.feedback = Counter("model_feedback_labels_total", "True labels received on /feedback", ["model"],
+                                registry=registry).labels(model)  # fmt: skip
+        self.log_dropped = Gauge("model_inference_log_dropped", "Requests not logged: the log writer fell behind",
+                                 ["model"], registry=registry, multiprocess_mode="livesum").labels(model)  # fmt: skip
+        self.registry_up = Gauge("model_registry_reachable", "1 if the last alias check could read the registry",
+                                 ["model"], registry=registry, multiprocess_mode="livemin").labels(model)  # fmt: skip
         self.registry_up.set(1)
+
+    def requests(self, status: str) -> Counter:
+        return self._requests.labels(self.model_name, status)
+
+    def errors(self, reason: str) -> Counter:
+        return self._errors.labels(self.model_name, reason)
+
+    def rows(self, prediction: str) -> Counter:
+        return self._rows.labels(self.model_name, prediction)
+
+    def reloads(self, outcome: str) -> Counter:
+        return self._reloads.labels(self.model_name, outcome)
+
+    def serving(self, alias: str, version: str) -> None:
+        """The version this process serves for ``alias`` (a gauge per worker under several workers)."""
+        self.model.labels(self.model_name, alias).set(float(version))
 
     def _shared_registry(self) -> CollectorRegistry | None:
         """Every worker's values of this endpoint's metrics, from the shared files (None with one process)."""
@@ -96,7 +119,7 @@ class Metrics:
         return {
             sample.labels["pid"]: str(int(sample.value))
             for metric in registry.collect()
-            if metric.name == "iris_model_version"
+            if metric.name == "model_version"
             for sample in metric.samples
             if alive(int(sample.labels["pid"]))
         }

@@ -1,8 +1,8 @@
 """Batch scoring on Spark: ``mlflow.pyfunc.spark_udf`` over a CSV or Parquet input, a Parquet directory out.
 
 The optional extra (``make venv-spark``, Java 17). Rows are held to the same
-data contract as the Arrow engine, training and the endpoint: a null, a word
-or a measurement outside its physical domain is refused, or set aside with
+data contract as the Arrow engine, training and the endpoint: a forbidden
+null, a word among numbers or a value outside its domain is refused, or set aside with
 ``rejects_dir``. The output directory is written beside its target and
 renamed into place only when complete.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from src.components.batch import BatchError, BatchResult, check_format, lineage_of
 from src.components.scoring import Scorer
-from src.data.contract import MEASUREMENT_BY_NAME
+from src.data.schema import Column
 from src.models.model_registry import spark_udf
 
 if TYPE_CHECKING:  # PySpark is an optional extra: imported only when this engine runs
@@ -36,7 +36,7 @@ def run_spark(
     """Score with ``mlflow.pyfunc.spark_udf`` on Spark; output is a Parquet directory, renamed into place.
 
     The output has the input columns, ``prediction`` and the lineage columns.
-    spark_udf serves the model's pyfunc ``predict`` (the species), so the
+    spark_udf serves the model's pyfunc ``predict`` (the class), so the
     Spark output carries no probability columns.
     """
     from pyspark.sql import SparkSession
@@ -50,7 +50,7 @@ def run_spark(
         raise BatchError(f"{output_dir}: already exists; choose a new output directory")
     spark = (
         SparkSession.builder.master(master)
-        .appName("iris-batch-inference")
+        .appName(f"batch-{scorer.handle.name}")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
@@ -71,18 +71,15 @@ def _score_on_spark(
     reader = spark.read.option("header", True).option("inferSchema", True)
     frame = reader.csv(str(input_path)) if input_path.suffix.lower() == ".csv" else spark.read.parquet(str(input_path))
     scorer.check_names(frame.columns)
-    for name in scorer.input_columns:  # a value that is not a number becomes null, and its row is refused
-        frame = frame.withColumn(name, sf.col(name).cast("double"))
     invalid = sf.lit(False)
-    for name in scorer.input_columns:
-        column, measurement = sf.col(name), MEASUREMENT_BY_NAME[name]
-        # NaN compares false, so "not inside the domain" also catches it, as the Arrow engine does
-        inside = (column > measurement.minimum) & (column <= measurement.maximum) & ~sf.isnan(column)
-        invalid = invalid | column.isNull() | ~inside
+    for name in scorer.input_columns:  # a value that does not cast becomes null, and its row is refused
+        described = scorer.contract.column(name)
+        frame = frame.withColumn(name, sf.col(name).cast(_SPARK_TYPES[described.kind]))
+        invalid = invalid | _outside(sf.col(name), described)
     bad_rows = frame.filter(invalid).count()
     if bad_rows and rejects_dir is None:
         raise BatchError(
-            f"{input_path}: {bad_rows} row(s) with a null, non-numeric or out-of-domain measurement "
+            f"{input_path}: {bad_rows} row(s) with a forbidden null, an unreadable or an out-of-domain value "
             "(--rejects sets them aside)"
         )
     handle = scorer.handle
@@ -103,3 +100,26 @@ def _score_on_spark(
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
     return rows_in, bad_rows
+
+
+_SPARK_TYPES = {"numeric": "double", "categorical": "string", "boolean": "boolean"}
+
+
+def _outside(column: object, described: Column) -> object:
+    """A Spark condition: the value breaks the contract (the Arrow engine's verdict, as one expression)."""
+    from pyspark.sql import functions as sf
+
+    if described.kind == "categorical":
+        bad = ~column.isin(list(described.values))  # type: ignore[attr-defined]
+    elif described.kind == "boolean":
+        bad = sf.lit(False)
+    else:  # NaN compares false, so "not inside the domain" also catches it, as the Arrow engine does
+        inside = ~sf.isnan(column) & (column != float("inf")) & (column != float("-inf"))
+        if described.minimum is not None:
+            inside = inside & ((column > described.minimum) if described.exclusive_minimum
+                               else (column >= described.minimum))  # fmt: skip
+        if described.maximum is not None:
+            inside = inside & (column <= described.maximum)
+        bad = ~inside
+    missing = column.isNull()  # type: ignore[attr-defined]
+    return (bad & ~missing) if described.nullable else (bad | missing)

@@ -1,31 +1,26 @@
-"""Load the Iris data set and refuse bad data before anything is trained.
+"""Load the training data and refuse bad data before anything is trained.
 
-The default source is the copy of Iris bundled with scikit-learn (no network);
-a CSV or Parquet file with the same columns can replace it. Either way the
-frame is checked against one pandera schema and fingerprinted, so a run can
-say exactly which data it saw.
+The default source is the data the model pack ships (``data.source:
+bundled``: ``src/data/contract.py``'s ``load_bundled``, no network); a CSV or
+Parquet file with the same columns can replace it. Either way the frame is
+checked against one pandera schema built from the data contract, and
+fingerprinted, so a run can say exactly which data it saw.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from src.data.contract import (
-    DATASET_NAME,
-    MEASUREMENT_BY_NAME,
-    MEASUREMENTS,
-    RAW_FEATURE_COLUMNS,
-    SPECIES,
-    TARGET_COLUMN,
-    Measurement,
-)
+from src.data import contract as pack
+from src.data.contract import CONTRACT
+from src.data.schema import Column, DataContract
 from src.utils.config import DataConfig
 from src.utils.errors import ProjectError
 
@@ -33,7 +28,7 @@ _MAX_REPORTED_FAILURES = 10
 
 
 class DataValidationError(ProjectError, ValueError):
-    """The data does not match the Iris schema; the message names rows and columns."""
+    """The data does not match the contract's schema; the message names rows and columns."""
 
 
 @dataclass(frozen=True)
@@ -45,49 +40,93 @@ class Dataset:
     digest: str
     #: MLflow keys datasets by name and digest: rows read through a feature service carry its name,
     #: so their lineage is not merged into the raw file's (same rows, same digest, other source).
-    name: str = DATASET_NAME
+    name: str = CONTRACT.name
 
     @property
     def features(self) -> pd.DataFrame:
-        return self.frame.loc[:, list(RAW_FEATURE_COLUMNS)]
+        """The input columns (what the model takes)."""
+        return self.frame.loc[:, list(CONTRACT.input_names)]
 
     @property
     def target(self) -> pd.Series:
-        return self.frame[TARGET_COLUMN]
+        return self.frame[CONTRACT.target.name]
 
 
-def _measurement(measurement: Measurement) -> pa.Column:
-    """The contract's domain of one measurement as a pandera column (the same bounds as batch and serving)."""
-    return pa.Column(
-        float,
-        checks=pa.Check.in_range(measurement.minimum, measurement.maximum, include_min=False),
-        nullable=False,
-        coerce=True,
-        description=measurement.allowed,
-    )
+def _checks(column: Column) -> list[pa.Check]:
+    if column.kind == "categorical":
+        return [pa.Check.isin(list(column.values))]
+    if column.kind == "boolean":
+        return [pa.Check.isin([0.0, 1.0])]
+    low, high = column.minimum, column.maximum
+    if low is not None and high is not None:
+        return [pa.Check.in_range(low, high, include_min=not column.exclusive_minimum)]
+    if low is not None:
+        return [pa.Check.greater_than(low) if column.exclusive_minimum else pa.Check.greater_than_or_equal_to(low)]
+    if high is not None:
+        return [pa.Check.less_than_or_equal_to(high)]
+    return [pa.Check(lambda values: np.isfinite(values) | values.isna(), element_wise=False, name="finite")]
 
 
-RAW_SCHEMA = pa.DataFrameSchema(
-    {measurement.name: _measurement(measurement) for measurement in MEASUREMENTS},
-    strict=True,
-    name="iris_raw_measurements",
-)
+def _column(column: Column) -> pa.Column:
+    """The contract's domain of one column as a pandera column (the same bounds as batch and serving)."""
+    dtype = object if column.kind == "categorical" else float
+    return pa.Column(dtype, checks=_checks(column), nullable=column.nullable, coerce=column.kind != "categorical",
+                     description=column.allowed)  # fmt: skip
 
-TRAINING_SCHEMA = RAW_SCHEMA.add_columns(
-    {TARGET_COLUMN: pa.Column(str, checks=pa.Check.isin(SPECIES), nullable=False)}
-).set_name("iris_training_data")
+
+def input_schema(contract: DataContract = CONTRACT) -> pa.DataFrameSchema:
+    """The input columns, each held to its domain; no other column."""
+    columns = {column.name: _column(column) for column in contract.columns}
+    return pa.DataFrameSchema(columns, strict=True, name=f"{contract.name}_inputs")
+
+
+def training_schema(contract: DataContract = CONTRACT) -> pa.DataFrameSchema:
+    """The inputs and the target, whose values must be the contract's classes."""
+    target = pa.Column(object, checks=pa.Check.isin(list(contract.classes)), nullable=False)
+    return input_schema(contract).add_columns({contract.target.name: target}).set_name(f"{contract.name}_training")
 
 
 def _expected_columns() -> str:
-    return ", ".join((*RAW_FEATURE_COLUMNS, TARGET_COLUMN))
+    return ", ".join((*CONTRACT.input_names, CONTRACT.target.name))
 
 
 def _verdict(case: object) -> str:
     """A failed check in the contract's words: the same sentence batch and the endpoint give."""
     check, column = str(case.check), case.column  # type: ignore[attr-defined]
-    if check.startswith("in_range") and column in MEASUREMENT_BY_NAME:
-        return f"outside the allowed range {MEASUREMENT_BY_NAME[column].allowed}"
+    if column == CONTRACT.target.name and check.startswith("isin"):
+        return f"not one of the classes {list(CONTRACT.classes)}"
+    if column in CONTRACT.by_name and (check.startswith(("in_range", "isin", "greater", "less", "finite"))):
+        described = CONTRACT.column(column)
+        kind = "allowed range" if described.kind == "numeric" else "allowed values"
+        return f"outside the {kind} {described.allowed}"
+    if check == "not_nullable":
+        return "missing value"
     return f"failed {check}"
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Category labels as text (a code read as a number, 2, is the label "2"); a missing value stays missing."""
+    if values.dtype == object and all(isinstance(v, str) or v is None or v != v for v in values.unique()):
+        return values.where(values.notna(), None)
+    return values.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+
+
+def _as_flag(values: pd.Series) -> pd.Series:
+    flags = {True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "True": 1.0, "False": 0.0}  # True == 1: 1 too
+    return values.map(lambda v: np.nan if pd.isna(v) else flags.get(v, v))
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories and the target as text, booleans as 0/1: the forms the schema and the model take."""
+    frame = frame.copy()
+    for column in CONTRACT.columns:
+        if column.name in frame.columns and column.kind == "categorical":
+            frame[column.name] = _as_text(frame[column.name])
+        elif column.name in frame.columns and column.kind == "boolean":
+            frame[column.name] = _as_flag(frame[column.name])
+    if CONTRACT.target.name in frame.columns:
+        frame[CONTRACT.target.name] = _as_text(frame[CONTRACT.target.name])
+    return frame
 
 
 def _describe_failures(errors: SchemaErrors, source: str) -> str:
@@ -108,16 +147,16 @@ def _describe_failures(errors: SchemaErrors, source: str) -> str:
 
 
 def validate_frame(frame: pd.DataFrame, source: str, *, with_target: bool = True) -> pd.DataFrame:
-    """Check columns, dtypes, ranges, nulls and labels; return the coerced frame.
+    """Check columns, dtypes, domains, nulls and labels; return the coerced frame.
 
     All failures are collected (lazy validation) so one error lists every bad
     row and column, instead of one per attempt.
     """
     if frame.empty:
         raise DataValidationError(f"{source}: no rows")
-    schema = TRAINING_SCHEMA if with_target else RAW_SCHEMA
+    schema = training_schema() if with_target else input_schema()
     try:
-        validated = schema.validate(frame, lazy=True)
+        validated = schema.validate(_normalised(frame), lazy=True)
     except SchemaErrors as errors:
         raise DataValidationError(_describe_failures(errors, source)) from None
     return validated.reset_index(drop=True)
@@ -128,21 +167,6 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(",".join(frame.columns).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:32]
-
-
-def bundled_iris_uri() -> str:
-    """The file scikit-learn ships Iris in: the lineage source of the default data set."""
-    return resources.files("sklearn.datasets").joinpath("data", "iris.csv").as_uri()  # type: ignore[attr-defined]
-
-
-def load_bundled_iris() -> pd.DataFrame:
-    """Iris from scikit-learn's bundled copy, with snake_case columns and species names."""
-    from sklearn.datasets import load_iris
-
-    bunch = load_iris(as_frame=True)
-    frame = bunch.data.set_axis(list(RAW_FEATURE_COLUMNS), axis=1)
-    frame[TARGET_COLUMN] = pd.Categorical.from_codes(bunch.target, list(bunch.target_names)).astype(str)
-    return frame
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -163,6 +187,25 @@ def load_dataset(config: DataConfig) -> Dataset:
         assert config.path is not None  # guaranteed by DataConfig
         raw, source_uri = read_table(config.path), config.path.resolve().as_uri()
     else:
-        raw, source_uri = load_bundled_iris(), bundled_iris_uri()
+        raw, source_uri = pack.load_bundled(), pack.bundled_uri()
     frame = validate_frame(raw, source_uri)
     return Dataset(frame=frame, source_uri=source_uri, digest=dataset_digest(frame))
+
+
+def write_sample(path: Path) -> Path:
+    """The bundled data's input columns (no target) as a CSV or Parquet file: something to score (make batch)."""
+    frame = pack.load_bundled().drop(columns=[CONTRACT.target.name], errors="ignore")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+if __name__ == "__main__":  # python -m src.data.load_data sample data/sample.parquet  (make batch)
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "sample":
+        sys.exit("usage: python -m src.data.load_data sample PATH.parquet|PATH.csv")
+    print(f"wrote {write_sample(Path(sys.argv[2]))}")

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from src.features import feature_store
-from src.features.feature_definitions import DEFINITIONS, FeatureDefinition
+from src.features import store_backend, store_repository
+from src.features.feature_definitions import DEFINITIONS
 from src.features.lifecycle_record import LifecycleStatus, load_states
 from src.utils.config import (
     PROJECT_ROOT,
@@ -28,17 +28,12 @@ from src.utils.config import (
 CATALOG = PROJECT_ROOT / "docs" / "FEATURE_CATALOG.md"
 
 
-def _summary(definition: FeatureDefinition) -> str:
-    doc = (definition.transform.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else definition.transform.__name__
-
-
 def _store_columns(store: FeatureStoreProfile) -> tuple[set[str], dict[str, list[str]]]:
     """Features in the applied feature view, and the feature services serving each feature."""
     try:
-        in_view, served = feature_store.contents(store)
-    except feature_store.FeatureStoreError as exc:
-        raise feature_store.FeatureStoreError(f"{exc} (the catalog reads the store)") from None
+        in_view, served = store_repository.contents(store)
+    except store_backend.FeatureStoreError as exc:
+        raise store_backend.FeatureStoreError(f"{exc} (the catalog reads the store)") from None
     services: dict[str, list[str]] = {}
     for service, names in sorted(served.items()):
         for name in names:
@@ -54,8 +49,7 @@ def render() -> str:
     feature_config = load_feature_config()
     identity = load_environment_config().project
     model = resolve_settings(environ={}).registered_model_name.split(".", 2)[2]
-    users = {name: f"{model} ({feature_config.feature_set.name}:v{feature_config.feature_set.version})"
-             for name in feature_config.features}  # fmt: skip
+    users = set(feature_config.features)
     lines = [
         "# Feature Catalog",
         "",
@@ -69,24 +63,22 @@ def render() -> str:
         "LOCAL -> VALIDATED -> REFACTORED -> REGISTERED one gated step at a time",
         "(`python -m src.features.lifecycle advance NAME`); a changed definition is a new version, never an edit.",
         "",
-        f"In the feature store (Feast project `{store.project}`), every version is a",
-        f"feature of the view `{feature_store.VIEW_NAME}` (entity `{feature_store.ENTITY_KEY}`); a feature service",
-        "serves one feature set to training (point in time) and to the endpoint (online).",
+        f"In the feature store (Feast project `{store.project}`), every version is a feature of the view",
+        f"`{store_backend.VIEW_NAME}` (entity key `{store_repository.entity_key()}`); a feature service serves one",
+        "feature set to training (point in time) and to the endpoint (online).",
         "",
-        "| Feature | Version | Status | Owner | Inputs | Transform | Feature view | Feature services | Used by |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Feature | Status | Formula | Used by |",
+        "|---|---|---|---|",
     ]
     for d in DEFINITIONS:
         status = states[d.name].status.value if d.name in states else "UNRECORDED"
-        view = f"`{feature_store.VIEW_NAME}`" if d.name in in_view else "-"
-        served = ", ".join(f"`{s}`" for s in services.get(d.name, [])) or "-"
-        lines.append(
-            f"| `{d.name}` | v{d.version} | {status} | {d.owner} | {', '.join(f'`{c}`' for c in d.inputs)} "
-            f"| {_summary(d)} | {view} | {served} | {users.get(d.name, '-')} |"
-        )
-    lines += ["", "## Definitions", ""]
+        lines.append(f"| `{d.name}` | {status} | `{d.expression}` | {'yes' if d.name in users else '-'} |")
+    lines += ["", f"Used by: {model} ({feature_config.feature_set.name}:v{feature_config.feature_set.version}).", ""]
+    lines += ["## Definitions", ""]
     for d in DEFINITIONS:
         state = states.get(d.name)
+        view = f"`{store_backend.VIEW_NAME}`" if d.name in in_view else "not in the store"
+        served = ", ".join(f"`{s}`" for s in services.get(d.name, [])) or "none"
         lines += [
             f"### `{d.name}`",
             "",
@@ -95,8 +87,9 @@ def render() -> str:
             f"- status: {state.status.value if state else 'UNRECORDED'}"
             + (f" (since {state.changed_at}, by {state.changed_by})" if state and state.changed_at else "")
             + (f"; registered in {state.registered_in}" if state and state.registered_in else ""),
-            f"- owner: {d.owner}; type: {d.dtype}; inputs: {', '.join(d.inputs)}",
-            f"- transform: `{d.transform.__name__}`: {_summary(d)}",
+            f"- owner: {d.owner}; kind: {d.kind}; inputs: {', '.join(f'`{c}`' for c in d.inputs)}",
+            f"- formula: `{d.expression}`" + (" (the input column as it comes)" if d.is_passthrough else ""),
+            f"- feature view: {view}; feature services: {served}",
             "",
         ]
     lines += ["## Lifecycle gates", ""]
@@ -105,12 +98,12 @@ def render() -> str:
 
 
 _GATE_TEXT = {
-    LifecycleStatus.VALIDATED: "named in a unit test; deterministic; no nulls or infinities and not constant on the "
-    "reference data; computed from the raw measurements alone (no label leakage).",
-    LifecycleStatus.REFACTORED: "the VALIDATED gate, and: defined in src/features/feature_definitions.py with an owner "
-    "and a description, named by convention.",
+    LifecycleStatus.VALIDATED: "named in a unit test; deterministic; no nulls or infinities (unless its inputs may "
+    "be missing) and not constant on the reference data; computed from the input columns alone (no label leakage).",
+    LifecycleStatus.REFACTORED: "the VALIDATED gate, and: fits the data contract (its inputs exist, with the kinds it "
+    "needs), has an owner and a description, is named by convention.",
     LifecycleStatus.REGISTERED: "the REFACTORED gate, and: applied and materialised in the feature store; its "
-    "transform is fingerprinted and may not change again.",
+    "formula is fingerprinted and may not change again.",
 }
 
 
@@ -125,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         content = render()
-    except feature_store.FeatureStoreError as exc:
+    except store_backend.FeatureStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check:

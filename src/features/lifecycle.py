@@ -1,20 +1,19 @@
 """The feature lifecycle, enforced: LOCAL -> VALIDATED -> REFACTORED -> REGISTERED, one gated step at a time.
 
     python -m src.features.lifecycle status
-    python -m src.features.lifecycle advance iris_petal_area_cm2_v1
+    python -m src.features.lifecycle advance <domain>_<feature>_v<version>
     python -m src.features.lifecycle check
 
 Each step has a gate; ``advance`` refuses, with every unmet condition, when
 the gate is not met, and otherwise records the new status (who, when) in
 ``configs/feature_lifecycle.yaml``. A feature is REGISTERED with a fingerprint
-of its transform's source: ``check`` fails when a registered transform
-changes, because a changed definition must be a new version.
+of its formula: ``check`` fails when a registered formula changes, because a
+changed definition must be a new version.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from src.features.feature_definitions import DEFINITIONS, FEATURES, FeatureDefinition, get_feature
+from src.data.contract import CONTRACT
+from src.features.feature_definitions import DEFINITIONS
+from src.features.feature_set import FEATURES, get_feature
 from src.features.lifecycle_record import (
     LIFECYCLE_FILE,
     FeatureState,
@@ -32,10 +33,10 @@ from src.features.lifecycle_record import (
     load_states,
     save_states,
 )
+from src.features.versioned import FeatureDefinition
 from src.utils.config import PROJECT_ROOT, FeatureStoreProfile, resolve_settings
 from src.utils.naming import NamingError, parse_feature_name
 
-SHARED_MODULE = "src.features.feature_definitions"
 TESTS_DIR = PROJECT_ROOT / "tests"
 
 
@@ -45,11 +46,8 @@ def registration_store() -> FeatureStoreProfile:
 
 
 def fingerprint(definition: FeatureDefinition) -> str:
-    """What a registered feature promises never to change: its transform's source, inputs and type."""
-    source = inspect.getsource(definition.transform)
-    if definition.transform.__name__.startswith("column_"):  # a raw column: the column is the definition
-        source = definition.transform.__name__
-    content = "\n".join([source, ",".join(definition.inputs), definition.dtype])
+    """What a registered feature promises never to change: its formula, inputs and kind."""
+    content = "\n".join([definition.formula.text, ",".join(definition.inputs), definition.kind])
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -63,31 +61,42 @@ class GateResult:
     detail: str
 
 
-def _reference_raw() -> dict[str, np.ndarray]:
-    """The raw measurements of the reference data (bundled Iris), without the label."""
-    from src.data.contract import RAW_FEATURE_COLUMNS
-    from src.data.load_data import load_bundled_iris
+def _reference_inputs() -> dict[str, np.ndarray]:
+    """The input columns of the reference data (the configured training data), without the label."""
+    from src.data.load_data import load_dataset
+    from src.utils.config import load_model_config
 
-    frame = load_bundled_iris()
-    return {column: frame[column].to_numpy() for column in RAW_FEATURE_COLUMNS}
+    frame = load_dataset(load_model_config().data).features
+    return {column: frame[column].to_numpy() for column in frame.columns}
 
 
 def _validated_gate(definition: FeatureDefinition) -> list[GateResult]:
-    raw = _reference_raw()
+    inputs = _reference_inputs()
     results = []
     mentioned = any(definition.name in path.read_text(encoding="utf-8") for path in TESTS_DIR.rglob("test_*.py"))
     results.append(GateResult("has unit tests", mentioned, f"named in a test under {TESTS_DIR.name}/"))
-    try:
-        with np.errstate(all="ignore"):  # bad values are what the checks below report
-            first, second = (np.asarray(definition.transform(raw), dtype=float) for _ in range(2))  # type: ignore[arg-type]
-    except KeyError as exc:  # the transform read a column that is not a raw measurement: the label, say
-        return [*results, GateResult("no label leakage", False, f"reads {exc} besides the raw measurements")]
-    results.append(GateResult("no label leakage", "species" not in definition.inputs,
-                              "computed from the raw measurements alone"))  # fmt: skip
+    label = CONTRACT.target.name
+    results.append(GateResult("no label leakage", label not in definition.inputs,
+                              f"computed from the input columns alone, not from {label}"))  # fmt: skip
+    if label in definition.inputs:
+        return results
+    first, second = definition.compute(inputs), definition.compute(inputs)
+    if definition.kind == "categorical":
+        missing = float(np.mean([v is None for v in first]))
+        results.append(GateResult("deterministic", bool(np.array_equal(first, second)), "two computations agree"))
+        results.append(GateResult("not constant", len(set(first.tolist()) - {None}) > 1,
+                                  f"{len(set(first.tolist()) - {None})} categories on the reference data"))  # fmt: skip
+        allowed = any(CONTRACT.column(name).nullable for name in definition.inputs)
+        results.append(
+            GateResult("no nulls", missing == 0.0 or allowed, f"{missing:.1%} missing on the reference data")
+        )
+        return results
     results.append(GateResult("deterministic", bool(np.array_equal(first, second, equal_nan=True)),
                               "two computations on the reference data are identical"))  # fmt: skip
     nulls = float(np.mean(~np.isfinite(first)))
-    results.append(GateResult("no nulls", nulls == 0.0, f"{nulls:.1%} null or infinite on the reference data"))
+    allowed = any(CONTRACT.column(name).nullable for name in definition.inputs)
+    results.append(GateResult("no nulls", nulls == 0.0 or (allowed and np.isfinite(first[~np.isnan(first)]).all()),
+                              f"{nulls:.1%} null or infinite on the reference data"))  # fmt: skip
     spread = float(np.std(first[np.isfinite(first)])) if np.isfinite(first).any() else 0.0
     results.append(GateResult("not constant", spread > 0.0, f"standard deviation {spread:.4g}"))
     return results
@@ -99,9 +108,11 @@ def _refactored_gate(definition: FeatureDefinition) -> list[GateResult]:
         named = True
     except NamingError:
         named = False
-    module = definition.transform.__module__
+    problems = definition.problems(CONTRACT)
     return [
-        GateResult("in the shared module", module == SHARED_MODULE, f"transform defined in {module}"),
+        GateResult(
+            "fits the data contract", not problems, "; ".join(problems) or f"reads {', '.join(definition.inputs)}"
+        ),
         GateResult("has an owner", bool(definition.owner.strip()), definition.owner or "no owner"),
         GateResult("has a description", bool(definition.description.strip()), definition.description or "none"),
         GateResult("named by convention", named, "{domain}_{feature_name}_v{version}"),
@@ -109,13 +120,14 @@ def _refactored_gate(definition: FeatureDefinition) -> list[GateResult]:
 
 
 def _store_label() -> str:
-    from src.features.feature_store import label
+    from src.features.store_backend import label
 
     return label(registration_store())
 
 
 def _registered_gate(definition: FeatureDefinition) -> list[GateResult]:
-    from src.features.feature_store import describe, registered_features
+    from src.features.store_backend import describe
+    from src.features.store_repository import registered_features
 
     store = registration_store()
     in_store = definition.name in registered_features(store)
@@ -166,7 +178,7 @@ def check(path: Path = LIFECYCLE_FILE) -> list[str]:
             problems.append(f"{definition.name}: REGISTERED, but the record does not name the store (registered_in)")
         if state and state.status is LifecycleStatus.REGISTERED and state.fingerprint != fingerprint(definition):
             problems.append(
-                f"{definition.name}: REGISTERED, but its transform changed (fingerprint {fingerprint(definition)} "
+                f"{definition.name}: REGISTERED, but its formula changed (fingerprint {fingerprint(definition)} "
                 f"!= {state.fingerprint}); restore it and add the change as a new version"
             )
     return problems
@@ -179,7 +191,8 @@ def status_lines(states: dict[str, FeatureState], store: FeatureStoreProfile) ->
     the store named in ``registered_in``; each environment builds its own store
     (``make features``), so each line also says whether the store here holds it.
     """
-    from src.features.feature_store import built_here, label, registered_features
+    from src.features.store_backend import built_here, label
+    from src.features.store_repository import registered_features
 
     built = built_here(store) is not False
     held = registered_features(store) if built else set()
@@ -197,14 +210,14 @@ def status_lines(states: dict[str, FeatureState], store: FeatureStoreProfile) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from src.features.feature_store import FeatureStoreUnavailable
+    from src.features.store_backend import FeatureStoreUnavailable
     from src.utils import cli
     from src.utils.cli import current_actor, refuse
 
     parser = cli.parser(
         "python -m src.features.lifecycle",
         __doc__,
-        example="python -m src.features.lifecycle advance iris_petal_area_cm2_v1",
+        example=f"python -m src.features.lifecycle advance {DEFINITIONS[-1].name}",
         profile=False,
     )
     commands = parser.add_subparsers(dest="command", required=True)

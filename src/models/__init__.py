@@ -1,1 +1,1 @@
-"""Training, registry operations and validation of the species classifier."""
+"""Training, registry operations and validation of the model."""

@@ -141,7 +141,7 @@ def _metrics(facts: TrainingFacts) -> list[str]:
             f"| {name.removeprefix('val_')} | {facts.metrics[name]:.4f} | "
             f"{'-' if train is None else f'{train:.4f}'} | {'-' if floor is None else f'{floor:g}'} |"
         )
-    lines += ["", "Per class, on the validation split:", "", "| species | precision | recall | f1 | support |"]
+    lines += ["", "Per class, on the validation split:", "", "| class | precision | recall | f1 | support |"]
     lines.append("|---|---|---|---|---|")
     for label in facts.labels:
         scores = facts.per_class[label]

@@ -515,6 +515,8 @@ class LoadedModel:
     input_names: tuple[str, ...]
     features: tuple[str, ...]
     feature_set: str | None
+    #: The data contract logged with the version (``ModelMetadata.CONTRACT``), as data.
+    contract: Mapping[str, Any] | None = None
 
 
 def load_native_model(uri: str) -> LoadedModel:
@@ -533,7 +535,22 @@ def load_native_model(uri: str) -> LoadedModel:
         input_names=tuple(info.signature.inputs.input_names()) if info.signature else (),
         features=tuple(metadata.get(ModelMetadata.FEATURES, ())),
         feature_set=metadata.get(ModelMetadata.FEATURE_SET),
+        contract=metadata.get(ModelMetadata.CONTRACT),
     )
+
+
+def model_contract(uri: str) -> Mapping[str, Any]:
+    """The data contract logged with a model version (its MLmodel metadata), without loading the model."""
+    import mlflow.models
+
+    try:
+        metadata = mlflow.models.get_model_info(uri).metadata or {}
+    except MlflowException as exc:
+        raise _failure(f"cannot read {uri}", exc) from exc
+    contract = metadata.get(ModelMetadata.CONTRACT)
+    if contract is None:
+        raise RegistryError(f"{uri} carries no data contract (trained before contracts were logged): retrain it")
+    return contract  # type: ignore[no-any-return]
 
 
 def download_model(source: str, destination: Path) -> Path:
@@ -559,7 +576,7 @@ def load_pyfunc(path: Path | str, *, check_environment: bool = True) -> PyFuncMo
 
 
 def spark_udf(spark: SparkSession, model_uri: str) -> Any:
-    """The model as a Spark UDF (``mlflow.pyfunc.spark_udf``) predicting the species, in this environment."""
+    """The model as a Spark UDF (``mlflow.pyfunc.spark_udf``) predicting the class, in this environment."""
     import mlflow.pyfunc
 
     try:

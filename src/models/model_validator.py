@@ -2,8 +2,9 @@
 
 A version passes only if every check passes:
 
-- contract: it loads through ``mlflow.pyfunc``; its signature has inputs (the
-  raw measurements) and outputs; its input example predicts; its
+- contract: it loads through ``mlflow.pyfunc``; it carries the data contract
+  it was trained with; its signature has inputs (that contract's input
+  columns) and outputs; its input example predicts; its
   requirements are pinned, and are what this environment runs (the metrics
   below describe the model under its own pins, or the gate says why not); its
   feature step computes the feature set it was registered with; the held-out
@@ -15,8 +16,9 @@ A version passes only if every check passes:
   judged by ``mlflow.validate_evaluation_results`` against the configured
   floors and against the champion (the version at ``production``) evaluated
   on the same rows;
-- behaviour: a canonical flower of each species is predicted right, and
-  predictions do not change under measurement noise or column order;
+- behaviour: each example row of its contract is predicted as its class, and
+  predictions do not change under small noise on the numbers or under
+  column order;
 - latency: one-row and batch prediction within the configured budget.
 
 Validation never moves an alias; the promotion policy reads its verdict.
@@ -38,11 +40,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN, canonical_columns
+from src.data.contract import CONTRACT
 from src.data.load_data import load_dataset
+from src.data.schema import DataContract
 from src.features import lifecycle_record
-from src.features.feature_store import built_here, label
 from src.features.lifecycle_record import FeatureState, LifecycleStatus, load_states
+from src.features.store_backend import built_here, label
 from src.models.classifier import split_dataset
 from src.models.model_registry import Alias, Registry, VersionInfo, download_model, load_pyfunc
 from src.utils import mlflow_utils
@@ -64,8 +67,8 @@ EVALUATE_METRICS: dict[str, tuple[str, bool]] = {
     "val_log_loss": ("log_loss", False),
 }
 
-#: Half the measurement precision of the data set (0.1 cm): noise a model must not react to.
-MEASUREMENT_NOISE_CM = 0.01
+#: Noise a model must not react to: this share of each numeric input's standard deviation (on the held-out rows).
+NOISE_FRACTION = 0.01
 MIN_NOISE_AGREEMENT = 0.95
 
 
@@ -113,13 +116,13 @@ class ValidationDecision:
 
 @dataclass(frozen=True)
 class _HeldOut:
-    frame: pd.DataFrame  # raw measurements + species
+    frame: pd.DataFrame  # the input columns + the target
     digest_matches: bool
     detail: str
 
     @property
     def features(self) -> pd.DataFrame:
-        return self.frame.loc[:, list(RAW_FEATURE_COLUMNS)]
+        return self.frame.loc[:, list(CONTRACT.input_names)]
 
 
 def resolve_candidate(settings: Settings, registry: Registry, version: str | None, alias: str | None) -> VersionInfo:
@@ -145,7 +148,7 @@ def _held_out(candidate: VersionInfo, model_config: ModelConfig) -> _HeldOut:
     split = SplitConfig(test_size=float(params[Param.SPLIT_TEST_SIZE]), stratify=params[Param.SPLIT_STRATIFY] == "True")
     dataset = load_dataset(model_config.data)
     held_out = split_dataset(dataset, split, int(params[Param.RANDOM_SEED]))
-    frame = held_out.X_val.assign(**{TARGET_COLUMN: held_out.y_val.to_numpy()}).reset_index(drop=True)
+    frame = held_out.X_val.assign(**{CONTRACT.target.name: held_out.y_val.to_numpy()}).reset_index(drop=True)
     trained_on = params.get(Param.DATA_DIGEST)
     matches = trained_on == dataset.digest
     detail = (
@@ -165,11 +168,28 @@ def _check(name: str, test: Callable[[], tuple[bool, str]]) -> CheckResult:
     return CheckResult(name, passed, detail)
 
 
+def logged_contract(model: PyFuncModel) -> DataContract | None:
+    """The data contract the version was logged with, if any."""
+    content = (model.metadata.metadata or {}).get(ModelMetadata.CONTRACT)
+    return DataContract.from_dict(content) if content else None
+
+
 def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) -> list[CheckResult]:
+    contract = logged_contract(model)
+
+    def data_contract() -> tuple[bool, str]:
+        if contract is None:
+            return False, "no data contract logged with the model (ModelMetadata.CONTRACT)"
+        same = contract.to_dict() == CONTRACT.to_dict()
+        return True, f"{contract.name}: {len(contract.columns)} input columns" + (
+            "" if same else " (not this checkout's contract: the metrics below use this checkout's data)"
+        )
+
     def signature() -> tuple[bool, str]:
         inputs, outputs = model.metadata.get_input_schema(), model.metadata.get_output_schema()
         names = inputs.input_names() if inputs else []
-        ok = names == list(RAW_FEATURE_COLUMNS) and outputs is not None
+        expected = list(contract.input_names) if contract else list(CONTRACT.input_names)
+        ok = names == expected and outputs is not None
         return ok, f"inputs {names}, outputs {'present' if outputs else 'missing'}"
 
     def input_example() -> tuple[bool, str]:
@@ -177,7 +197,8 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
         if example is None:
             return False, "no input example logged"
         predicted = [str(p) for p in model.predict(example)]
-        return set(predicted) <= set(SPECIES), f"predicts {predicted}"
+        classes = contract.classes if contract else CONTRACT.classes
+        return set(predicted) <= set(classes), f"predicts {predicted}"
 
     def pinned() -> tuple[bool, str]:
         lines = [line for line in (local / "requirements.txt").read_text().splitlines() if line.strip()]
@@ -199,6 +220,7 @@ def _contract_checks(model: PyFuncModel, local: Path, candidate: VersionInfo) ->
         return ok, f"feature step computes {inside}" + ("" if ok else f"; registered {registered}; logged {logged}")
 
     return [
+        _check("data_contract", data_contract),
         _check("signature", signature),
         _check("input_example", input_example),
         _check("requirements_pinned", pinned),
@@ -275,7 +297,9 @@ CHAMPION_PREFIX = "champion_"
 
 def _evaluate(model: PyFuncModel, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
     """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
-    return mlflow_utils.evaluate_classifier(model, data, target=TARGET_COLUMN, labels=SPECIES, prefix=prefix)
+    return mlflow_utils.evaluate_classifier(
+        model, data, target=CONTRACT.target.name, labels=CONTRACT.classes, prefix=prefix
+    )
 
 
 def _metric_checks(
@@ -303,15 +327,26 @@ def _metric_checks(
 
 
 def _behaviour_checks(model: PyFuncModel, held_out: _HeldOut) -> list[CheckResult]:
-    def canonical() -> tuple[bool, str]:
-        predicted = tuple(str(p) for p in model.predict(pd.DataFrame(canonical_columns())))
-        return predicted == SPECIES, f"typical flowers predicted {list(predicted)}"
+    contract = logged_contract(model) or CONTRACT
+
+    def examples() -> tuple[bool, str]:
+        rows = pd.DataFrame(contract.example_records(), columns=list(contract.input_names))
+        predicted = tuple(str(p) for p in model.predict(rows))
+        expected = contract.example_labels
+        return predicted == expected, f"example rows predicted {list(predicted)}, expected {list(expected)}"
 
     def noise() -> tuple[bool, str]:
         rows = held_out.features
-        noisy = rows + np.random.default_rng(0).uniform(-MEASUREMENT_NOISE_CM, MEASUREMENT_NOISE_CM, rows.shape)
+        numeric = [c.name for c in contract.columns if c.kind == "numeric" and c.name in rows]
+        if not numeric:
+            return True, "no numeric input to add noise to"
+        noisy = rows.copy()
+        spread = rows[numeric].std().fillna(0.0).to_numpy()
+        shift = np.random.default_rng(0).uniform(-1, 1, (len(rows), len(numeric))) * spread * NOISE_FRACTION
+        noisy[numeric] = rows[numeric].to_numpy(dtype=float) + shift
         agreement = float(np.mean(model.predict(rows) == model.predict(noisy)))
-        return agreement >= MIN_NOISE_AGREEMENT, f"{agreement:.0%} unchanged under ±{MEASUREMENT_NOISE_CM} cm noise"
+        detail = f"{agreement:.0%} unchanged under noise of ±{NOISE_FRACTION:.0%} of each numeric input's spread"
+        return agreement >= MIN_NOISE_AGREEMENT, detail
 
     def column_order() -> tuple[bool, str]:
         rows = held_out.features
@@ -319,8 +354,8 @@ def _behaviour_checks(model: PyFuncModel, held_out: _HeldOut) -> list[CheckResul
         return same, "same predictions with columns reversed" if same else "predictions depend on column order"
 
     return [
-        _check("canonical_flowers", canonical),
-        _check("invariant_to_measurement_noise", noise),
+        _check("example_rows", examples),
+        _check("invariant_to_small_noise", noise),
         _check("invariant_to_column_order", column_order),
     ]
 

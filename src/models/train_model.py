@@ -1,7 +1,7 @@
 """Training entrypoint (the seed's required name).
 
     python -m src.models.train_model --config configs/model_config.yaml \\
-        --experiment /data-science/iris/species_classifier --context full --version 1.0.0
+        --experiment /{team}/{project}/{model_name} --context full --version 1.0.0
 
 A thin command-line face over the training job (``src.models.training``,
 the same job ``pipelines/training_pipeline.py`` runs). It checks the request
@@ -20,16 +20,24 @@ from pathlib import Path
 
 from src.models.training_plan import TrainingRequest, plan_training
 from src.utils import cli
-from src.utils.config import DEFAULT_FEATURE_CONFIG, model_config_path
+from src.utils.config import DEFAULT_FEATURE_CONFIG, ConfigError, model_config_path, resolve_settings
 from src.utils.tracking_store import prepare_stores
+
+
+def _experiment() -> str:
+    """This project's experiment, for the example (the convention's placeholders if the config does not load)."""
+    try:
+        return resolve_settings().experiment_name
+    except ConfigError:
+        return "/{team}/{project}/{model_name}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = cli.parser(
         "python -m src.models.train_model",
-        "Train, track and register the iris species classifier (alias @dev).",
+        "Train, track and register the model (alias @dev).",
         example="python -m src.models.train_model --config configs/model_config.yaml "
-        "--experiment /data-science/iris/species_classifier --context full --version 1.0.0",
+        f"--experiment {_experiment()} --context full --version 1.0.0",
     )
     parser.add_argument(
         "--config", type=Path, default=model_config_path(), help="model config YAML ($ML_MODEL_CONFIG or %(default)s)"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.contract import CONTRACT
 from src.data.load_data import (
     Dataset,
     DataValidationError,
@@ -27,10 +27,10 @@ from src.data.load_data import (
     validate_frame,
 )
 from src.data.profile import PROFILE_ARTIFACT, ReferenceProfile
-from src.features.feature_builder import MissingInputError, build_features
-from src.features.feature_definitions import FeatureDefinition
-from src.features.feature_store import FeatureStoreError, feature_service_name
+from src.features.feature_builder import FeatureValueError, MissingInputError, build_features
 from src.features.lifecycle_record import load_states
+from src.features.store_backend import FeatureStoreError
+from src.features.store_repository import feature_service_name
 from src.models import evaluation, model_card, semantic_version
 from src.models.classifier import (
     Split,
@@ -105,10 +105,11 @@ def _training_data(plan: TrainingPlan) -> Dataset:
     dataset = load_dataset(plan.model_config.data)
     if plan.feature_config.feature_source == "local":
         return dataset
-    from src.features.feature_store import source_uri, training_measurements
+    from src.features.store_backend import source_uri
+    from src.features.store_reads import training_inputs
 
     store = plan.settings.feature_store
-    frame = validate_frame(training_measurements(dataset.frame, plan.feature_config, store), "feature store")
+    frame = validate_frame(training_inputs(dataset.frame, plan.feature_config, store), "feature store")
     service = feature_service_name(plan.feature_config)
     source = f"{source_uri(store)}#feature_service={service}"
     return Dataset(frame=frame, source_uri=source, digest=dataset_digest(frame), name=service)
@@ -120,12 +121,22 @@ def _train(plan: TrainingPlan) -> _Trained:
     try:
         dataset = _training_data(plan)
         split = split_dataset(dataset, config.split, config.random_seed)
-        model = fit_model(build_model([d.name for d in plan.features], config.model, config.random_seed), split)
+        model = build_model(CONTRACT, plan.features, config.model, config.random_seed)
+    except (DataValidationError, MissingInputError, FeatureStoreError) as exc:
+        raise TrainingRefused(str(exc)) from exc
+    try:
+        model = fit_model(model, split)
+    except (MissingInputError, FeatureValueError) as exc:  # the feature step's own refusals say what is wrong
+        raise TrainingRefused(f"training data: {exc}") from exc
+    except (ValueError, TypeError) as exc:  # the estimator refuses its parameters (or the data) when it fits
+        raise TrainingRefused(f"{config.model.type} cannot be fitted with model.params {config.model.params}: "
+                              f"{exc}") from exc  # fmt: skip
+    try:
         trusted_types = skops_trusted_types(model)
-    except (DataValidationError, MissingInputError, UntrustableModelError, FeatureStoreError) as exc:
+    except UntrustableModelError as exc:
         raise TrainingRefused(str(exc)) from exc
     validation = evaluation.evaluate_split(model, split.X_val, split.y_val, "val")
-    importance = evaluation.feature_importance(model)
+    importance = evaluation.feature_importance(model, split.X_val, split.y_val)
     reference = _reference_profile(plan, split, model)
     return _Trained(
         dataset=dataset,
@@ -143,26 +154,24 @@ def _train(plan: TrainingPlan) -> _Trained:
     )
 
 
-def _is_raw(definition: FeatureDefinition) -> bool:
-    """A feature that only passes a raw measurement through: its drift is the measurement's, profiled once."""
-    return definition.transform.__name__.startswith("column_")
-
-
 def _reference_profile(plan: TrainingPlan, split: Split, model: Pipeline) -> ReferenceProfile:
     """What monitoring compares served requests with: the training inputs and features, priors, held-out shares."""
-    names = [d.name for d in plan.features if not _is_raw(d)]
+    names = [d.name for d in plan.features if not d.is_passthrough]  # a passthrough's drift is its input's
     features = build_features(split.X_train, names)
-    columns = {c: split.X_train[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
+    columns = {c.name: split.X_train[c.name].to_numpy() for c in CONTRACT.columns}
     columns |= {name: features[name].to_numpy() for name in names if name not in columns}
-    return ReferenceProfile.build(columns, split.y_train.tolist(), model.predict(split.X_val).tolist(), SPECIES)
+    held_out = [str(label) for label in model.predict(split.X_val).tolist()]
+    formulas = {d.name: d.expression for d in plan.features if not d.is_passthrough}
+    return ReferenceProfile.build(columns, split.y_train.tolist(), held_out, CONTRACT.classes, formulas)
 
 
 def _params(plan: TrainingPlan, trained: _Trained) -> dict[str, object]:
     config = plan.model_config
-    hyperparameters = {f"model.{key}": value for key, value in config.model.params.model_dump().items()}
+    hyperparameters = {f"model.{key}": value for key, value in config.model.params.items()}
     feature_versions = {f"feature.{d.domain}_{d.base_name}": f"v{d.version}" for d in plan.features}
     return {
         Param.MODEL_TYPE: config.model.type,
+        Param.MODEL_CLASS: config.model.estimator,
         **hyperparameters,
         Param.DATA_SOURCE: config.data.source,
         Param.DATA_URI: trained.dataset.source_uri,
@@ -222,7 +231,7 @@ def _run_tags(plan: TrainingPlan, git: GitInfo, build: semantic_version.Build) -
 
 
 def _input_example(split: Split) -> pd.DataFrame:
-    """One training row per species: a readable example that exercises every class."""
+    """One training row per class: a readable example that exercises every class."""
     first_of_each = split.y_train.reset_index(drop=True).drop_duplicates().index
     return split.X_train.reset_index(drop=True).loc[first_of_each].reset_index(drop=True)
 
@@ -263,7 +272,8 @@ def card_facts(plan: TrainingPlan, trained: _Trained, git: GitInfo, run_id: str 
         rows=len(trained.dataset.frame),
         train_rows=len(trained.split.X_train),
         val_rows=len(trained.split.X_val),
-        split=f"held-out share {split.test_size:g}{', stratified by species' if split.stratify else ''}, "
+        split=f"held-out share {split.test_size:g}"
+        f"{f', stratified by {CONTRACT.target.name}' if split.stratify else ''}, "
         f"seed {config.random_seed}",
         metrics={name: float(value) for name, value in trained.metrics.items()},
         per_class={label: {k: float(v) for k, v in report[label].items()} for label in trained.validation.labels},
@@ -283,7 +293,9 @@ def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedMode
     example = _input_example(trained.split)
     logged = mlflow_utils.log_sklearn_model(
         trained.model,
-        signature=mlflow_utils.signature_for(example, trained.model.predict(example)),
+        signature=mlflow_utils.signature_for(
+            [(c.name, c.mlflow_type, not c.nullable) for c in CONTRACT.columns], trained.model.predict(example)
+        ),
         input_example=example,
         pip_requirements=mlflow_utils.pinned_requirements(MODEL_REQUIREMENTS),
         code_paths=[PROJECT_ROOT / "src"],
@@ -291,6 +303,7 @@ def _log_model(plan: TrainingPlan, trained: _Trained) -> mlflow_utils.LoggedMode
         metadata={
             ModelMetadata.FEATURE_SET: plan.feature_set_label,
             ModelMetadata.FEATURES: [d.name for d in plan.features],
+            ModelMetadata.CONTRACT: CONTRACT.to_dict(),
         },
     )
     return logged
@@ -306,8 +319,8 @@ def _register(
 ) -> RegisteredVersion:
     identity = plan.settings.project
     model_description = (
-        f"{identity.use_case}. Owner: {identity.owner}. Input: the raw measurements in cm "
-        f"({', '.join(RAW_FEATURE_COLUMNS)}); output: the species ({', '.join(SPECIES)})."
+        f"{identity.use_case}. Owner: {identity.owner}. Input: {', '.join(CONTRACT.input_names)}; "
+        f"output: the {CONTRACT.target.name} ({', '.join(CONTRACT.classes)})."
     )
     dataset = trained.dataset
     try:
@@ -365,7 +378,7 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
             source_uri=trained.dataset.source_uri,
             digest=trained.dataset.digest,
             name=trained.dataset.name,
-            target=TARGET_COLUMN,
+            target=CONTRACT.target.name,
             context="training",
         )
         _log_evaluation_artifacts(trained)

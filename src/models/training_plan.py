@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.features.feature_definitions import FeatureDefinition, UnknownFeatureError, resolve_features
+from src.features.feature_set import UnknownFeatureError, resolve_features
+from src.features.versioned import FeatureDefinition
+from src.models.estimator import EstimatorError, build_classifier
 from src.models.semantic_version import AUTO, FIRST
 from src.utils.config import (
     DEFAULT_ENVIRONMENT_CONFIG,
@@ -77,6 +79,7 @@ def plan_training(request: TrainingRequest) -> TrainingPlan:
     try:
         settings = resolve_settings(request.env, request.environment_config)
         model_config = load_model_config(request.model_config)
+        build_classifier(model_config.model, model_config.random_seed)  # imports it, checks its parameters
         feature_config = load_feature_config(request.feature_config)
         features = resolve_features(feature_config.features)
         experiment = check_experiment_name(request.experiment or settings.experiment_name)
@@ -88,7 +91,7 @@ def plan_training(request: TrainingRequest) -> TrainingPlan:
         # ``auto`` is settled against the registry once the build is known (src.models.semantic_version)
         version = FIRST if request.version == AUTO else request.version
         name = run_name(version, request.context, build_id=request.build_id)
-    except (ConfigError, NamingError, UnknownFeatureError) as exc:
+    except (ConfigError, NamingError, UnknownFeatureError, EstimatorError) as exc:
         raise TrainingRefused(str(exc)) from exc
     author = request.author or os.environ.get("MLFLOW_TRACKING_USERNAME") or git_user_email() or getpass.getuser()
     return TrainingPlan(request, settings, model_config, feature_config, features, experiment, name, author)

@@ -1,8 +1,11 @@
 """Drift statistics of one window against a version's reference profile, and the thresholds that judge them.
 
-Per feature: the two-sample KS test against the reference sample, and the
-population stability index (PSI) over the reference's decile bins. A feature
-drifts only when both agree: KS says the difference is real (p below
+Per numeric feature: the two-sample KS test against the reference sample (and
+a binomial test of the share of missing values), and the population stability
+index (PSI) over the reference's decile bins plus a bin of missing values. Per
+categorical column: chi-square of the category counts (and a bin of missing values, and one of categories training never
+saw) against the reference shares, and PSI over the same bins. A feature
+drifts only when both agree: the test says the difference is real (p below
 ``ks_alpha`` divided by the number of tests, Bonferroni) and PSI says it is
 large (at least ``psi``). Predictions: class shares against the held-out
 shares, by chi-square and PSI, judged the same way. A window smaller than
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from src.data.profile import ColumnProfile, ReferenceProfile
+from src.data.profile import CategoryProfile, ColumnProfile, ReferenceProfile
 from src.utils.config import MonitoringThresholds as Thresholds
 
 #: Added to every bin share so an empty bin does not make PSI infinite.
@@ -29,12 +32,14 @@ EPSILON = 1e-4
 @dataclass(frozen=True)
 class FeatureDrift:
     name: str
-    ks: float
+    ks: float  #: the test's statistic: KS distance (numeric) or chi-square (categorical)
     ks_pvalue: float
     psi: float
     drifted: bool
     reference_shares: tuple[float, ...]
     current_shares: tuple[float, ...]
+    test: str = "ks"
+    missing_share: float = 0.0  #: of the window's rows
 
 
 @dataclass(frozen=True)
@@ -58,17 +63,49 @@ def psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
+def _with_missing(counts: np.ndarray, missing_share: float) -> np.ndarray:
+    """Counts of the values present, plus a last bin of missing values (from the share of rows missing)."""
+    present = counts.sum()
+    missing = present * missing_share / (1 - missing_share) if missing_share < 1 else 1.0
+    return np.append(counts.astype(float), missing)
+
+
 def feature_drift(
     name: str, profile: ColumnProfile, values: np.ndarray, thresholds: Thresholds, tests: int
 ) -> FeatureDrift:
+    rows = len(values)
+    missing = float(np.mean(np.isnan(values))) if rows else 0.0
     values = values[np.isfinite(values)]
-    ks = stats.ks_2samp(np.asarray(profile.sample), values)
-    reference = shares(np.asarray(profile.counts, dtype=float))
-    current = shares(profile.bin_counts(values).astype(float))
+    ks = stats.ks_2samp(np.asarray(profile.sample), values) if len(values) else None
+    reference = shares(_with_missing(np.asarray(profile.counts, dtype=float), profile.missing))
+    current = shares(_with_missing(profile.bin_counts(values).astype(float), missing))
     index = psi(reference, current)
-    drifted = bool(ks.pvalue < thresholds.ks_alpha / tests and index >= thresholds.psi)
-    return FeatureDrift(name, float(ks.statistic), float(ks.pvalue), index, drifted,
-                        tuple(reference.round(4)), tuple(current.round(4)))  # fmt: skip
+    statistic, pvalue = (float(ks.statistic), float(ks.pvalue)) if ks is not None else (1.0, 0.0)
+    if rows:  # more (or fewer) missing values than in training: a change KS, on the values present, cannot see
+        absent = round(missing * rows)
+        pvalue = min(pvalue, float(stats.binomtest(absent, rows, max(profile.missing, EPSILON)).pvalue))
+    drifted = bool(pvalue < thresholds.ks_alpha / tests and index >= thresholds.psi)
+    return FeatureDrift(name, statistic, pvalue, index, drifted, tuple(reference.round(4)), tuple(current.round(4)),
+                        "ks", missing)  # fmt: skip
+
+
+def category_drift(
+    name: str, profile: CategoryProfile, values: np.ndarray, thresholds: Thresholds, tests: int
+) -> FeatureDrift:
+    """Chi-square and PSI of the category counts (with a bin of unseen categories and one of missing values)."""
+    rows = len(values)
+    counts = profile.category_counts(values)  # the reference categories, then unseen ones
+    missing = 1 - counts.sum() / rows if rows else 0.0
+    reference = shares(_with_missing(np.append(np.asarray(profile.counts, dtype=float), 0.0), profile.missing))
+    observed = _with_missing(counts, missing)
+    current = shares(observed)
+    smoothed = (reference + EPSILON) / (reference + EPSILON).sum()
+    chi2 = stats.chisquare(observed, smoothed * observed.sum()) if observed.sum() else None
+    statistic, pvalue = (float(chi2.statistic), float(chi2.pvalue)) if chi2 is not None else (0.0, 1.0)
+    index = psi(reference, current)
+    drifted = bool(pvalue < thresholds.ks_alpha / tests and index >= thresholds.psi)
+    return FeatureDrift(name, statistic, pvalue, index, drifted, tuple(reference.round(4)), tuple(current.round(4)),
+                        "chi2", float(missing))  # fmt: skip
 
 
 def prediction_drift(
@@ -117,6 +154,12 @@ def drift(
     if rows < thresholds.min_rows:
         return DriftResult(rows, False, (), None)
     names = [name for name in columns if name in profile.columns]
-    features = tuple(feature_drift(n, profile.columns[n], np.asarray(columns[n], float), thresholds, len(names))
-                     for n in names)  # fmt: skip
+
+    def judged(name: str) -> FeatureDrift:
+        reference = profile.columns[name]
+        if isinstance(reference, CategoryProfile):
+            return category_drift(name, reference, np.asarray(columns[name], dtype=object), thresholds, len(names))
+        return feature_drift(name, reference, np.asarray(columns[name], dtype=float), thresholds, len(names))
+
+    features = tuple(judged(name) for name in names)
     return DriftResult(rows, True, features, prediction_drift(profile.prediction_shares, predictions, thresholds))

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES
 from src.utils.errors import ProjectError
 
-PREDICTION_FIELDS = ("request_id", "row", "ts", "model_version", *RAW_FEATURE_COLUMNS, "prediction", "latency_ms")
-NUMERIC_FIELDS = {"row", *RAW_FEATURE_COLUMNS, "latency_ms"}
+#: The columns every prediction row has (the served version's inputs and class probabilities follow).
+PREDICTION_FIELDS = ("request_id", "row", "ts", "model_version", "prediction", "latency_ms")
+NUMERIC_FIELDS = {"row", "latency_ms"}
+#: Columns of the log that are not a version's inputs.
+NOT_INPUTS = {*PREDICTION_FIELDS, "model_name", "alias"}
 
 
 class LogError(ProjectError, ValueError):
@@ -81,11 +83,14 @@ def _read(path: Path, alias: str, spec: WindowSpec) -> tuple[pd.DataFrame, pd.Da
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
             # the time is needed only to find the last N requests: 1M timestamps cost ~0.4 s to read
-            fields = [f for f in PREDICTION_FIELDS if f != "ts" or spec.last is not None]
-            rows = connection.execute(f"SELECT {', '.join(fields)} FROM predictions WHERE {where}", values)
+            available = [row[1] for row in connection.execute("PRAGMA table_info(predictions)")]
+            inputs = [name for name in available if name not in NOT_INPUTS and not name.startswith("probability_")]
+            fields = [f for f in PREDICTION_FIELDS if f != "ts" or spec.last is not None] + inputs
+            listed = ", ".join(quoted(f) for f in fields)
+            rows = connection.execute(f"SELECT {listed} FROM predictions WHERE {where}", values)
             predictions = _frame(rows.fetchall(), fields)
             refusals = pd.read_sql_query(f"SELECT * FROM refusals WHERE {where}", connection, params=values)
-            feedback = pd.read_sql_query("SELECT request_id, species FROM feedback", connection)
+            feedback = pd.read_sql_query("SELECT request_id, label FROM feedback", connection)
     except sqlite3.Error as exc:
         raise LogError(f"{path} is not a readable inference log: {exc}") from None
     return predictions, refusals, feedback
@@ -107,13 +112,18 @@ def _frame(rows: list[tuple[object, ...]], fields: Sequence[str]) -> pd.DataFram
 
 
 def _check(predictions: pd.DataFrame, path: Path) -> None:
-    """Refuse rows monitoring cannot judge: a missing or non-numeric input, an unknown class."""
-    measurements = predictions[list(RAW_FEATURE_COLUMNS)]
-    bad = measurements.isna().any(axis=1) | ~predictions["prediction"].isin(SPECIES)
+    """Refuse rows monitoring cannot judge: no request ID, no prediction, no latency (what every row has; the
+    inputs are judged against the version's profile, which knows their kinds)."""
+    bad = predictions["request_id"].isna() | predictions["prediction"].isna() | predictions["latency_ms"].isna()
     if bad.any():
         first = predictions.loc[bad, "request_id"].head(3).tolist()
-        raise LogError(f"{path}: {int(bad.sum())} corrupt row(s) (missing or non-numeric inputs, unknown classes), "
+        raise LogError(f"{path}: {int(bad.sum())} corrupt row(s) (no request ID, prediction or latency), "
                        f"first in requests {first}; repair or remove them, nothing was judged")  # fmt: skip
+
+
+def quoted(name: str) -> str:
+    """A column name as an SQL identifier (the inference log names its input columns after the contract's)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def read_window(patterns: Sequence[str], alias: str, spec: WindowSpec) -> Window:

@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES
-from src.data.profile import PROFILE_ARTIFACT, ReferenceProfile
-from src.features.feature_builder import build_features
+from src.data.profile import PROFILE_ARTIFACT, CategoryProfile, ReferenceProfile
+from src.features.expressions import compiled
 from src.models.model_registry import Registry, VersionInfo
 from src.monitoring.drift import DriftResult, Thresholds, drift
-from src.monitoring.log_reader import Window, percentiles
+from src.monitoring.log_reader import LogError, Window, percentiles
 from src.utils import mlflow_utils
 from src.utils.config import Settings
 from src.utils.keys import Tag
@@ -121,17 +120,34 @@ class MonitoringResult:
         return content
 
 
-def _features(predictions: pd.DataFrame, profile: ReferenceProfile) -> dict[str, np.ndarray]:
-    """The window's raw inputs and, recomputed from them, the model features the profile knows."""
-    columns = {c: predictions[c].to_numpy(dtype=float) for c in RAW_FEATURE_COLUMNS}
-    derived = [name for name in profile.columns if name not in columns]
-    if derived and len(predictions):
-        built = build_features(predictions[list(RAW_FEATURE_COLUMNS)], derived)
-        columns |= {name: built[name].to_numpy(dtype=float) for name in derived}
+def _features(predictions: pd.DataFrame, profile: ReferenceProfile, version: str) -> dict[str, np.ndarray]:
+    """The window's inputs as the version's profile knows them, and its derived features recomputed from them
+    with the version's own formulas. A number that is not one, or an input the log lacks, is a LogError."""
+    columns: dict[str, np.ndarray] = {}
+    for name in profile.inputs:
+        if name not in predictions:
+            raise LogError(f"the inference log has no column {name!r}, an input of version {version}")
+        values = predictions[name]
+        if isinstance(profile.columns[name], CategoryProfile):
+            columns[name] = values.astype(object).where(values.notna(), None).to_numpy()
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        corrupt = numbers.isna() & values.notna()
+        if corrupt.any():
+            first = predictions.loc[corrupt, "request_id"].head(3).tolist()
+            raise LogError(f"{int(corrupt.sum())} logged value(s) of {name!r} are not numbers (version {version}), "
+                           f"first in requests {first}; repair or remove them, nothing was judged")  # fmt: skip
+        columns[name] = numbers.to_numpy(dtype=float)
+    for name, reference in profile.columns.items():
+        formula = getattr(reference, "formula", "")
+        if formula and len(predictions):
+            columns[name] = compiled(formula).evaluate(columns)
     return columns
 
 
-def _accuracy(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[int, float | None, dict[str, float]]:
+def _accuracy(
+    predictions: pd.DataFrame, feedback: pd.DataFrame, classes: list[str]
+) -> tuple[int, float | None, dict[str, float]]:
     """Labelled one-row requests: how many, accuracy, recall per class (a label names a request, not a row)."""
     if feedback.empty or predictions.empty:
         return 0, None, {}
@@ -140,9 +156,9 @@ def _accuracy(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[int, f
     labelled = labelled[~labelled["request_id"].isin(multi_row)] if multi_row else labelled
     if labelled.empty:
         return 0, None, {}
-    truth = labelled["request_id"].map(feedback.set_index("request_id")["species"])
+    truth = labelled["request_id"].map(feedback.set_index("request_id")["label"])
     right = labelled["prediction"] == truth
-    recall = {s: float(right[truth == s].mean()) for s in SPECIES if (truth == s).any()}
+    recall = {c: float(right[truth == c].mean()) for c in classes if (truth == c).any()}
     return len(labelled), float(right.mean()), recall
 
 
@@ -151,8 +167,13 @@ def _version_report(version: str, rows: pd.DataFrame, feedback: pd.DataFrame, pr
     per_request = rows.loc[rows["row"] == 0, "latency_ms"].to_numpy(dtype=float)  # a request's first row
     result = None
     if profile is not None:
-        result = drift(profile, _features(rows, profile), rows["prediction"].tolist(), thresholds)
-    labelled, accuracy, recall = _accuracy(rows, feedback)
+        unknown = rows.loc[~rows["prediction"].isin(list(profile.class_priors)), "request_id"]
+        if len(unknown):
+            raise LogError(f"{len(unknown)} logged prediction(s) of version {version} are not its classes "
+                           f"{list(profile.class_priors)}, first in requests {unknown.head(3).tolist()}")  # fmt: skip
+        result = drift(profile, _features(rows, profile, version), rows["prediction"].tolist(), thresholds)
+    classes = list(profile.class_priors) if profile is not None else sorted(set(rows["prediction"]))
+    labelled, accuracy, recall = _accuracy(rows, feedback, classes)
     return VersionReport(version, len(per_request), len(rows), result, percentiles(per_request), labelled, accuracy,
                          recall)  # fmt: skip
 
@@ -187,22 +208,22 @@ def prometheus_text(result: MonitoringResult, now: float) -> str:
     """The pass as Prometheus text (node_exporter's textfile collector): what monitoring/alerts.yml alerts on."""
     labels = f'model="{result.model}",alias="{result.alias}"'
     lines = [
-        "# HELP iris_monitoring_alert 1 when M of the last N monitoring windows drifted",
-        "# TYPE iris_monitoring_alert gauge",
-        f"iris_monitoring_alert{{{labels}}} {int(result.alert)}",
-        "# HELP iris_monitoring_breached 1 when the last window drifted",
-        "# TYPE iris_monitoring_breached gauge",
-        f"iris_monitoring_breached{{{labels}}} {int(result.breached)}",
-        "# HELP iris_monitoring_last_run_timestamp_seconds When the last monitoring pass ran",
-        "# TYPE iris_monitoring_last_run_timestamp_seconds gauge",
-        f'iris_monitoring_last_run_timestamp_seconds{{alias="{result.alias}"}} {now:.0f}',
-        "# HELP iris_monitoring_drift_psi PSI of each feature in the last window (newest version)",
-        "# TYPE iris_monitoring_drift_psi gauge",
+        "# HELP model_monitoring_alert 1 when M of the last N monitoring windows drifted",
+        "# TYPE model_monitoring_alert gauge",
+        f"model_monitoring_alert{{{labels}}} {int(result.alert)}",
+        "# HELP model_monitoring_breached 1 when the last window drifted",
+        "# TYPE model_monitoring_breached gauge",
+        f"model_monitoring_breached{{{labels}}} {int(result.breached)}",
+        "# HELP model_monitoring_last_run_timestamp_seconds When the last monitoring pass ran",
+        "# TYPE model_monitoring_last_run_timestamp_seconds gauge",
+        f'model_monitoring_last_run_timestamp_seconds{{alias="{result.alias}"}} {now:.0f}',
+        "# HELP model_monitoring_drift_psi PSI of each feature in the last window (newest version)",
+        "# TYPE model_monitoring_drift_psi gauge",
     ]
     for name, value in result.metrics().items():
         if name.startswith("drift_psi_"):
             lines.append(
-                f'iris_monitoring_drift_psi{{{labels},feature="{name.removeprefix("drift_psi_")}"}} {value:.6g}'
+                f'model_monitoring_drift_psi{{{labels},feature="{name.removeprefix("drift_psi_")}"}} {value:.6g}'
             )
     return "\n".join(lines) + "\n"
 

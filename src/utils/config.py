@@ -52,39 +52,26 @@ class _Frozen(BaseModel):
 # --- model_config.yaml ------------------------------------------------------
 
 
-class LogisticRegressionParams(_Frozen):
-    """Hyperparameters of scikit-learn's LogisticRegression (lbfgs solver)."""
+class ModelSpec(_Frozen):
+    """The classifier: any scikit-learn-compatible class with ``predict_proba``, by import path, and its parameters.
 
-    C: Annotated[float, Field(gt=0.0)] = 1.0
-    max_iter: Annotated[int, Field(ge=10)] = 1000
-    tol: Annotated[float, Field(gt=0.0)] = 1e-4
+    The parameters are checked against the class's own ``get_params()`` when
+    training is planned (``src.models.classifier``), so a typo names the key.
+    """
 
+    estimator: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")]
+    params: dict[str, Any] = Field(default_factory=dict)
 
-class RandomForestParams(_Frozen):
-    """Hyperparameters of scikit-learn's RandomForestClassifier."""
-
-    n_estimators: Annotated[int, Field(ge=1, le=2000)] = 100
-    max_depth: Annotated[int, Field(ge=1)] | None = None
-    min_samples_leaf: Annotated[int, Field(ge=1)] = 1
-
-
-class LogisticRegressionSpec(_Frozen):
-    type: Literal["logistic_regression"]
-    params: LogisticRegressionParams = LogisticRegressionParams()
-
-
-class RandomForestSpec(_Frozen):
-    type: Literal["random_forest"]
-    params: RandomForestParams = RandomForestParams()
-
-
-ModelSpec = Annotated[LogisticRegressionSpec | RandomForestSpec, Field(discriminator="type")]
+    @property
+    def type(self) -> str:
+        """The class's name (``LogisticRegression``): the run's ``model.type``."""
+        return self.estimator.rsplit(".", 1)[1]
 
 
 class DataConfig(_Frozen):
     """Where the training data comes from."""
 
-    source: Literal["sklearn", "file"] = "sklearn"
+    source: Literal["bundled", "file"] = "bundled"
     path: Path | None = None
 
     @field_validator("path")
@@ -205,8 +192,9 @@ class FeatureStoreProfile(_Frozen):
     ``directory`` (local registry file, Parquet source, SQLite online store).
     """
 
-    #: Feast project: namespaces the registry entries, online keys and source table in shared backends.
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "iris"
+    #: Feast project: namespaces the registry entries, online keys and source table in shared backends
+    #: (default: the project's name, ``project.project`` in environment.yaml).
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "default"
     #: Local files of the embedded parts (relative to the repository root).
     directory: Path = Path("feature_store")
     #: ``postgresql://user[:password]@host[:port]/database``: Feast's SQL registry in PostgreSQL.
@@ -505,7 +493,12 @@ def resolve_settings(
     registry_uri = _absolute_sqlite(environ.get(ENV_REGISTRY_URI) or profile.registry_uri or tracking_uri)
     catalog = environ.get(ENV_CATALOG) or profile.catalog
     store_dir = Path(environ.get(ENV_FEATURE_STORE_DIR) or profile.feature_store.directory)
-    feature_store = profile.feature_store.model_copy(update={"directory": PROJECT_ROOT / store_dir})
+    feature_project = profile.feature_store.project
+    if "project" not in profile.feature_store.model_fields_set:
+        feature_project = config.project.project
+    feature_store = profile.feature_store.model_copy(
+        update={"directory": PROJECT_ROOT / store_dir, "project": feature_project}
+    )
     try:
         naming.check_identifier(catalog, "catalog")
     except naming.NamingError as exc:

@@ -54,6 +54,8 @@ class Param(StrEnum):
     """Run parameter keys that other steps read back (the validator rebuilds the split from them)."""
 
     MODEL_TYPE = "model.type"
+    #: The estimator's import path (``model.type`` is its class name).
+    MODEL_CLASS = "model.class"
     DATA_SOURCE = "data.source"
     DATA_URI = "data.uri"
     DATA_DIGEST = "data.digest"
@@ -75,6 +77,8 @@ class ModelMetadata(StrEnum):
 
     FEATURE_SET = "feature_set"
     FEATURES = "features"
+    #: The data contract the version was trained with (``DataContract.to_dict``): what it is served against.
+    CONTRACT = "data_contract"
 
 
 def split_list(value: str | None) -> list[str]:

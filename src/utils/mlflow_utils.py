@@ -366,9 +366,13 @@ def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str,
     mlflow.log_input(dataset, context=context)
 
 
-def signature_for(inputs: pd.DataFrame, outputs: Any) -> ModelSignature:
-    """A full signature (inputs and outputs), as Unity Catalog requires."""
-    return infer_signature(inputs, outputs)
+def signature_for(columns: Sequence[tuple[str, str, bool]], outputs: Any) -> ModelSignature:
+    """A full signature (inputs and outputs), as Unity Catalog requires: each input ``(name, MLflow type,
+    required)`` as the data contract declares it (a nullable column is optional), the output inferred."""
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec(kind, name, required=required) for name, kind, required in columns])  # type: ignore[arg-type]
+    return ModelSignature(inputs=inputs, outputs=infer_signature(outputs).inputs)
 
 
 def log_sklearn_model(

@@ -6,8 +6,9 @@ import pytest
 
 from src.features import catalog
 from src.features.catalog import CATALOG, render
-from src.features.feature_definitions import FEATURES
-from src.features.feature_store import FeatureStoreError, apply_and_materialize
+from src.features.feature_set import FEATURES
+from src.features.store_backend import FeatureStoreError
+from src.features.store_repository import apply_and_materialize
 from src.utils.config import load_feature_config, resolve_settings
 
 pytestmark = pytest.mark.integration
@@ -33,9 +34,13 @@ def test_catalog_lists_every_feature_with_status_store_and_users(applied):
     for name in FEATURES:
         assert f"| `{name}` |" in text
     row = next(line for line in text.splitlines() if line.startswith("| `iris_petal_ratio_v2` |"))
-    assert "| `iris_features` | `iris_species_features_v1` | ds_iris_species_classifier" in row
+    assert row == "| `iris_petal_ratio_v2` | REGISTERED | `log(petal_length_cm / petal_width_cm)` | yes |"
+    section = text.split("### `iris_petal_ratio_v2`", 1)[1].split("###", 1)[0]
+    assert "- feature view: `iris_features`; feature services: `iris_species_features_v1`" in section
     row = next(line for line in text.splitlines() if line.startswith("| `iris_sepal_ratio_v1` |"))
-    assert "| LOCAL |" in row and row.endswith("| - | - | - |")  # LOCAL: not in the store, not used
+    assert "| LOCAL |" in row and row.endswith("| - |")  # LOCAL: not used
+    assert "- feature view: not in the store; feature services: none" in text.split("### `iris_sepal_ratio_v1`")[1]
+    assert max(len(line) for line in text.splitlines() if line.startswith("|")) <= 100  # readable at 100 columns
 
 
 def test_the_catalog_needs_the_store(tmp_path, monkeypatch, capsys):

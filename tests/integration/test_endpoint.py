@@ -137,7 +137,8 @@ def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path
     assert f"version {version.version} refused by the alias guard" in health["last_reload_error"]
     assert "without a recorded and validated move in the alias history" in health["last_reload_error"]
     assert _invoke(port, {"instances": [SETOSA]}) == (200, {"predictions": ["setosa"]})
-    assert 'iris_model_reloads_total{outcome="refused"} 1.0' in _request(port, "GET", "/metrics")[1].decode()
+    refused = 'model_reloads_total{model="dev_catalog.ml_models.ds_iris_species_classifier",outcome="refused"} 1.0'
+    assert refused in _request(port, "GET", "/metrics")[1].decode()
     Registry(client).point_alias(good.name, "staging", str(good.version))  # put back: nothing left to report
     eventually(lambda: json.loads(_request(port, "GET", "/health")[1])["last_reload_error"] is None,
                "the report cleared once the alias was back")  # fmt: skip

@@ -26,7 +26,9 @@ from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually, free_port, release_
 pytestmark = pytest.mark.integration
 
 SECRET = "workers-webhook-secret"
-REQUESTS, RELOADS = 'iris_requests_total{status="200"}', 'iris_model_reloads_total{outcome="succeeded"}'
+SERVED = 'model="dev_catalog.ml_models.ds_iris_species_classifier"'
+REQUESTS = f'model_requests_total{{{SERVED},status="200"}}'
+RELOADS = f'model_reloads_total{{{SERVED},outcome="succeeded"}}'
 ONE_ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
 
 
@@ -101,7 +103,7 @@ def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(end
     workers = _health(port)["workers"]
     assert len(workers) == 2 and set(workers.values()) == {version}, workers
     assert _metric(port, RELOADS) - reloads_before == 2  # one per worker, each counted in its own process, summed
-    gauges = re.findall(r'^iris_model_version\{.*pid="(\d+)"\} (\S+)$', _get(port, "GET", "/metrics").decode(), re.M)
+    gauges = re.findall(r'^model_version\{.*pid="(\d+)"\} (\S+)$', _get(port, "GET", "/metrics").decode(), re.M)
     assert {pid: float(value) for pid, value in gauges} == {pid: float(version) for pid in workers}
     assert "Warning" not in log.read_text() and "Traceback" not in log.read_text()  # a swap warns of nothing
 

@@ -27,25 +27,19 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from src.data.load_data import RAW_FEATURE_COLUMNS, load_bundled_iris
+from src.data.contract import CONTRACT, load_bundled
 from src.features import lifecycle
 from src.features.feature_builder import build_features
-from src.features.feature_store import (
-    ENTITY_KEY,
+from src.features.lifecycle import LifecycleStatus, advance, check, load_states, status_lines
+from src.features.store_backend import FeatureStoreError, label, open_store
+from src.features.store_reads import OnlineLookup, historical_features, input_features, online_features
+from src.features.store_repository import (
     FIRST_EVENT,
-    RAW_INPUT_FEATURES,
     TIMESTAMP,
-    FeatureStoreError,
-    OnlineLookup,
     apply_and_materialize,
     entity_frame,
-    historical_features,
-    label,
-    online_features,
-    open_store,
     registered_features,
 )
-from src.features.lifecycle import LifecycleStatus, advance, check, load_states, status_lines
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
 from src.utils.processes import ServerProcess
@@ -103,26 +97,27 @@ def store(backend):
 
 @pytest.fixture(scope="module")
 def expected():
-    iris = load_bundled_iris()
+    iris = load_bundled()
     features = build_features(iris.drop(columns="species"), load_feature_config().features)
     return pd.concat([entity_frame(iris), features], axis=1)
 
 
 def test_historical_features_are_the_builder_s(store, backend, expected):
     config = load_feature_config()
-    entities = expected[[ENTITY_KEY, TIMESTAMP]]
-    rows = historical_features(store, backend.store, config, entities).sort_values(ENTITY_KEY, ignore_index=True)
+    entities = expected[[CONTRACT.entity_key, TIMESTAMP]]
+    rows = historical_features(store, backend.store, config, entities)
+    rows = rows.sort_values(CONTRACT.entity_key, ignore_index=True)
     pd.testing.assert_frame_equal(
         rows[list(config.features)], expected[list(config.features)].reset_index(drop=True), check_dtype=False
     )
 
 
 def test_point_in_time_join_does_not_see_the_future(store, backend, expected):
-    """Flowers asked about before their measurement get no features; the others get theirs."""
+    """Flowers asked about before their measurement get no features; the others get theirs."""  # (Iris rows)
     config = load_feature_config()
-    early = expected[[ENTITY_KEY, TIMESTAMP]].head(3).assign(**{TIMESTAMP: FIRST_EVENT - timedelta(days=1)})
-    late = expected[[ENTITY_KEY, TIMESTAMP]].iloc[3:6]
-    rows = historical_features(store, backend.store, config, pd.concat([early, late])).set_index(ENTITY_KEY)
+    early = expected[[CONTRACT.entity_key, TIMESTAMP]].head(3).assign(**{TIMESTAMP: FIRST_EVENT - timedelta(days=1)})
+    late = expected[[CONTRACT.entity_key, TIMESTAMP]].iloc[3:6]
+    rows = historical_features(store, backend.store, config, pd.concat([early, late])).set_index(CONTRACT.entity_key)
     assert rows.loc[[4, 5, 6], list(config.features)].notna().all().all()
     before = rows.reindex([1, 2, 3])[list(config.features)]  # the file store drops them, others return nulls
     assert before.isna().all().all()
@@ -131,7 +126,7 @@ def test_point_in_time_join_does_not_see_the_future(store, backend, expected):
 def test_online_features_by_key_are_the_builder_s(store, backend, expected):
     config = load_feature_config()
     rows = online_features(store, backend.store, config, [3, 150, 1])
-    want = expected.set_index(ENTITY_KEY).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
+    want = expected.set_index(CONTRACT.entity_key).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
     pd.testing.assert_frame_equal(rows[list(config.features)], want, check_dtype=False)
 
 
@@ -139,15 +134,15 @@ def test_the_endpoint_s_lookup_reads_what_feast_serves_for_every_flower(store, b
     """The fast per-request read equals Feast's get_online_features through the service, for all 150 keys."""
     config = load_feature_config()
     keys = list(range(1, 151))
-    fast = OnlineLookup(SERVICE, backend.store).measurements(keys)
+    fast = OnlineLookup(SERVICE, backend.store).inputs(keys)
     served = online_features(store, backend.store, config, keys)
-    for name, column in RAW_INPUT_FEATURES.items():
+    for name, column in input_features(config.features).items():
         assert fast[column].tolist() == served[name].tolist()
-    assert fast["petal_length_cm"].tolist() == load_bundled_iris()["petal_length_cm"].tolist()
+    assert fast["petal_length_cm"].tolist() == load_bundled()["petal_length_cm"].tolist()
     with pytest.raises(FeatureStoreError, match="iris_species_features_v7 is not in the store"):
         OnlineLookup("iris_species_features_v7", backend.store)
     with pytest.raises(KeyError) as unknown:
-        OnlineLookup(SERVICE, backend.store).measurements([5, 0, 151])
+        OnlineLookup(SERVICE, backend.store).inputs([5, 0, 151])
     assert unknown.value.args[0] == [0, 151]
 
 
@@ -224,7 +219,7 @@ def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend
     try:
         keys = [3, 51, 150]
         by_key = _post(port, {"dataframe_records": [{"flower_id": key} for key in keys]})
-        rows = load_bundled_iris().loc[[k - 1 for k in keys], list(RAW_FEATURE_COLUMNS)]
+        rows = load_bundled().loc[[k - 1 for k in keys], list(CONTRACT.input_names)]
         by_value = _post(port, {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
         assert by_key[0] == 200 and by_key == by_value
         status, answer = _post(port, {"inputs": {"flower_id": [999]}})

@@ -18,7 +18,8 @@ import redis
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from src.features.feature_store import FeatureStoreUnavailable, apply_and_materialize
+from src.features.store_backend import FeatureStoreUnavailable
+from src.features.store_repository import apply_and_materialize
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from tests.conftest import eventually, free_port, fresh_database, require_service, use_store

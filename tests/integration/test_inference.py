@@ -14,7 +14,7 @@ import src.components.batch as inference
 from pipelines.training_pipeline import run_training
 from src.components.batch import LINEAGE_COLUMNS, BatchError, run_batch
 from src.components.scoring import load_scorer
-from src.data.load_data import RAW_FEATURE_COLUMNS
+from src.data.contract import CONTRACT
 from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT
 from tests.conftest import use_store
@@ -41,13 +41,13 @@ def scorer(registered):
 @pytest.fixture
 def measurements(iris_frame):
     return (
-        iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)].sample(1000, replace=True, random_state=3).reset_index(drop=True)
+        iris_frame.loc[:, list(CONTRACT.input_names)].sample(1000, replace=True, random_state=3).reset_index(drop=True)
     )
 
 
 def test_scorer_resolves_the_alias_once(scorer, registered):
     assert (scorer.handle.name, scorer.handle.version, scorer.handle.alias) == (registered.name, "1", "dev")
-    assert scorer.handle.run_id and scorer.input_columns == RAW_FEATURE_COLUMNS
+    assert scorer.handle.run_id and scorer.input_columns == CONTRACT.input_names
     assert scorer.handle.features == tuple(scorer.pipeline[0].features)
 
 
@@ -60,7 +60,7 @@ def test_batch_scores_every_row_with_lineage(scorer, measurements, tmp_path, suf
     output = pd.read_csv(target) if suffix == ".csv" else pd.read_parquet(target)
     expected = scorer.score_frame(measurements)
     assert output["prediction"].astype(str).tolist() == expected["prediction"].tolist()
-    pd.testing.assert_frame_equal(output.loc[:, list(RAW_FEATURE_COLUMNS)], measurements, check_dtype=False)
+    pd.testing.assert_frame_equal(output.loc[:, list(CONTRACT.input_names)], measurements, check_dtype=False)
     assert set(LINEAGE_COLUMNS) <= set(output.columns)
     assert output["model_version"].astype(str).unique().tolist() == ["1"]
     assert output["model_alias"].astype(str).unique().tolist() == ["dev"]
@@ -148,8 +148,8 @@ def test_spark_engine_scores_like_the_arrow_engine(scorer, measurements, tmp_pat
     spark_result = run_spark(scorer, source, tmp_path / "spark_out")
     arrow_result = run_batch(scorer, source, tmp_path / "arrow_out.parquet")
     assert (spark_result.rows_scored, arrow_result.rows_scored) == (200, 200)
-    spark_rows = pd.read_parquet(tmp_path / "spark_out").sort_values(list(RAW_FEATURE_COLUMNS), kind="stable")
-    arrow_rows = pd.read_parquet(tmp_path / "arrow_out.parquet").sort_values(list(RAW_FEATURE_COLUMNS), kind="stable")
+    spark_rows = pd.read_parquet(tmp_path / "spark_out").sort_values(list(CONTRACT.input_names), kind="stable")
+    arrow_rows = pd.read_parquet(tmp_path / "arrow_out.parquet").sort_values(list(CONTRACT.input_names), kind="stable")
     assert spark_rows["prediction"].tolist() == arrow_rows["prediction"].astype(str).tolist()
     assert set(LINEAGE_COLUMNS) <= set(spark_rows.columns)
     assert not list(tmp_path.glob(".*partial"))

@@ -24,8 +24,7 @@ from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from scripts import monitor_model
-from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
-from src.data.load_data import load_bundled_iris
+from src.data.contract import CONTRACT, load_bundled
 from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT
 from src.utils.processes import ServerProcess
@@ -63,15 +62,15 @@ def _post(url: str, path: str, body: object, request_id: str | None = None) -> t
 
 def _traffic(url: str, prefix: str, rows: int, shift: float = 0.0, seed: int = 0) -> list[tuple[str, str]]:
     """``rows`` one-row requests drawn from Iris (petal length shifted); returns (request ID, true species)."""
-    iris = load_bundled_iris()
+    iris = load_bundled()
     rng = np.random.default_rng(seed)
     sent = []
     for index in range(rows):
         flower = iris.iloc[int(rng.integers(0, len(iris)))]
-        values = [float(flower[c]) + (shift if c == "petal_length_cm" else 0.0) for c in RAW_FEATURE_COLUMNS]
+        values = [float(flower[c]) + (shift if c == "petal_length_cm" else 0.0) for c in CONTRACT.input_names]
         request_id = f"{prefix}-{index}"
         assert _post(url, "/invocations", {"instances": [values]}, request_id)[0] == 200
-        sent.append((request_id, str(flower[TARGET_COLUMN])))
+        sent.append((request_id, str(flower[CONTRACT.target.name])))
     return sent
 
 
@@ -99,7 +98,7 @@ def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_dr
     log = tmp_path / "inference.db"
     with _endpoint(store, log) as endpoint:
         steady = _traffic(endpoint.url, "steady", 300)
-        _post(endpoint.url, "/feedback", [{"request_id": i, "species": s} for i, s in steady[:100]])
+        _post(endpoint.url, "/feedback", [{"request_id": i, "label": s} for i, s in steady[:100]])
         _flushed(log, [i for i, _ in steady])
         _flushed(log, [i for i, _ in steady[:100]], "feedback")
         code, calm = _monitor(log, tmp_path / "calm", "--last", "300")
@@ -110,7 +109,7 @@ def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_dr
         code, drifted = _monitor(log, tmp_path / "drifted", "--last", "300")
     assert code == 0 and drifted["status"] == "drift" and not drifted["alert"]  # 1 breach of the last 3: no alert yet
     found = {f["name"] for f in drifted["versions"][0]["drift"]["features"] if f["drifted"]}
-    assert found & set(RAW_FEATURE_COLUMNS) == {"petal_length_cm"}
+    assert found & set(CONTRACT.input_names) == {"petal_length_cm"}
     code, again = _monitor(log, tmp_path / "again", "--last", "300")
     assert code == 1 and again["alert"]  # 2 of the last 3 windows breached
     report = (tmp_path / "again" / "report.html").read_text()

@@ -200,7 +200,8 @@ def test_validation_passes_and_is_recorded_on_the_version(at, model_config):
     assert decision.passed, decision.report()
     names = {check.name for check in decision.checks}
     assert {"loads", "signature", "input_example", "requirements_pinned", "feature_set", "held_out_data"} <= names
-    assert {"metric_val_accuracy", "canonical_flowers", "invariant_to_measurement_noise", "latency_single_row"} <= names
+    assert {"metric_val_accuracy", "example_rows", "invariant_to_small_noise", "latency_single_row"} <= names
+    assert "data_contract" in names
     assert decision.baseline_version is None  # no champion yet
     tags = here.registry.version(MODEL, "1").tags
     assert tags["validation.status"] == "passed" and tags["validation.run_id"] == decision.run_id

@@ -268,9 +268,8 @@ def test_the_endpoint_keeps_serving_while_the_registry_is_down_says_so_and_recov
         eventually(lambda: health()["status"] == "degraded", "/health saying degraded")
         assert f"tracking server {against.url} unreachable" in str(health()["registry_error"])
         assert predicts()  # the loaded version keeps serving
-        assert "iris_registry_reachable 0.0" in _get(f"{base}/metrics")[1].decode()
+        assert f'model_registry_reachable{{model="{MODEL}"}} 0.0' in _get(f"{base}/metrics")[1].decode()
         against.restart()
         eventually(lambda: health()["status"] == "ok", "/health saying ok again")
-        assert (
-            health()["registry_error"] is None and "iris_registry_reachable 1.0" in _get(f"{base}/metrics")[1].decode()
-        )
+        assert health()["registry_error"] is None
+        assert f'model_registry_reachable{{model="{MODEL}"}} 1.0' in _get(f"{base}/metrics")[1].decode()

@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
-from src.data.load_data import RAW_FEATURE_COLUMNS, SPECIES, bundled_iris_uri, load_dataset
+from src.data.contract import CONTRACT, bundled_uri
+from src.data.load_data import load_dataset
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import PROJECT_ROOT, DataConfig, load_feature_config, model_config_path
 from tests.conftest import use_store
@@ -77,7 +78,8 @@ def test_experiment_keeps_artifacts_beside_the_store(store, run, client):
 def test_parameters_cover_hyperparameters_data_and_features(run):
     params = run.data.params
     features = load_feature_config().features
-    assert params["model.type"] == "logistic_regression"
+    assert params["model.type"] == "LogisticRegression"
+    assert params["model.class"] == "sklearn.linear_model.LogisticRegression"
     assert params["model.C"] == "1.0" and params["model.max_iter"] == "1000"
     assert params["random_seed"] == "42"
     assert params["split.test_size"] == "0.2" and params["split.val_rows"] == "30"
@@ -121,7 +123,7 @@ def test_artifacts_hold_importance_confusion_matrix_and_report(client, run, tmp_
     local = Path(client.download_artifacts(run.info.run_id, "evaluation", str(tmp_path)))
     assert (local / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads((local / "classification_report.json").read_text())
-    assert set(SPECIES) <= set(report)
+    assert set(CONTRACT.classes) <= set(report)
 
 
 def test_dataset_lineage_is_a_run_input(run):
@@ -129,20 +131,20 @@ def test_dataset_lineage_is_a_run_input(run):
     dataset = dataset_input.dataset
     assert dataset.name == "iris"
     assert dataset.digest == run.data.params["data.digest"]
-    assert json.loads(dataset.source)["uri"] == bundled_iris_uri()
+    assert json.loads(dataset.source)["uri"] == bundled_uri()
     assert {tag.key: tag.value for tag in dataset_input.tags}["mlflow.data.context"] == "training"
     schema_columns = {column["name"] for column in json.loads(dataset.schema)["mlflow_colspec"]}
-    assert schema_columns == {*RAW_FEATURE_COLUMNS, "species"}
+    assert schema_columns == {*CONTRACT.input_names, "species"}
 
 
 def test_logged_model_has_full_signature_over_raw_measurements(model_dir):
     info = mlflow.models.Model.load(str(model_dir / "MLmodel"))
-    assert info.signature.inputs.input_names() == list(RAW_FEATURE_COLUMNS)
+    assert info.signature.inputs.input_names() == list(CONTRACT.input_names)
     assert info.signature.outputs is not None
     assert info.metadata["feature_set"] == "iris_species_features:v1"
     assert info.flavors["sklearn"]["serialization_format"] == "skops"
     example = json.loads((model_dir / "input_example.json").read_text())
-    assert example["columns"] == list(RAW_FEATURE_COLUMNS) and len(example["data"]) == 3
+    assert example["columns"] == list(CONTRACT.input_names) and len(example["data"]) == 3
 
 
 def test_logged_model_pins_its_requirements(model_dir):
@@ -161,10 +163,10 @@ def test_version_is_registered_three_level_with_tags_and_dev_alias(trained, clie
     version = client.get_model_version(MODEL_NAME, trained.registered.version)  # @dev may have moved since
     assert "dev" in trained.registered.alias
     assert version.run_id == run.info.run_id
-    assert "logistic_regression" in version.description
+    assert "LogisticRegression" in version.description
     assert version.tags["owner"] == "data-science@example.com"
     assert version.tags["use_case"]
-    assert version.tags["data_lineage"] == f"{bundled_iris_uri()}#digest={run.data.params['data.digest']}"
+    assert version.tags["data_lineage"] == f"{bundled_uri()}#digest={run.data.params['data.digest']}"
     assert version.tags["feature_set"] == "iris_species_features:v1"
     assert version.tags["author"] == "alice@example.com"
     model = client.get_registered_model(MODEL_NAME)
@@ -181,7 +183,7 @@ def test_registered_model_serves_from_its_own_code_in_a_fresh_process(trained, s
         "print(sys.modules['src.features.feature_definitions'].__file__)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(list(RAW_FEATURE_COLUMNS))],
+        [sys.executable, "-c", script, json.dumps(list(CONTRACT.input_names))],
         cwd=tmp_path,  # not the project root
         env={**os.environ, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]},
         capture_output=True,

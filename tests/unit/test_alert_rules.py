@@ -40,7 +40,7 @@ def test_each_alert_fires_on_its_series_and_not_before(promtool):
 def test_the_monitoring_textfile_names_what_the_drift_alerts_read():
     result = MonitoringResult("m", "production", "w", [], 0, 0, {}, [])
     text = prometheus_text(result, now=1_800_000_000)
-    assert 'iris_monitoring_alert{model="m",alias="production"} 0' in text
-    assert 'iris_monitoring_last_run_timestamp_seconds{alias="production"} 1800000000' in text
+    assert 'model_monitoring_alert{model="m",alias="production"} 0' in text
+    assert 'model_monitoring_last_run_timestamp_seconds{alias="production"} 1800000000' in text
     rules = RULES.read_text()
-    assert "iris_monitoring_alert == 1" in rules and "iris_monitoring_last_run_timestamp_seconds" in rules
+    assert "model_monitoring_alert == 1" in rules and "model_monitoring_last_run_timestamp_seconds" in rules

@@ -1,4 +1,4 @@
-"""The alias watcher: swap to the alias's new version only if it loads and predicts the canonical flowers."""
+"""The alias watcher: swap to the alias's new version only if it loads and predicts its contract's example rows."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ import pytest
 from src.components.alias_watcher import AliasWatcher, ModelSlot, smoke_check
 from src.components.scoring import Scorer
 from src.components.serving_metrics import Metrics
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.contract import CONTRACT
+from src.features.feature_set import resolve_features
 from src.models.classifier import build_model
 from src.utils.config import load_model_config
 
 
 def _version(scorer: Scorer, version: str) -> Scorer:
-    return Scorer(dataclasses.replace(scorer.handle, version=version), scorer.pipeline, scorer.input_columns)
+    return Scorer(dataclasses.replace(scorer.handle, version=version), scorer.pipeline, scorer.contract)
 
 
 @pytest.fixture
 def wrong_scorer(memory_scorer, iris_frame):
-    """A model trained on shifted labels: it loads fine and names every species wrongly."""
-    shifted = iris_frame[TARGET_COLUMN].map(dict(zip(SPECIES, SPECIES[1:] + SPECIES[:1], strict=True)))
-    model = build_model(memory_scorer.handle.features, load_model_config().model, seed=0)
-    model.fit(iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)], shifted)
-    return Scorer(dataclasses.replace(memory_scorer.handle, version="3"), model, RAW_FEATURE_COLUMNS)
+    """A model trained on shifted labels: it loads fine and names every class wrongly."""
+    classes = CONTRACT.classes
+    shifted = iris_frame[CONTRACT.target.name].map(dict(zip(classes, classes[1:] + classes[:1], strict=True)))
+    model = build_model(CONTRACT, resolve_features(memory_scorer.handle.features), load_model_config().model, seed=0)
+    model.fit(iris_frame.loc[:, list(CONTRACT.input_names)], shifted)
+    return Scorer(dataclasses.replace(memory_scorer.handle, version="3"), model, CONTRACT)
 
 
 def _watcher(slot: ModelSlot, target: list[str | None], load) -> AliasWatcher:
@@ -34,7 +36,7 @@ def _watcher(slot: ModelSlot, target: list[str | None], load) -> AliasWatcher:
 
 def test_smoke_check_passes_a_good_model_and_refuses_a_wrong_one(memory_scorer, wrong_scorer):
     smoke_check(memory_scorer)
-    with pytest.raises(ValueError, match="typical flowers predicted"):
+    with pytest.raises(ValueError, match="the example rows were predicted"):
         smoke_check(wrong_scorer)
 
 
@@ -95,7 +97,7 @@ def test_a_version_the_guard_refuses_is_never_loaded_and_is_asked_about_again(me
     assert watcher.check() == "refused" and watcher.check() == "refused"
     assert loads == [] and slot.scorer.handle.version == "1"
     assert slot.last_reload_error == "version 2 refused by the alias guard: no recorded move"
-    assert metrics.reloads.labels("refused")._value.get() == 1  # counted once per refused version
+    assert metrics.reloads("refused")._value.get() == 1  # counted once per refused version
     target[0] = "1"  # the guard put the alias back
     assert watcher.check() == "unchanged" and slot.last_reload_error is None
     sanctioned.add("2")

@@ -7,12 +7,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from src.components.batch import LINEAGE_COLUMNS, BatchError, check_format, run_batch
-from src.data.contract import RAW_FEATURE_COLUMNS
+from src.data.contract import CONTRACT
 
 
 @pytest.fixture
 def measurements(iris_frame):
-    return iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)].sample(300, replace=True, random_state=1).reset_index(drop=True)
+    return (
+        iris_frame.loc[:, list(CONTRACT.input_names)].sample(300, replace=True, random_state=1).reset_index(drop=True)
+    )
 
 
 @pytest.mark.parametrize(("source", "target"), [(".csv", ".csv"), (".parquet", ".parquet"), (".csv", ".parquet")])

@@ -9,8 +9,6 @@ from src.utils.config import (
     CONFIG_DIR,
     PROJECT_ROOT,
     ConfigError,
-    LogisticRegressionSpec,
-    RandomForestSpec,
     load_environment_config,
     load_feature_config,
     load_governance_config,
@@ -23,8 +21,11 @@ NO_OVERRIDES: dict[str, str] = {}
 
 def test_shipped_model_config_is_valid():
     config = load_model_config()
-    assert isinstance(config.model, LogisticRegressionSpec)
-    assert config.data.source == "sklearn"
+    assert (
+        config.model.estimator == "sklearn.linear_model.LogisticRegression"
+        and config.model.type == "LogisticRegression"
+    )
+    assert config.data.source == "bundled"
     assert 0 < config.split.test_size < 1
     assert config.validation.thresholds["val_accuracy"] == pytest.approx(0.9)
 
@@ -42,22 +43,21 @@ def test_example_environment_file_matches_the_shipped_one():
     assert example == load_environment_config()
 
 
-def test_random_forest_is_selected_by_type(write_config):
+def test_any_estimator_is_named_by_its_import_path(write_config):
     content = yaml.safe_load((CONFIG_DIR / "model_config.yaml").read_text())
-    content["model"] = {"type": "random_forest", "params": {"n_estimators": 10}}
+    content["model"] = {"estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 10}}
     path = write_config("model_config.yaml", raw=yaml.safe_dump(content))
     config = load_model_config(path)
-    assert isinstance(config.model, RandomForestSpec)
-    assert config.model.params.n_estimators == 10
+    assert config.model.type == "RandomForestClassifier" and config.model.params == {"n_estimators": 10}
 
 
 def test_unknown_key_is_named_with_its_file(write_config):
-    path = write_config("model_config.yaml", {"model": {"params": {"learning_rate": 0.1}}})
+    path = write_config("model_config.yaml", {"model": {"kind": "forest"}})
     with pytest.raises(ConfigError) as error:
         load_model_config(path)
     message = str(error.value)
     assert str(path) in message
-    assert "model.logistic_regression.params.learning_rate: unknown key" in message
+    assert "model.kind: unknown key" in message
 
 
 def test_wrong_type_names_key_expectation_and_value(write_config):
@@ -72,9 +72,9 @@ def test_out_of_range_value_is_refused(write_config):
         load_model_config(path)
 
 
-def test_unknown_model_type_lists_the_known_ones(write_config):
-    path = write_config("model_config.yaml", {"model": {"type": "xgboost"}})
-    with pytest.raises(ConfigError, match=r"logistic_regression.*random_forest"):
+def test_an_estimator_that_is_not_an_import_path_is_refused(write_config):
+    path = write_config("model_config.yaml", {"model": {"estimator": "xgboost"}})
+    with pytest.raises(ConfigError, match=r"model\.estimator: String should match pattern"):
         load_model_config(path)
 
 

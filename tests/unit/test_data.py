@@ -4,28 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.data.load_data import (
-    RAW_FEATURE_COLUMNS,
-    SPECIES,
-    TARGET_COLUMN,
-    DataValidationError,
-    bundled_iris_uri,
-    dataset_digest,
-    load_dataset,
-    read_table,
-    validate_frame,
-)
+from src.data.contract import CONTRACT, bundled_uri
+from src.data.load_data import DataValidationError, dataset_digest, load_dataset, read_table, validate_frame
 from src.utils.config import DataConfig
 
 
 def test_bundled_iris_loads_validated(iris_frame):
     dataset = load_dataset(DataConfig())
-    assert list(dataset.frame.columns) == [*RAW_FEATURE_COLUMNS, TARGET_COLUMN]
+    assert list(dataset.frame.columns) == [*CONTRACT.input_names, CONTRACT.target.name]
     assert len(dataset.frame) == 150
-    assert set(dataset.target) == set(SPECIES)
-    assert dataset.source_uri == bundled_iris_uri()
+    assert set(dataset.target) == set(CONTRACT.classes)
+    assert dataset.source_uri == bundled_uri()
     assert dataset.source_uri.startswith("file://") and dataset.source_uri.endswith("iris.csv")
-    assert list(dataset.features.columns) == list(RAW_FEATURE_COLUMNS)
+    assert list(dataset.features.columns) == list(CONTRACT.input_names)
 
 
 def test_digest_is_stable_and_content_sensitive(iris_frame):
@@ -67,7 +58,7 @@ def test_null_measurement_names_row_and_column(iris_frame):
     frame.loc[7, "sepal_length_cm"] = None
     message = _refused(frame)
     assert message.startswith("bad.csv: data does not match schema (1 failure(s))")
-    assert "column 'sepal_length_cm', row 7: failed not_nullable" in message
+    assert "column 'sepal_length_cm', row 7: missing value" in message
 
 
 def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
@@ -84,8 +75,8 @@ def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
 
 def test_unknown_label_is_refused(iris_frame):
     frame = iris_frame.copy()
-    frame.loc[5, TARGET_COLUMN] = "rose"
-    assert "column 'species', row 5: failed isin" in _refused(frame)
+    frame.loc[5, CONTRACT.target.name] = "rose"
+    assert "column 'species', row 5: not one of the classes ['setosa', 'versicolor', 'virginica']" in _refused(frame)
 
 
 def test_missing_and_extra_columns_are_named(iris_frame):
@@ -104,7 +95,7 @@ def test_text_in_a_measurement_is_refused(iris_frame):
 
 def test_many_failures_are_summarised(iris_frame):
     frame = iris_frame.copy()
-    frame[TARGET_COLUMN] = "rose"
+    frame[CONTRACT.target.name] = "rose"
     message = _refused(frame)
     assert "(150 failure(s))" in message
     assert "... and 140 more" in message
@@ -116,8 +107,8 @@ def test_empty_frame_is_refused(iris_frame):
 
 
 def test_raw_schema_does_not_need_the_label(iris_frame):
-    raw = iris_frame.drop(columns=TARGET_COLUMN)
-    assert list(validate_frame(raw, "request", with_target=False).columns) == list(RAW_FEATURE_COLUMNS)
+    raw = iris_frame.drop(columns=CONTRACT.target.name)
+    assert list(validate_frame(raw, "request", with_target=False).columns) == list(CONTRACT.input_names)
 
 
 def test_missing_file_is_refused(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.contract import CONTRACT
 from src.data.profile import ReferenceProfile
 from src.monitoring.drift import Thresholds, drift, psi
 
@@ -17,16 +17,16 @@ def reference(iris_frame, memory_scorer):
     """The profile training logs: the training rows' inputs, the labels' priors, held-out predictions."""
     train = iris_frame.sample(120, random_state=42)
     held_out = iris_frame.drop(train.index)
-    predicted = memory_scorer.pipeline.predict(held_out[list(RAW_FEATURE_COLUMNS)]).tolist()
-    columns = {c: train[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
-    return ReferenceProfile.build(columns, train[TARGET_COLUMN].tolist(), predicted, SPECIES)
+    predicted = memory_scorer.pipeline.predict(held_out[list(CONTRACT.input_names)]).tolist()
+    columns = {c: train[c].to_numpy() for c in CONTRACT.input_names}
+    return ReferenceProfile.build(columns, train[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes)
 
 
 def _window(iris_frame, memory_scorer, rng, rows=200, shift=0.0):
     sample = iris_frame.iloc[rng.integers(0, len(iris_frame), rows)]
-    columns = {c: sample[c].to_numpy(dtype=float) for c in RAW_FEATURE_COLUMNS}
+    columns = {c: sample[c].to_numpy(dtype=float) for c in CONTRACT.input_names}
     columns["petal_length_cm"] = columns["petal_length_cm"] + shift
-    frame = sample[list(RAW_FEATURE_COLUMNS)].assign(petal_length_cm=columns["petal_length_cm"])
+    frame = sample[list(CONTRACT.input_names)].assign(petal_length_cm=columns["petal_length_cm"])
     return columns, memory_scorer.pipeline.predict(frame).tolist()
 
 
@@ -53,3 +53,42 @@ def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
     base = np.array([0.25, 0.25, 0.25, 0.25])
     assert psi(base, base) == pytest.approx(0.0)
     assert 0 < psi(base, np.array([0.3, 0.3, 0.2, 0.2])) < psi(base, np.array([0.7, 0.1, 0.1, 0.1]))
+
+
+def _categories(rng, rows: int, shares: tuple[float, float, float], missing: float = 0.0) -> np.ndarray:
+    values = rng.choice(np.array(["Biscoe", "Dream", "Torgersen"], dtype=object), size=rows, p=shares)
+    values[rng.random(rows) < missing] = None
+    return values
+
+
+def _category_profile(rng) -> ReferenceProfile:
+    columns = {"island": _categories(rng, 2000, (0.5, 0.3, 0.2)), "mass": rng.normal(4000, 500, 2000)}
+    return ReferenceProfile.build(columns, ["a"] * 2000, ["a"] * 2000, ("a", "b"))
+
+
+def test_categorical_columns_drift_by_chi_square_and_psi_over_their_categories():
+    rng = np.random.default_rng(3)
+    profile = _category_profile(rng)
+    assert profile.columns["island"].kind == "categorical" and profile.columns["island"].categories == (
+        "Biscoe", "Dream", "Torgersen")  # fmt: skip
+    steady = {"island": _categories(rng, 300, (0.5, 0.3, 0.2)), "mass": rng.normal(4000, 500, 300)}
+    calm = drift(profile, steady, ["a"] * 300, Thresholds())
+    assert not calm.breached
+    moved = {"island": _categories(rng, 300, (0.1, 0.2, 0.7)), "mass": rng.normal(4000, 500, 300)}
+    found = drift(profile, moved, ["a"] * 300, Thresholds())
+    assert found.drifted_features == ["island"] and found.features[0].test == "chi2"
+
+
+def test_a_rise_in_missing_values_or_an_unseen_category_is_drift():
+    rng = np.random.default_rng(4)
+    profile = _category_profile(rng)
+    missing = {"island": _categories(rng, 300, (0.5, 0.3, 0.2), missing=0.4), "mass": rng.normal(4000, 500, 300)}
+    found = drift(profile, missing, ["a"] * 300, Thresholds())
+    assert found.drifted_features == ["island"] and found.features[0].missing_share == pytest.approx(0.4, abs=0.1)
+    unseen = {"island": np.array(["Mars"] * 150 + ["Biscoe"] * 150, dtype=object), "mass": rng.normal(4000, 500, 300)}
+    assert drift(profile, unseen, ["a"] * 300, Thresholds()).drifted_features == ["island"]
+    masses = rng.normal(4000, 500, 300)
+    masses[:120] = np.nan  # missing numbers are a bin of their own
+    found = drift(profile, {"island": _categories(rng, 300, (0.5, 0.3, 0.2)), "mass": masses}, ["a"] * 300,
+                  Thresholds())  # fmt: skip
+    assert found.drifted_features == ["mass"] and found.features[1].missing_share == pytest.approx(0.4)

@@ -11,6 +11,7 @@ import uvicorn
 from src.components.alias_watcher import ModelSlot
 from src.components.endpoint_checks import call, served_version, smoke
 from src.components.serving import ServingConfig, create_app
+from src.data.contract import CONTRACT
 from tests.conftest import free_port
 
 MODEL = "dev.ml_models.ds_iris_species_classifier"  # the in-memory scorer's
@@ -33,12 +34,12 @@ def url(memory_scorer):
 
 
 def test_a_good_endpoint_passes(url):
-    report = smoke(url, expected_model=MODEL, alias="staging")
+    report = smoke(url, expected_model=MODEL, alias="staging", contract=CONTRACT)
     assert report.passed and report.model_version == "1" and "passed" in report.summary()
 
 
 def test_the_wrong_model_or_alias_fails_the_health_check(url):
-    report = smoke(url + "/", expected_model=MODEL, alias="production")
+    report = smoke(url + "/", expected_model=MODEL, alias="production", contract=CONTRACT)
     assert not report.passed and report.failures[0].startswith("health:")
 
 
@@ -49,15 +50,19 @@ def test_an_http_error_is_returned_not_raised(url):
 
 def test_an_unreachable_endpoint_raises_oserror():
     with pytest.raises(OSError):
-        smoke(f"http://127.0.0.1:{free_port()}", expected_model=MODEL, alias="staging")
+        smoke(f"http://127.0.0.1:{free_port()}", expected_model=MODEL, alias="staging", contract=CONTRACT)
 
 
 def test_the_release_checks_cover_every_payload_shape_the_version_and_latency(url):
     from src.components.endpoint_checks import release_checks
 
-    report = release_checks(url, expected_model=MODEL, alias="staging", version="1", max_p99_ms=1000, requests=20)
+    report = release_checks(
+        url, expected_model=MODEL, alias="staging", version="1", contract=CONTRACT, max_p99_ms=1000, requests=20
+    )
     assert report.passed, report.failures
-    wrong = release_checks(url, expected_model=MODEL, alias="staging", version="2", max_p99_ms=0.0001, requests=5)
+    wrong = release_checks(
+        url, expected_model=MODEL, alias="staging", version="2", contract=CONTRACT, max_p99_ms=0.0001, requests=5
+    )
     assert [f.split(":")[0] for f in wrong.failures] == ["version", "latency"]
 
 

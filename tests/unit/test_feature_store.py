@@ -1,82 +1,10 @@
-"""Feature store settings: profile URIs become Feast's connection settings; no password reaches a message."""
+"""The feature store's command line: a refusal is one line naming what is wrong, nothing is written."""
 
-from pathlib import Path
-
-import pytest
-
-from src.features.feature_store import (
-    FeatureStoreError,
-    _masked,
-    _postgres_settings,
-    _redis_connection_string,
-    describe,
-    entity_frame,
-    feature_service_of,
-    source_uri,
-)
-from src.utils.config import FeatureStoreProfile
-
-SHARED = FeatureStoreProfile(
-    project="iris_prod",
-    directory=Path("/srv/features"),
-    registry="postgresql://feast:s%40cret@db.internal:6543/features?sslmode=require",
-    offline_store="postgresql://feast:s%40cret@db.internal:6543/features?sslmode=require",
-    online_store="rediss://:hunter2@cache.internal:6380/3",
-)
+from src.features import feature_store
 
 
-def test_a_postgresql_uri_becomes_feast_s_connection_fields():
-    assert _postgres_settings(SHARED.offline_store) == {
-        "host": "db.internal",
-        "port": 6543,
-        "database": "features",
-        "db_schema": "public",
-        "user": "feast",
-        "password": "s@cret",
-        "sslmode": "require",
-    }
-
-
-def test_a_local_postgresql_uri_needs_no_ssl_or_password():
-    fields = _postgres_settings("postgresql://postgres@127.0.0.1/test")
-    assert (fields["port"], fields["password"], fields["sslmode"]) == (5432, "", "prefer")
-
-
-@pytest.mark.parametrize(
-    ("uri", "expected"),
-    [
-        ("redis://127.0.0.1:6379/0", "127.0.0.1:6379,db=0"),
-        ("redis://cache", "cache:6379,db=0"),
-        ("rediss://:hunter2@cache.internal:6380/3", "cache.internal:6380,db=3,password=hunter2,ssl=true"),
-    ],
-)
-def test_a_redis_uri_becomes_feast_s_connection_string(uri, expected):
-    options = _redis_connection_string(uri).split(",")
-    timeouts = {"socket_connect_timeout=5", "socket_timeout=5"}
-    assert timeouts <= set(options) and ",".join(o for o in options if o not in timeouts) == expected
-
-
-def test_passwords_never_reach_messages_or_lineage():
-    assert _masked(SHARED.registry) == "postgresql://feast:***@db.internal:6543/features?sslmode=require"
-    assert "s%40cret" not in describe(SHARED) and "s%40cret" not in source_uri(SHARED)
-    assert source_uri(SHARED).endswith("?sslmode=require&table=iris_prod_iris_features_source")
-
-
-def test_the_embedded_store_lives_in_its_directory():
-    store = FeatureStoreProfile(directory=Path("/tmp/fs"))
-    assert describe(store) == "/tmp/fs"
-    assert source_uri(store) == "file:///tmp/fs/iris_features.parquet"
-
-
-def test_each_row_gets_a_key_and_an_event_a_minute_after_the_previous():
-    import pandas as pd
-
-    keys = entity_frame(pd.DataFrame(index=range(3)))
-    assert keys["flower_id"].tolist() == [1, 2, 3]
-    assert keys["event_timestamp"].diff().dropna().eq(pd.Timedelta(minutes=1)).all()
-
-
-def test_a_model_s_feature_set_names_its_feature_service():
-    assert feature_service_of("iris_species_features:v1") == "iris_species_features_v1"
-    with pytest.raises(FeatureStoreError, match="not a feature set label"):
-        feature_service_of("iris_species_features")
+def test_reading_a_store_that_was_never_built_says_how_to_build_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FEATURE_STORE_DIR", str(tmp_path / "nowhere"))
+    assert feature_store.main(["online", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("run `make features` first")
+    assert not (tmp_path / "nowhere").exists()

@@ -1,4 +1,5 @@
-"""Feature definitions and builder: each transform, coexisting versions, exact ordered feature sets."""
+"""The pack's feature definitions and the builder: each formula, coexisting versions, exact ordered feature sets, a
+feature step that carries its formulas."""
 
 import numpy as np
 import pandas as pd
@@ -6,13 +7,8 @@ import pytest
 from sklearn.base import clone
 
 from src.features.feature_builder import FeatureBuilder, MissingInputError, build_features, required_inputs
-from src.features.feature_definitions import (
-    DEFINITIONS,
-    FEATURES,
-    UnknownFeatureError,
-    get_feature,
-    resolve_features,
-)
+from src.features.feature_definitions import DEFINITIONS
+from src.features.feature_set import FEATURES, UnknownFeatureError, get_feature, resolve_features
 from src.utils.config import load_feature_config
 from src.utils.naming import parse_feature_name
 
@@ -39,11 +35,10 @@ RAW = pd.DataFrame(
         ("iris_sepal_ratio_v1", [2.5, 2.0]),
     ],
 )
-def test_each_transform_computes_its_definition(name, expected):
+def test_each_formula_computes_its_definition(name, expected):
     values = get_feature(name).compute(RAW)
-    assert values.name == name
     assert values.dtype == np.float64
-    np.testing.assert_allclose(values.to_numpy(), expected)
+    np.testing.assert_allclose(values, expected)
 
 
 def test_every_definition_is_named_by_convention_and_documented():
@@ -60,10 +55,10 @@ def test_two_versions_of_one_feature_coexist_and_differ():
     assert not np.allclose(v1.compute(RAW), v2.compute(RAW))
 
 
-def test_transforms_are_deterministic_and_pure(iris_frame):
+def test_formulas_are_deterministic_and_pure(iris_frame):
     before = iris_frame.copy()
     for definition in DEFINITIONS:
-        pd.testing.assert_series_equal(definition.compute(iris_frame), definition.compute(iris_frame))
+        np.testing.assert_array_equal(definition.compute(iris_frame), definition.compute(iris_frame))
     pd.testing.assert_frame_equal(iris_frame, before)
 
 
@@ -84,7 +79,7 @@ def test_builder_produces_exactly_the_configured_set_in_order():
     pd.testing.assert_index_equal(features.index, RAW.index)
 
 
-def test_builder_reports_missing_raw_columns():
+def test_builder_reports_missing_input_columns():
     with pytest.raises(MissingInputError, match="lacks column\\(s\\) petal_width_cm"):
         build_features(RAW.drop(columns="petal_width_cm"), ["iris_petal_ratio_v1"])
 
@@ -102,18 +97,25 @@ def test_shipped_feature_config_resolves(iris_frame):
 
 
 def test_feature_builder_is_a_well_behaved_sklearn_transformer(iris_frame):
-    builder = FeatureBuilder(("iris_petal_ratio_v1", "iris_sepal_width_cm_v1"))
+    builder = FeatureBuilder.of(resolve_features(("iris_petal_ratio_v1", "iris_sepal_width_cm_v1")))
     copy = clone(builder)
-    assert copy.get_params() == {"features": ("iris_petal_ratio_v1", "iris_sepal_width_cm_v1")}
+    assert copy.get_params() == {"specs": (("iris_petal_ratio_v1", "numeric", "petal_length_cm / petal_width_cm"),
+                                           ("iris_sepal_width_cm_v1", "numeric", "sepal_width_cm"))}  # fmt: skip
     transformed = copy.fit(iris_frame).transform(iris_frame)
+    assert copy.features == ("iris_petal_ratio_v1", "iris_sepal_width_cm_v1")
     assert list(copy.get_feature_names_out()) == ["iris_petal_ratio_v1", "iris_sepal_width_cm_v1"]
     assert list(copy.feature_names_in_) == ["petal_length_cm", "petal_width_cm", "sepal_width_cm"]
     assert transformed.shape == (150, 2)
 
 
-def test_feature_builder_refuses_unknown_features_at_fit(iris_frame):
-    with pytest.raises(UnknownFeatureError):
-        FeatureBuilder(("iris_nope_v1",)).fit(iris_frame)
+def test_the_feature_step_needs_no_definitions_to_compute_its_features(iris_frame):
+    """The fitted step carries each feature's formula: a model computes what it was trained on, even where the
+    pack defines other features (another project, another commit)."""
+    builder = FeatureBuilder((("someone_elses_v3", "numeric", "log(sepal_length_cm * 2)"),)).fit(iris_frame)
+    expected = np.log(iris_frame["sepal_length_cm"].to_numpy() * 2)
+    np.testing.assert_allclose(builder.transform(iris_frame)["someone_elses_v3"], expected)
+    columns = {c: iris_frame[c].to_numpy() for c in ("sepal_length_cm",)}
+    np.testing.assert_allclose(builder.numeric_matrix(columns)[:, 0], expected)
 
 
 def test_registry_index_matches_definitions():

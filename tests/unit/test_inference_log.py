@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from src.components import inference_log
-from src.components.inference_log import PREDICTION_COLUMNS, InferenceLog
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, canonical_columns
+from src.components.inference_log import FIXED_PREDICTION_COLUMNS, InferenceLog
+from src.data.contract import CONTRACT
 
 PROBABILITIES = np.eye(3)
+EXAMPLES = CONTRACT.example_columns()
+CLASSES = list(CONTRACT.classes)
+
+
+def _predict(log: InferenceLog, request_id: str, version: str) -> None:
+    log.predict(request_id, version, EXAMPLES, CLASSES, PROBABILITIES, latency_ms=0.5, classes=CONTRACT.classes)
 
 
 def _rows(path, query):
@@ -24,31 +30,44 @@ def test_every_request_row_prediction_refusal_and_label_is_written_once_closed(t
     log = InferenceLog(path, model_name="m", alias="production", flush_seconds=0.05)
     log.start()
     for version in ("1", "2"):
-        log.predict(f"req-{version}", version, canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.5)
+        _predict(log, f"req-{version}", version)
     log.refuse("req-3", "2", 400, "out_of_contract", "petal_length_cm")
     log.feedback([("req-1", "setosa"), ("req-2", "virginica")])
     log.close()
-    written = _rows(path, f"select request_id, row, model_version, {RAW_FEATURE_COLUMNS[0]}, prediction, "
-                          "probability_setosa, alias from predictions")  # fmt: skip
+    first = CONTRACT.input_names[0]
+    written = _rows(path, f"select request_id, row, model_version, {first}, prediction, probability_setosa, alias "
+                          "from predictions")  # fmt: skip
     assert sorted(written) == sorted(
-        (f"req-{v}", float(i), v, float(x), s, float(i == 0), "production")
+        (f"req-{v}", float(i), v, float(x), label, float(i == 0), "production")
         for v in ("1", "2")
-        for i, (x, s) in enumerate(zip(canonical_columns()[RAW_FEATURE_COLUMNS[0]], SPECIES, strict=True))
+        for i, (x, label) in enumerate(zip(EXAMPLES[first], CLASSES, strict=True))
     )
     assert _rows(path, "select request_id, model_name, status, reason, field from refusals") == [
         ("req-3", "m", 400.0, "out_of_contract", "petal_length_cm")
     ]
-    assert sorted(_rows(path, "select request_id, species from feedback")) == [
+    assert sorted(_rows(path, "select request_id, label from feedback")) == [
         ("req-1", "setosa"),
         ("req-2", "virginica"),
     ]
 
 
-def test_the_prediction_table_has_the_contract_columns(tmp_path):
-    InferenceLog(tmp_path / "inference.db")
-    names = [row[1] for row in _rows(tmp_path / "inference.db", "pragma table_info(predictions)")]
-    assert names == list(PREDICTION_COLUMNS)
-    assert {f"probability_{s}" for s in SPECIES} <= set(names) and "request_id" in names
+def test_the_prediction_table_gets_the_served_version_s_inputs_and_classes(tmp_path):
+    """The fixed columns at creation; a version's inputs and classes join the table when it first logs (a
+    version with another contract adds its own), each value keeping its type."""
+    path = tmp_path / "inference.db"
+    log = InferenceLog(path, flush_seconds=0.05)
+    assert [row[1] for row in _rows(path, "pragma table_info(predictions)")] == list(FIXED_PREDICTION_COLUMNS)
+    log.start()
+    _predict(log, "r1", "1")
+    other = {"island": np.array(["Dream"], dtype=object), "bill length": np.array([40.5])}
+    log.predict("r2", "2", other, ["Adelie"], np.array([[0.9, 0.1]]), 0.3, classes=("Adelie", "Gentoo"))
+    log.close()
+    names = [row[1] for row in _rows(path, "pragma table_info(predictions)")]
+    assert names == [*FIXED_PREDICTION_COLUMNS, *CONTRACT.input_names, *(f"probability_{c}" for c in CLASSES),
+                     "island", "bill length", "probability_Adelie", "probability_Gentoo"]  # fmt: skip
+    assert _rows(path, 'select island, "bill length", probability_Adelie from predictions where request_id = "r2"') == [
+        ("Dream", 40.5, 0.9)
+    ]
 
 
 def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
@@ -56,7 +75,7 @@ def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
     old = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="milliseconds")
     with sqlite3.connect(path) as connection:
         inference_log.create_tables(connection)
-        connection.execute("insert into feedback values ('old', ?, 'setosa')", (old,))
+        connection.execute("insert into feedback values ('old', ?, 'setosa')", (old,))  # (request_id, ts, label)
     log = InferenceLog(path, retention_days=7, flush_seconds=0.05)
     log.start()
     log.feedback([("new", "virginica")])
@@ -68,7 +87,7 @@ def test_a_writer_that_falls_behind_drops_and_counts_instead_of_growing(tmp_path
     # bounded in rows: 7 rows fit, so two 3-row requests do, then nothing of 3 rows more (a 1-row refusal does)
     log = InferenceLog(tmp_path / "inference.db", max_pending_rows=7)  # not started: nothing is taken off the queue
     for index in range(5):
-        log.predict(f"r{index}", "1", canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.1)
+        _predict(log, f"r{index}", "1")
     log.refuse("bad", "1", 400, "out of range", "petal_width_cm")
     log.feedback([("r0", "setosa"), ("r1", "virginica")])
     assert log.dropped == 4
@@ -82,9 +101,10 @@ def test_a_backlog_is_written_in_bounded_transactions_and_whole_requests(tmp_pat
     monkeypatch.setattr(inference_log, "WRITE_ROWS", 5)
     log = InferenceLog(tmp_path / "inference.db")  # not started: a backlog builds up
     for index in range(4):
-        log.predict(f"r{index}", "1", canonical_columns(), list(SPECIES), PROBABILITIES, latency_ms=0.1)
+        _predict(log, f"r{index}", "1")
     taken = log._take()  # whole requests until 5 rows are reached: two of three rows
-    assert [row[:2] for row in taken["predictions"]] == [(f"r{i}", j) for i in range(2) for j in range(3)]
+    ((_, _layout), rows), *others = taken.items()
+    assert not others and [row[:2] for row in rows] == [(f"r{i}", j) for i in range(2) for j in range(3)]
     log.start()
     log.close()
     assert len(_rows(tmp_path / "inference.db", "select * from predictions")) == 6  # the two requests left

@@ -1,4 +1,4 @@
-"""The feature lifecycle: each gate is enforced, every step is recorded, registered transforms cannot change."""
+"""The feature lifecycle: each gate is enforced, every step is recorded, registered formulas cannot change."""
 
 import shutil
 
@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from src.features import lifecycle
-from src.features.feature_definitions import FEATURES, FeatureDefinition, get_feature
+from src.features.feature_set import FEATURES, get_feature
 from src.features.lifecycle import LifecycleError, LifecycleStatus, advance, check, fingerprint, load_states
+from src.features.versioned import FeatureDefinition
 from src.utils.config import FeatureStoreProfile
 
 
@@ -41,20 +42,19 @@ def test_registration_needs_the_feature_store(record, tmp_path, monkeypatch):
     assert load_states(record)["iris_petal_ratio_v1"].status is LifecycleStatus.REFACTORED
 
 
-def _untested(name: str, transform, inputs=("petal_length_cm",), owner="someone") -> FeatureDefinition:
-    return FeatureDefinition("iris", name, 1, "a description", owner, inputs, transform)
+def _untested(name: str, formula: str, owner: str = "someone") -> FeatureDefinition:
+    return FeatureDefinition("iris", name, 1, "a description", owner, formula)
 
 
 @pytest.mark.parametrize(
     ("definition", "condition"),
     [
-        (_untested("tmp_constant", lambda raw: raw["petal_length_cm"] * 0 + 1), "not constant"),
-        (_untested("tmp_nulls", lambda raw: raw["petal_length_cm"] / 0 * 0), "no nulls"),
-        (_untested("tmp_leak", lambda raw: raw["species"], inputs=("species",)), "no label leakage"),
-        (_untested("tmp_random", lambda raw: raw["petal_length_cm"] * __import__("random").random()), "deterministic"),
-        (_untested("tmp_untested", lambda raw: raw["petal_length_cm"] + 1), "has unit tests"),
+        (_untested("tmp_constant", "petal_length_cm * 0 + 1"), "not constant"),
+        (_untested("tmp_nulls", "petal_length_cm / 0 * 0"), "no nulls"),
+        (_untested("tmp_leak", "species"), "no label leakage"),
+        (_untested("tmp_untested", "petal_length_cm + 1"), "has unit tests"),
     ],
-    ids=["constant", "nulls", "leakage", "random", "untested"],
+    ids=["constant", "nulls", "leakage", "untested"],
 )
 def test_validated_gate_names_what_is_unmet(monkeypatch, record, definition, condition):
     monkeypatch.setitem(lifecycle.__dict__, "get_feature", lambda name: definition)
@@ -62,14 +62,14 @@ def test_validated_gate_names_what_is_unmet(monkeypatch, record, definition, con
         advance(definition.name, "alice", record)
 
 
-def test_refactored_gate_needs_the_shared_module_and_an_owner(monkeypatch, record):
-    definition = _untested("tmp_local", lambda raw: raw["petal_length_cm"] + 1, owner=" ")
+def test_refactored_gate_needs_the_contract_s_columns_and_an_owner(monkeypatch, record):
+    definition = _untested("tmp_local", "stem_length_cm + 1", owner=" ")
     results = {r.condition: r.met for r in lifecycle._refactored_gate(definition)}
-    assert results == {"in the shared module": False, "has an owner": False, "has a description": True,
+    assert results == {"fits the data contract": False, "has an owner": False, "has a description": True,
                        "named by convention": True}  # fmt: skip
 
 
-def test_a_changed_registered_transform_fails_the_check(record):
+def test_a_changed_registered_formula_fails_the_check(record):
     definition = get_feature("iris_petal_ratio_v1")
     content = yaml.safe_load(record.read_text())
     content["features"]["iris_petal_ratio_v1"] = {"status": "REGISTERED", "fingerprint": fingerprint(definition)}
@@ -82,10 +82,10 @@ def test_a_changed_registered_transform_fails_the_check(record):
     content["features"]["iris_petal_ratio_v1"]["fingerprint"] = "0123456789abcdef"  # registered with another body
     record.write_text(yaml.safe_dump(content))
     (problem,) = check(record)
-    assert "iris_petal_ratio_v1: REGISTERED, but its transform changed" in problem
+    assert "iris_petal_ratio_v1: REGISTERED, but its formula changed" in problem
 
 
-def test_fingerprint_follows_the_transform_source():
+def test_fingerprint_follows_the_formula():
     assert fingerprint(get_feature("iris_petal_ratio_v1")) != fingerprint(get_feature("iris_petal_ratio_v2"))
     assert fingerprint(get_feature("iris_petal_ratio_v1")) == fingerprint(get_feature("iris_petal_ratio_v1"))
 
@@ -102,7 +102,7 @@ def test_unrecorded_and_unknown_features_are_reported(record):
 
 
 def test_status_says_where_a_feature_was_registered_and_that_the_store_here_is_not_built(tmp_path):
-    nowhere = FeatureStoreProfile(directory=tmp_path / "none")
+    nowhere = FeatureStoreProfile(directory=tmp_path / "none", project="iris")
     header, *lines = lifecycle.status_lines(load_states(), nowhere)
     assert (
         header == f"feature store of this profile: {tmp_path / 'none'} (project iris): not built here (make features)"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from src.components.inference_log import InferenceLog
-from src.data.contract import SPECIES, canonical_columns
+from src.data.contract import CONTRACT
 from src.monitoring.log_reader import LogError, WindowSpec, log_files, percentiles, read_window
 
 
@@ -16,7 +16,8 @@ def _log(path, requests: int, alias: str = "production", version: str = "1") -> 
     log = InferenceLog(path, model_name="m", alias=alias, flush_seconds=0.01)
     log.start()
     for index in range(requests):
-        log.predict(f"{path.stem}-{index}", version, canonical_columns(), list(SPECIES), np.eye(3), latency_ms=1.0)
+        log.predict(f"{path.stem}-{index}", version, CONTRACT.example_columns(), list(CONTRACT.classes), np.eye(3),
+                    latency_ms=1.0, classes=CONTRACT.classes)  # fmt: skip
     log.refuse(f"{path.stem}-bad", version, 400, "out_of_contract", "petal_length_cm")
     log.feedback([(f"{path.stem}-0", "setosa")])
     log.close()
@@ -29,6 +30,7 @@ def test_a_window_gathers_every_replica_log_of_the_alias(tmp_path):
     window = read_window([str(tmp_path / "inference_production*.db")], "production", WindowSpec())
     assert len(window.files) == 3 and window.requests == 4 + 2 + 2  # answered + one refusal per file
     assert len(window.predictions) == 3 * 6 and set(window.refusals["reason"]) == {"out_of_contract"}
+    assert set(CONTRACT.input_names) <= set(window.predictions.columns)  # the served version's inputs, by name
     assert set(window.feedback["request_id"]) >= {"inference_production_a-0", "inference_production_b-0"}
 
 
@@ -54,7 +56,7 @@ def test_a_file_that_is_not_a_log_and_corrupt_rows_are_errors_naming_the_file(tm
     corrupt = tmp_path / "corrupt.db"
     _log(corrupt, 2)
     with sqlite3.connect(corrupt) as connection:
-        connection.execute("update predictions set petal_length_cm = 'n/a' where request_id = 'corrupt-1'")
+        connection.execute("update predictions set prediction = NULL where request_id = 'corrupt-1'")
     with pytest.raises(LogError, match=rf"{corrupt}: 3 corrupt row\(s\).*'corrupt-1'"):
         read_window([str(corrupt)], "production", WindowSpec())
 

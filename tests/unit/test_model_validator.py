@@ -8,7 +8,7 @@ from importlib import metadata
 import pandas as pd
 import pytest
 
-from src.data.contract import RAW_FEATURE_COLUMNS, TARGET_COLUMN
+from src.data.contract import CONTRACT
 from src.features import lifecycle_record
 from src.models import model_validator as validator
 from src.models.model_registry import VersionInfo
@@ -16,11 +16,19 @@ from src.utils.config import DEFAULT_MODEL_CONFIG, load_feature_config, load_mod
 from src.utils.keys import Tag
 
 
+class _Metadata:
+    """What the checks read of a pyfunc's MLmodel: the data contract it was logged with."""
+
+    def __init__(self) -> None:
+        self.metadata = {"data_contract": CONTRACT.to_dict()}
+
+
 class _Model:
-    """The pyfunc face the checks use: ``predict`` on a frame of raw measurements."""
+    """The pyfunc face the checks use: ``predict`` on a frame of input columns, and its metadata."""
 
     def __init__(self, pipeline) -> None:
         self.pipeline = pipeline
+        self.metadata = _Metadata()
 
     def predict(self, frame: pd.DataFrame):
         return self.pipeline.predict(frame)
@@ -47,10 +55,10 @@ def test_a_good_model_passes_its_behaviour_and_latency_checks(memory_scorer, hel
 def test_a_model_sensitive_to_column_order_fails(memory_scorer, held_out):
     class OrderSensitive(_Model):
         def predict(self, frame):
-            return self.pipeline.predict(frame.set_axis(list(RAW_FEATURE_COLUMNS), axis=1))
+            return self.pipeline.predict(frame.set_axis(list(CONTRACT.input_names), axis=1))
 
     checks = {c.name: c for c in validator._behaviour_checks(OrderSensitive(memory_scorer.pipeline), held_out)}
-    assert not checks["invariant_to_column_order"].passed and checks["canonical_flowers"].passed
+    assert not checks["invariant_to_column_order"].passed and checks["example_rows"].passed
 
 
 def test_an_exception_inside_a_check_is_that_check_failing():
@@ -101,11 +109,11 @@ def test_the_report_lists_every_check_and_the_baseline():
     assert '"passed": false' in validator.decision_as_json(decision)
 
 
-def test_the_canonical_flowers_come_from_the_contract(memory_scorer, held_out):
-    (canonical,) = [c for c in validator._behaviour_checks(_Model(memory_scorer.pipeline), held_out)
-                    if c.name == "canonical_flowers"]  # fmt: skip
-    assert canonical.detail == "typical flowers predicted ['setosa', 'versicolor', 'virginica']"
-    assert TARGET_COLUMN not in held_out.features.columns
+def test_the_example_rows_come_from_the_version_s_logged_contract(memory_scorer, held_out):
+    (examples,) = [c for c in validator._behaviour_checks(_Model(memory_scorer.pipeline), held_out)
+                   if c.name == "example_rows"]  # fmt: skip
+    assert examples.passed and examples.detail.startswith("example rows predicted ['setosa', 'versicolor'")
+    assert CONTRACT.target.name not in held_out.features.columns
 
 
 class _Clock:

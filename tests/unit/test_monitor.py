@@ -6,33 +6,33 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.contract import CONTRACT
 from src.data.profile import ReferenceProfile
-from src.monitoring.log_reader import Window
+from src.monitoring.log_reader import LogError, Window
 from src.monitoring.monitor import MonitoringResult, evaluate
 from src.utils.config import MonitoringThresholds
 
 
 @pytest.fixture(scope="module")
 def profile(iris_frame, memory_scorer):
-    columns = {c: iris_frame[c].to_numpy() for c in RAW_FEATURE_COLUMNS}
-    predicted = memory_scorer.pipeline.predict(iris_frame[list(RAW_FEATURE_COLUMNS)]).tolist()
-    return ReferenceProfile.build(columns, iris_frame[TARGET_COLUMN].tolist(), predicted, SPECIES)
+    columns = {c: iris_frame[c].to_numpy() for c in CONTRACT.input_names}
+    predicted = memory_scorer.pipeline.predict(iris_frame[list(CONTRACT.input_names)]).tolist()
+    return ReferenceProfile.build(columns, iris_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes)
 
 
 def _predictions(iris_frame, memory_scorer, rows: int, version: str, shift: float = 0.0, seed: int = 0):
     sample = iris_frame.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
-    frame = sample[list(RAW_FEATURE_COLUMNS)].assign(petal_length_cm=sample["petal_length_cm"] + shift)
+    frame = sample[list(CONTRACT.input_names)].assign(petal_length_cm=sample["petal_length_cm"] + shift)
     return frame.assign(
         request_id=[f"{version}-{i}" for i in range(rows)], row=0, ts="2026-11-27T00:00:00.000+00:00",
         model_version=version, prediction=memory_scorer.pipeline.predict(frame), latency_ms=1.0,
-        truth=sample[TARGET_COLUMN],
+        truth=sample[CONTRACT.target.name],
     )  # fmt: skip
 
 
 def _window(predictions: pd.DataFrame, feedback: pd.DataFrame | None = None, refusals: int = 0) -> Window:
     refused = pd.DataFrame({"request_id": [f"x{i}" for i in range(refusals)], "reason": ["out_of_contract"] * refusals})
-    labels = feedback if feedback is not None else pd.DataFrame(columns=["request_id", "species"])
+    labels = feedback if feedback is not None else pd.DataFrame(columns=["request_id", "label"])
     return Window(predictions, refused, labels, ())
 
 
@@ -51,15 +51,15 @@ def test_each_version_is_judged_against_its_own_profile(profile, iris_frame, mem
 
 def test_labels_that_came_back_give_accuracy_and_recall(profile, iris_frame, memory_scorer):
     rows = _predictions(iris_frame, memory_scorer, 250, "1")
-    feedback = rows[["request_id"]].assign(species=rows["truth"]).head(100)
-    wrong = feedback.assign(species=feedback["species"].map({"setosa": "virginica", "versicolor": "setosa",
+    feedback = rows[["request_id"]].assign(label=rows["truth"]).head(100)
+    wrong = feedback.assign(label=feedback["label"].map({"setosa": "virginica", "versicolor": "setosa",
                                                               "virginica": "versicolor"}))  # fmt: skip
     result = evaluate(_window(rows, pd.concat([feedback.head(90), wrong.tail(10)])), {"1": profile},
                       MonitoringThresholds(), model="m", alias="production", window_text="all")  # fmt: skip
     (version,) = result.versions
-    expected = (rows.head(100)["prediction"] == pd.concat([feedback.head(90), wrong.tail(10)])["species"].values).mean()
+    expected = (rows.head(100)["prediction"] == pd.concat([feedback.head(90), wrong.tail(10)])["label"].values).mean()
     assert version.labelled == 100 and version.accuracy == pytest.approx(expected)
-    assert set(version.recall) <= set(SPECIES)
+    assert set(version.recall) <= set(CONTRACT.classes)
 
 
 def test_a_small_window_or_a_version_without_profile_is_never_an_alarm(profile, iris_frame, memory_scorer):
@@ -90,3 +90,25 @@ def test_the_result_serialises_to_json(profile, iris_frame, memory_scorer):
     content = json.loads(json.dumps(result.to_dict(), default=str))
     assert content["status"] == "ok" and content["versions"][0]["version"] == "1"
     assert isinstance(result, MonitoringResult) and np.isfinite(result.metrics()["latency_p50_ms"])
+
+
+def test_a_logged_input_that_is_not_a_number_is_an_error_not_a_verdict(profile, iris_frame, memory_scorer):
+    rows = _predictions(iris_frame, memory_scorer, 250, "1").astype({"petal_width_cm": object})
+    rows.loc[3, "petal_width_cm"] = "n/a"
+    with pytest.raises(LogError, match=r"1 logged value\(s\) of 'petal_width_cm' are not numbers.*'1-3'"):
+        evaluate(_window(rows), {"1": profile}, MonitoringThresholds(), model="m", alias="production",
+                 window_text="all")  # fmt: skip
+
+
+def test_a_derived_feature_is_recomputed_with_the_version_s_own_formula(iris_frame, memory_scorer):
+    columns = {c: iris_frame[c].to_numpy() for c in CONTRACT.input_names}
+    columns["ratio_v9"] = columns["petal_length_cm"] / columns["petal_width_cm"]
+    predicted = memory_scorer.pipeline.predict(iris_frame[list(CONTRACT.input_names)]).tolist()
+    profile = ReferenceProfile.build(columns, iris_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes,
+                                     {"ratio_v9": "petal_length_cm / petal_width_cm"})  # fmt: skip
+    assert profile.inputs == list(CONTRACT.input_names)
+    shifted = _predictions(iris_frame, memory_scorer, 300, "1", shift=1.5, seed=2)
+    result = evaluate(_window(shifted), {"1": profile}, MonitoringThresholds(), model="m", alias="production",
+                      window_text="all")  # fmt: skip
+    assert "ratio_v9" in {f.name for f in result.versions[0].drift.features}
+    assert result.versions[0].drift.features[-1].psi > 0.2  # a longer petal is a larger ratio

@@ -1,16 +1,18 @@
-"""The endpoint's OpenAPI request body: every MLflow payload shape over the model's columns, with their domain."""
+"""The endpoint's OpenAPI request body: every MLflow payload shape over the model's columns, with their types and
+domains from the version's data contract."""
 
 from __future__ import annotations
 
 from src.components.openapi import request_schema
 from src.components.payloads import JSON_FORMATS
-from src.data.contract import RAW_FEATURE_COLUMNS
+from src.data.contract import CONTRACT
+from src.data.schema import DataContract, Example, Target, categorical, numeric
 
-COLUMNS = tuple(RAW_FEATURE_COLUMNS)
+COLUMNS = tuple(CONTRACT.input_names)
 
 
-def _variants() -> dict[str, dict]:
-    schema = request_schema(COLUMNS)["content"]["application/json"]["schema"]
+def _variants(contract: DataContract = CONTRACT) -> dict[str, dict]:
+    schema = request_schema(contract)["content"]["application/json"]["schema"]
     return {key: variant["properties"][key] for variant in schema["oneOf"] for key in variant["properties"]}
 
 
@@ -37,12 +39,21 @@ def test_records_publish_each_measurement_domain_and_refuse_other_keys():
     }
 
 
-def test_a_column_outside_the_contract_is_still_a_number():
-    record = request_schema(("colour",))["content"]["application/json"]["schema"]["oneOf"][1]
-    assert record["properties"]["dataframe_records"]["items"]["oneOf"][0]["properties"]["colour"] == {"type": "number"}
+def test_a_category_is_an_enum_and_a_nullable_column_admits_null():
+    contract = DataContract(
+        "toy",
+        "?",
+        (categorical("colour", "Colour", ["red", "blue"]), numeric("size", "Size", nullable=True)),
+        Target("kind", ("a", "b")),
+        (Example("a", {"colour": "red", "size": 1.0}), Example("b", {"colour": "blue", "size": None})),
+    )
+    record = _variants(contract)["dataframe_records"]["items"]["oneOf"][0]["properties"]
+    assert record["colour"] == {"type": "string", "enum": ["red", "blue"], "description": "Colour"}
+    assert record["size"]["anyOf"][1] == {"type": "null"}
+    assert request_schema(contract)["content"]["text/csv"]["example"] == "colour,size\nred,1.0\n"
 
 
 def test_the_examples_are_valid_requests():
-    content = request_schema(COLUMNS)["content"]
+    content = request_schema(CONTRACT)["content"]
     assert content["application/json"]["example"]["dataframe_split"]["columns"] == list(COLUMNS)
     assert content["text/csv"]["example"].splitlines()[0] == ",".join(COLUMNS)

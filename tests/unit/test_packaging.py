@@ -72,7 +72,7 @@ def test_the_deployment_matches_the_image_and_the_endpoint():
     assert {"requests", "limits"} <= set(container["resources"])
     sources = {next(iter(source.values()))["name"] for source in container["envFrom"]}
     config = _manifest("ConfigMap")
-    assert config["metadata"]["name"] in sources and "iris-endpoint-credentials" in sources  # ConfigMap and Secret
+    assert config["metadata"]["name"] in sources and "model-endpoint-credentials" in sources  # ConfigMap and Secret
     assert {"ALIAS", "MLFLOW_TRACKING_URI", "ML_ENV"} <= set(config["data"])
     assert "$(ALIAS)" in container["args"]
     mounted = {mount["mountPath"] for mount in container["volumeMounts"]}

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 
 from src.components.payloads import JSON_FORMATS, parse_body, parse_keys
 from src.components.scoring import InputError
-from src.data.contract import ENTITY_KEY, MEASUREMENT_BY_NAME, RAW_FEATURE_COLUMNS
+from src.data.contract import CONTRACT
 
-COLUMNS = list(RAW_FEATURE_COLUMNS)
+COLUMNS = list(CONTRACT.input_names)
 _json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 _json = st.recursive(
     _json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
 )
-_column_name = st.sampled_from([*COLUMNS, "colour", ENTITY_KEY])
+_column_name = st.sampled_from([*COLUMNS, "colour", CONTRACT.entity_key])
 _measurement = st.floats(min_value=0.01, max_value=15.0) | st.integers(min_value=1, max_value=15)
 _cell = _measurement | _json_leaf
 _structured = st.one_of(
@@ -45,7 +45,7 @@ def _columns_or_input_error(body: bytes, media: str, scorer) -> None:
     lengths = {len(values) for values in columns.values()}
     assert set(columns) == set(COLUMNS) and len(lengths) == 1 and lengths != {0}
     for name, values in columns.items():
-        assert values.dtype == np.float64 and not MEASUREMENT_BY_NAME[name].violations(values).any()
+        assert values.dtype == np.float64 and not CONTRACT.column(name).violations(values).any()
 
 
 @FUZZ
@@ -73,7 +73,7 @@ def test_any_csv_is_columns_or_an_input_error(memory_scorer, header, rows):
 def test_key_only_requests_are_keys_none_or_an_input_error(value):
     for key in JSON_FORMATS:
         try:
-            keys = parse_keys(json.dumps({key: value}).encode(), ENTITY_KEY)
+            keys = parse_keys(json.dumps({key: value}).encode(), CONTRACT.entity_key)
         except InputError:
             continue
         assert keys is None or all(isinstance(k, int) for k in keys)
@@ -116,4 +116,4 @@ def test_a_split_index_of_the_right_length_is_accepted(memory_scorer):
 
 @pytest.mark.parametrize("body", [b'{"inputs": {"flower_id": [1, 2]}}', b'{"instances": [{"flower_id": 3}]}'])
 def test_key_only_requests_are_recognised(body):
-    assert parse_keys(body, ENTITY_KEY) in ([1, 2], [3])
+    assert parse_keys(body, CONTRACT.entity_key) in ([1, 2], [3])

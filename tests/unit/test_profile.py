@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from src.data.contract import SPECIES
+from src.data.contract import CONTRACT
 from src.data.profile import BINS, ColumnProfile, ReferenceProfile
 
 
@@ -26,8 +26,8 @@ def test_a_column_with_few_distinct_values_gets_fewer_bins_and_ignores_nans():
 def test_the_profile_round_trips_through_json(iris_frame):
     columns = {"petal_length_cm": iris_frame["petal_length_cm"].to_numpy()}
     labels = iris_frame["species"].tolist()
-    profile = ReferenceProfile.build(columns, labels, labels[:30], SPECIES)
-    assert profile.class_priors == {s: 1 / 3 for s in SPECIES}
+    profile = ReferenceProfile.build(columns, labels, labels[:30], CONTRACT.classes)
+    assert profile.class_priors == {s: 1 / 3 for s in CONTRACT.classes}
     assert profile.prediction_shares == {"setosa": 1.0, "versicolor": 0.0, "virginica": 0.0}
     again = ReferenceProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
     assert again == profile and len(again.columns["petal_length_cm"].sample) == 150

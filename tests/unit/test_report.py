@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from src.data.contract import RAW_FEATURE_COLUMNS, SPECIES, TARGET_COLUMN
+from src.data.contract import CONTRACT
 from src.data.profile import ReferenceProfile
 from src.monitoring.log_reader import Window
 from src.monitoring.monitor import evaluate
@@ -16,10 +16,11 @@ from src.utils.mlflow_utils import RunRecord
 
 
 def test_the_report_is_one_self_contained_page(iris_frame, memory_scorer):
-    raw = iris_frame[list(RAW_FEATURE_COLUMNS)]
+    raw = iris_frame[list(CONTRACT.input_names)]
     predicted = memory_scorer.pipeline.predict(raw)
-    profile = ReferenceProfile.build({c: raw[c].to_numpy() for c in RAW_FEATURE_COLUMNS},
-                                     iris_frame[TARGET_COLUMN].tolist(), predicted.tolist(), SPECIES)  # fmt: skip
+    columns = {c: raw[c].to_numpy() for c in CONTRACT.input_names}
+    labels = iris_frame[CONTRACT.target.name].tolist()
+    profile = ReferenceProfile.build(columns, labels, predicted.tolist(), CONTRACT.classes)
     rows = pd.concat([raw] * 2, ignore_index=True)
     predictions = rows.assign(request_id=[f"r{i}" for i in range(len(rows))], row=0, ts="t", model_version="3",
                               prediction=list(predicted) * 2, latency_ms=1.0)  # fmt: skip
@@ -29,6 +30,6 @@ def test_the_report_is_one_self_contained_page(iris_frame, memory_scorer):
     history = [RunRecord("a", 1, {}, {"drift_psi_petal_length_cm": 0.01}), RunRecord("b", 2, {}, {})]
     page = render(result, history)
     assert page.startswith("<!doctype html>") and "Monitoring m@production" in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(RAW_FEATURE_COLUMNS) + 1 + 1
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(CONTRACT.input_names) + 1 + 1
     assert not re.search(r'(src|href)="https?://', page)  # nothing to fetch: it opens offline
     assert "bad_input" in page and "no labels came back" in page

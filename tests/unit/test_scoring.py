@@ -1,63 +1,92 @@
-"""The scoring component: the compiled path equals the Pipeline, and bad input names its field."""
+"""The scoring component: each fast path equals the pipeline on any valid rows, and bad input names its field."""
 
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src.components.scoring import InputError, ModelHandle, Scorer
-from src.data.load_data import RAW_FEATURE_COLUMNS, load_dataset
+from src.data.contract import CONTRACT
+from src.data.load_data import load_dataset
+from src.features.feature_builder import FeatureValueError
+from src.features.feature_set import resolve_features
 from src.models.classifier import build_model, fit_model, split_dataset
-from src.utils.config import (
-    DataConfig,
-    LogisticRegressionSpec,
-    RandomForestParams,
-    RandomForestSpec,
-    SplitConfig,
-    load_feature_config,
-)
+from src.utils.config import DataConfig, ModelSpec, SplitConfig, load_feature_config
 
 FEATURES = load_feature_config().features
+#: estimator -> the path the Scorer takes for it
+PATHS = {
+    "sklearn.linear_model.LogisticRegression": "linear softmax in NumPy",
+    "sklearn.ensemble.RandomForestClassifier": "features and scaling in NumPy",
+    "sklearn.ensemble.HistGradientBoostingClassifier": "features and scaling in NumPy",
+    "sklearn.neighbors.KNeighborsClassifier": "features and scaling in NumPy",
+}
+PARAMS = {
+    "sklearn.ensemble.RandomForestClassifier": {"n_estimators": 10},
+    "sklearn.ensemble.HistGradientBoostingClassifier": {"max_iter": 20},
+}
 
 
-def _scorer(spec) -> Scorer:
+def _scorer(estimator: str) -> Scorer:
     dataset = load_dataset(DataConfig())
-    pipeline = fit_model(build_model(FEATURES, spec, 42), split_dataset(dataset, SplitConfig(), 42))
+    spec = ModelSpec(estimator=estimator, params=PARAMS.get(estimator, {}))
+    model = build_model(CONTRACT, resolve_features(FEATURES), spec, 42)
+    pipeline = fit_model(model, split_dataset(dataset, SplitConfig(), 42))
     handle = ModelHandle("c.s.m", "1", "dev", None, tuple(FEATURES), datetime.now(UTC))
-    return Scorer(handle, pipeline, RAW_FEATURE_COLUMNS)
+    return Scorer(handle, pipeline, CONTRACT)
+
+
+SCORERS = {estimator: _scorer(estimator) for estimator in PATHS}
 
 
 @pytest.fixture(scope="module")
 def scorer() -> Scorer:
-    return _scorer(LogisticRegressionSpec(type="logistic_regression"))
+    return SCORERS["sklearn.linear_model.LogisticRegression"]
 
 
-def _rows(iris_frame: pd.DataFrame) -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    random = pd.DataFrame(rng.uniform(0.1, 8.0, (1000, 4)), columns=list(RAW_FEATURE_COLUMNS))
-    return pd.concat([iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)], random], ignore_index=True)
+def _valid_row() -> st.SearchStrategy[list[float]]:
+    """One row inside the contract's domain (any value it allows, not only Iris-like ones)."""
+    return st.tuples(*(
+        st.floats(min_value=c.minimum, max_value=c.maximum, exclude_min=c.exclusive_minimum, allow_nan=False)
+        for c in CONTRACT.columns
+    )).map(list)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        LogisticRegressionSpec(type="logistic_regression"),
-        RandomForestSpec(type="random_forest", params=RandomForestParams(n_estimators=10)),
-    ],
-    ids=["logistic_regression", "random_forest"],
-)
-def test_compiled_path_matches_the_pipeline(spec, iris_frame):
-    scorer = _scorer(spec)
-    rows = _rows(iris_frame)
-    scored = scorer.score_frame(rows)
-    np.testing.assert_allclose(scored.filter(like="probability_").to_numpy(), scorer.pipeline.predict_proba(rows),
-                               rtol=0, atol=1e-12)  # fmt: skip
-    assert (scored["prediction"].to_numpy() == scorer.pipeline.predict(rows)).all()
+@pytest.mark.parametrize("estimator", list(PATHS), ids=[e.rsplit(".", 1)[1] for e in PATHS])
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_valid_row(), min_size=1, max_size=40))
+def test_each_fast_path_equals_the_pipeline_on_any_valid_rows(estimator, rows):
+    scorer = SCORERS[estimator]
+    assert scorer.path == PATHS[estimator]
+    frame = pd.DataFrame(rows, columns=list(CONTRACT.input_names))
+    columns = scorer.columns_from_frame(frame)
+    try:
+        fast = scorer.predict_columns(columns).probabilities
+    except FeatureValueError:  # a valid row whose derived feature is infinite: the pipeline cannot score it either
+        with pytest.raises(ValueError):
+            scorer.pipeline.predict_proba(frame)
+        return
+    np.testing.assert_allclose(fast, scorer.pipeline.predict_proba(frame), rtol=1e-9, atol=1e-12)
+
+
+def test_a_pipeline_of_another_shape_is_called_itself(iris_frame):
+    from sklearn.preprocessing import MinMaxScaler
+
+    dataset = load_dataset(DataConfig())
+    model = build_model(CONTRACT, resolve_features(FEATURES), ModelSpec(estimator=next(iter(PATHS))), 42)
+    model.steps[1] = ("preprocess", MinMaxScaler())  # not a shape a fast path knows
+    pipeline = fit_model(model, split_dataset(dataset, SplitConfig(), 42))
+    other = Scorer(ModelHandle("c.s.m", "1", "dev", None, tuple(FEATURES), datetime.now(UTC)), pipeline, CONTRACT)
+    rows = iris_frame.loc[:, list(CONTRACT.input_names)]
+    assert other.path == "the fitted pipeline"
+    np.testing.assert_array_equal(other.score_frame(rows).filter(like="probability_"), pipeline.predict_proba(rows))
 
 
 def test_output_names_classes_and_probabilities(scorer, iris_frame):
-    scored = scorer.score_frame(iris_frame.loc[:2, list(RAW_FEATURE_COLUMNS)])
+    scored = scorer.score_frame(iris_frame.loc[:2, list(CONTRACT.input_names)])
     assert list(scored.columns) == [
         "prediction", "probability_setosa", "probability_versicolor", "probability_virginica"
     ]  # fmt: skip
@@ -65,7 +94,7 @@ def test_output_names_classes_and_probabilities(scorer, iris_frame):
 
 
 def test_column_order_does_not_matter(scorer, iris_frame):
-    rows = iris_frame.loc[:, list(RAW_FEATURE_COLUMNS)]
+    rows = iris_frame.loc[:, list(CONTRACT.input_names)]
     pd.testing.assert_frame_equal(scorer.score_frame(rows), scorer.score_frame(rows[rows.columns[::-1]]))
 
 
@@ -81,7 +110,7 @@ def test_column_order_does_not_matter(scorer, iris_frame):
     ids=["missing", "extra", "null", "text", "empty"],
 )
 def test_bad_input_names_the_field(scorer, iris_frame, change, field, message):
-    rows = change(iris_frame.loc[:2, list(RAW_FEATURE_COLUMNS)].reset_index(drop=True))
+    rows = change(iris_frame.loc[:2, list(CONTRACT.input_names)].reset_index(drop=True))
     with pytest.raises(InputError) as error:
         scorer.score_frame(rows)
     assert error.value.field == field
@@ -91,4 +120,4 @@ def test_bad_input_names_the_field(scorer, iris_frame, change, field, message):
 def test_a_model_whose_features_differ_from_its_registration_is_refused(scorer):
     handle = ModelHandle("c.s.m", "1", "dev", None, ("iris_petal_ratio_v1",), datetime.now(UTC))
     with pytest.raises(ValueError, match="registered with"):
-        Scorer(handle, scorer.pipeline, RAW_FEATURE_COLUMNS)
+        Scorer(handle, scorer.pipeline, CONTRACT)

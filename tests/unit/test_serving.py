@@ -42,7 +42,7 @@ def watcher():
 @pytest.fixture(scope="module")
 def client(memory_scorer, watcher):
     config = ServingConfig(model_name=MODEL, alias="staging", max_body_bytes=MAX_BODY, webhook_secret=SECRET)
-    app = create_app(ModelSlot(memory_scorer), config, metrics=Metrics(), watcher=watcher)
+    app = create_app(ModelSlot(memory_scorer), config, metrics=Metrics(MODEL), watcher=watcher)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -159,8 +159,9 @@ def test_health_version_metrics_and_openapi(client):
     assert (health["alias"], health["status"]) == ("staging", "ok") and health["loaded_at"]
     assert json.loads(_request(port, "GET", "/version")[1])["mlflow_version"].startswith("3.17")
     metrics = _request(port, "GET", "/metrics")[1].decode()
-    assert 'iris_requests_total{status="200"}' in metrics and 'iris_requests_total{status="400"}' in metrics
-    assert "iris_request_latency_seconds_bucket" in metrics and 'iris_model_version{alias="staging"' in metrics
+    served = f'model="{MODEL}"'
+    assert f'model_requests_total{{{served},status="200"}}' in metrics and f'{served},status="400"}}' in metrics
+    assert "model_request_latency_seconds_bucket" in metrics and f'model_version{{alias="staging",{served}}}' in metrics
     schema = json.loads(_request(port, "GET", "/openapi.json")[1])
     body = schema["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
     split = next(v for v in body["schema"]["oneOf"] if "dataframe_split" in v["properties"])
@@ -237,7 +238,7 @@ def test_every_answer_carries_a_request_id_the_clients_own_if_it_sent_one(client
 def test_out_of_contract_values_are_counted_apart_from_malformed_requests(client):
     def refused(reason: str) -> float:
         for line in client.get("/metrics").text.splitlines():
-            if line.startswith(f'iris_request_errors_total{{reason="{reason}"}}'):
+            if line.startswith("model_request_errors_total{") and f'reason="{reason}"' in line:
                 return float(line.split()[-1])
         return 0.0
 
@@ -258,18 +259,18 @@ def test_feedback_is_logged_and_bad_feedback_refused(memory_scorer, tmp_path):
         answer = logged.post("/invocations", json={"instances": [SETOSA]}, headers={"X-Request-Id": "r1"})
         assert logged.post("/invocations", json={"instances": [[5.1, 3.5, 99.0, 0.2]]}).status_code == 400
         assert answer.status_code == 200
-        accepted = logged.post("/feedback", json=[{"request_id": "r1", "species": "setosa"}])
+        accepted = logged.post("/feedback", json=[{"request_id": "r1", "label": "setosa"}])
         assert accepted.status_code == 202 and accepted.json() == {"accepted": 1}
-        bad = logged.post("/feedback", json={"request_id": "r1", "species": "rose"})
-        assert bad.status_code == 400 and "species must be one of" in bad.json()["message"]
+        bad = logged.post("/feedback", json={"request_id": "r1", "label": "rose"})
+        assert bad.status_code == 400 and "label must be one of" in bad.json()["message"]
     with sqlite3.connect(tmp_path / "log.db") as connection:
         assert connection.execute("select request_id, prediction from predictions").fetchall() == [("r1", "setosa")]
         assert connection.execute("select reason, field from refusals").fetchall() == [
             ("out_of_contract", "petal_length_cm")
         ]
-        assert connection.execute("select request_id, species from feedback").fetchall() == [("r1", "setosa")]
+        assert connection.execute("select request_id, label from feedback").fetchall() == [("r1", "setosa")]
 
 
 def test_feedback_without_a_log_says_so(client):
-    answer = client.post("/feedback", json={"request_id": "r1", "species": "setosa"})
+    answer = client.post("/feedback", json={"request_id": "r1", "label": "setosa"})
     assert answer.status_code == 404 and "--inference-log" in answer.json()["message"]

@@ -11,27 +11,27 @@ from src.components.serving_metrics import Metrics
 
 
 def test_two_metric_sets_count_separately():
-    first, second = Metrics(), Metrics()
-    first.requests.labels("200").inc(3)
-    second.requests.labels("200").inc()
-    assert first.registry.get_sample_value("iris_requests_total", {"status": "200"}) == 3.0
-    assert second.registry.get_sample_value("iris_requests_total", {"status": "200"}) == 1.0
+    first, second = Metrics("m"), Metrics("m")
+    first.requests("200").inc(3)
+    second.requests("200").inc()
+    assert first.registry.get_sample_value("model_requests_total", {"model": "m", "status": "200"}) == 3.0
+    assert second.registry.get_sample_value("model_requests_total", {"model": "m", "status": "200"}) == 1.0
 
 
 def test_every_metric_is_exposed_under_its_name():
-    metrics = Metrics()
-    metrics.errors.labels("bad_input").inc()
+    metrics = Metrics("m")
+    metrics.errors("bad_input").inc()
     metrics.latency.observe(0.003)
-    metrics.rows.labels("setosa").inc(2)
-    metrics.model.labels("m", "staging").set(4)
-    metrics.reloads.labels("failed").inc()
+    metrics.rows("setosa").inc(2)
+    metrics.serving("staging", "4")
+    metrics.reloads("failed").inc()
     text = generate_latest(metrics.registry).decode()
     for line in (
-        'iris_request_errors_total{reason="bad_input"} 1.0',
-        'iris_request_latency_seconds_bucket{le="0.005"} 1.0',
-        'iris_predictions_total{species="setosa"} 2.0',
-        'iris_model_version{alias="staging",name="m"} 4.0',
-        'iris_model_reloads_total{outcome="failed"} 1.0',
+        'model_request_errors_total{model="m",reason="bad_input"} 1.0',
+        'model_request_latency_seconds_bucket{le="0.005",model="m"} 1.0',
+        'model_predictions_total{model="m",prediction="setosa"} 2.0',
+        'model_version{alias="staging",model="m"} 4.0',
+        'model_reloads_total{model="m",outcome="failed"} 1.0',
     ):
         assert line in text
 
@@ -43,9 +43,9 @@ def _worker(monkeypatch, directory, pid: int, requests: int, version: int) -> Me
     """
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))  # where prometheus_client writes the values
     monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: pid))
-    metrics = Metrics(shared_dir=directory)
-    metrics.requests.labels("200").inc(requests)
-    metrics.model.labels("m", "staging").set(version)
+    metrics = Metrics("m", shared_dir=directory)
+    metrics.requests("200").inc(requests)
+    metrics.serving("staging", str(version))
     return metrics
 
 
@@ -58,8 +58,8 @@ def test_under_several_workers_any_worker_exposes_every_workers_counts(tmp_path,
     Counter("feast_online_features_request", "what importing Feast creates in a worker", registry=None).inc()
     text = first.exposition().decode()
     assert "feast_" not in text  # the endpoint's metrics only, as with a single process
-    assert 'iris_requests_total{status="200"} 6.0' in text
-    assert f'iris_model_version{{alias="staging",name="m",pid="{os.getpid()}"}} 5.0' in text
+    assert 'model_requests_total{model="m",status="200"} 6.0' in text
+    assert f'model_version{{alias="staging",model="m",pid="{os.getpid()}"}} 5.0' in text
     # the dead worker's version is not one the endpoint serves
     assert second.worker_versions() == {"1": "4", str(os.getpid()): "5"}
 
@@ -68,7 +68,7 @@ def test_a_single_process_has_no_worker_list_whatever_directory_the_environment_
     # what `import feast` leaves in the environment of this process and of every process it starts
     _worker(monkeypatch, tmp_path, 1, requests=3, version=4)
     monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(os.getpid))
-    alone = Metrics()
-    alone.requests.labels("200").inc(2)
+    alone = Metrics("m")
+    alone.requests("200").inc(2)
     assert alone.worker_versions() == {}
-    assert 'iris_requests_total{status="200"} 2.0' in alone.exposition().decode()
+    assert 'model_requests_total{model="m",status="200"} 2.0' in alone.exposition().decode()

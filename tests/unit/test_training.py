@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.data.contract import SPECIES
+from src.data.contract import CONTRACT
 from src.models import training
 from src.models.training_plan import TrainingRequest, plan_training
 from src.utils.git_info import GitInfo
@@ -29,7 +29,7 @@ def test_training_fits_evaluates_and_draws_without_mlflow(trained):
 
 def test_the_input_example_has_one_row_per_species(trained):
     example = training._input_example(trained.split)
-    assert len(example) == len(SPECIES) and sorted(trained.model.predict(example)) == sorted(SPECIES)
+    assert len(example) == len(CONTRACT.classes) and sorted(trained.model.predict(example)) == sorted(CONTRACT.classes)
 
 
 def test_params_and_tags_use_the_contract_keys(plan, trained):

@@ -1,0 +1,59 @@
+"""Where the feature store lives: profile URIs become Feast's connection settings; no password reaches a message."""
+
+from pathlib import Path
+
+import pytest
+
+from src.features.store_backend import _redis_connection_string, describe, masked, postgres_settings, source_uri
+from src.utils.config import FeatureStoreProfile
+
+SHARED = FeatureStoreProfile(
+    project="iris_prod",
+    directory=Path("/srv/features"),
+    registry="postgresql://feast:s%40cret@db.internal:6543/features?sslmode=require",
+    offline_store="postgresql://feast:s%40cret@db.internal:6543/features?sslmode=require",
+    online_store="rediss://:hunter2@cache.internal:6380/3",
+)
+
+
+def test_a_postgresql_uri_becomes_feast_s_connection_fields():
+    assert postgres_settings(SHARED.offline_store) == {
+        "host": "db.internal",
+        "port": 6543,
+        "database": "features",
+        "db_schema": "public",
+        "user": "feast",
+        "password": "s@cret",
+        "sslmode": "require",
+    }
+
+
+def test_a_local_postgresql_uri_needs_no_ssl_or_password():
+    fields = postgres_settings("postgresql://postgres@127.0.0.1/test")
+    assert (fields["port"], fields["password"], fields["sslmode"]) == (5432, "", "prefer")
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "127.0.0.1:6379,db=0"),
+        ("redis://cache", "cache:6379,db=0"),
+        ("rediss://:hunter2@cache.internal:6380/3", "cache.internal:6380,db=3,password=hunter2,ssl=true"),
+    ],
+)
+def test_a_redis_uri_becomes_feast_s_connection_string(uri, expected):
+    options = _redis_connection_string(uri).split(",")
+    timeouts = {"socket_connect_timeout=5", "socket_timeout=5"}
+    assert timeouts <= set(options) and ",".join(o for o in options if o not in timeouts) == expected
+
+
+def test_passwords_never_reach_messages_or_lineage():
+    assert masked(SHARED.registry) == "postgresql://feast:***@db.internal:6543/features?sslmode=require"
+    assert "s%40cret" not in describe(SHARED) and "s%40cret" not in source_uri(SHARED)
+    assert source_uri(SHARED).endswith("?sslmode=require&table=iris_prod_iris_features_source")
+
+
+def test_the_embedded_store_lives_in_its_directory():
+    store = FeatureStoreProfile(directory=Path("/tmp/fs"))
+    assert describe(store) == "/tmp/fs"
+    assert source_uri(store) == "file:///tmp/fs/iris_features.parquet"
