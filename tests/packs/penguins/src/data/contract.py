@@ -48,7 +48,7 @@ CONTRACT = DataContract(
         numeric("body_mass_g", "Body mass", unit="g", minimum=0, maximum=10000, exclusive_minimum=True, nullable=True),
         categorical("island", "Island of the Palmer Archipelago", ["Biscoe", "Dream", "Torgersen"]),
         categorical("sex", "Sex of the penguin", ["female", "male"], nullable=True),
-    ),  # fmt: skip
+    ),
     target=Target("species", ("Adelie", "Chinstrap", "Gentoo"), "The penguin species"),
     entity_key="penguin_id",
     examples=(
@@ -85,7 +85,7 @@ CONTRACT = DataContract(
                 "sex": None,
             },
         ),
-    ),  # fmt: skip
+    ),
 )
 
 
