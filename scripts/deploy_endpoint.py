@@ -176,34 +176,15 @@ def smoke(args: argparse.Namespace) -> int:
 
 def rollout(args: argparse.Namespace) -> int:
     """Wait for the version, check it live; a failed production rollout is rolled back and recorded."""
-    from src.components.endpoint_checks import release_checks, wait_for_version
+    from src.components.rollout import roll_out
 
     settings = cli.settings_from(args)
-    model = settings.model_name_for(args.alias)
-    serving = wait_for_version(args.url, args.version, args.timeout)
-    if serving != str(args.version):
-        failures = [f"{args.url} serves version {serving} after {args.timeout:g} s, not {args.version}"]
-    else:
-        contract = _contract(model, args.alias, args.version)
-        report = release_checks(args.url, expected_model=model, alias=args.alias, version=args.version,
-                                contract=contract, max_p99_ms=args.max_p99_ms)  # fmt: skip
-        failures = report.failures
-    for failure in failures:
+    outcome = roll_out(settings, args.alias, args.url, args.version, actor=cli.current_actor(args.actor),
+                       timeout_s=args.timeout, max_p99_ms=args.max_p99_ms, roll_back=not args.no_rollback)  # fmt: skip
+    for failure in outcome.failures:
         print(f"FAIL {failure}")
-    if not failures:
-        print(f"rollout of {model} version {args.version} at {args.url}: release checks passed")
-        return cli.EXIT_OK
-    print(f"rollout of {model} version {args.version} at {args.url}: {len(failures)} check(s) failed")
-    if args.alias == "production" and not args.no_rollback:
-        from src.models.model_registry import Alias
-        from src.models.promotion import rollback
-
-        reason = f"rollout of version {args.version} failed its release checks: {failures[0]}"
-        move = rollback(settings, Alias.PRODUCTION, actor=cli.current_actor(args.actor), reason=reason)
-        print(f"rolled back: {move.describe()} (recorded in the alias history)")
-        back = wait_for_version(args.url, move.to_version, args.timeout)
-        print(f"{args.url} serves version {back}")
-    return cli.EXIT_FAILED
+    print(outcome.describe())
+    return cli.EXIT_OK if outcome.passed else cli.EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,23 +59,14 @@ def _write(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, path)
     from src.models import model_card
-    from src.models.model_registry import AliasHistory, Registry, RegistryError
-    from src.utils import mlflow_utils
+    from src.models.model_registry import Registry, RegistryError
 
     settings = cli.settings_from(args)
-    mlflow_utils.configure_tracking(settings)
-    registry = Registry()
     model = settings.model_name_for("dev" if args.version else args.alias)
-    info = registry.version(model, args.version) if args.version else registry.version_at(model, args.alias)
+    info = Registry().version(model, args.version) if args.version else Registry().version_at(model, args.alias)
     if info is None:
         raise RegistryError(f"no version of {model} holds @{args.alias}")
-    logged = mlflow_utils.load_json_artifact(info.run_id, model_card.FACTS_ARTIFACT) if info.run_id else None
-    if logged is None:
-        raise RegistryError(f"version {info.version} of {model} has no {model_card.FACTS_ARTIFACT} in its run "
-                            "(trained before model cards were logged): train it again")  # fmt: skip
-    facts = model_card.TrainingFacts.from_dict(logged)
-    history = AliasHistory(settings.audit_experiment_name)
-    text = model_card.render(facts, model_card.registry_facts(registry, history, model, info.version), card_config)
+    text = model_card.card_of(settings, model, info.version, card_config)
     if args.output == "-":
         sys.stdout.write(text)
         return cli.EXIT_OK

@@ -20,15 +20,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from src.utils import cli
+from src.utils.config import DEFAULT_ENVIRONMENT_CONFIG
+from src.utils.errors import ProjectError
 
-# Run as `python scripts/...`, the project root is not on the path; the steps are the other scripts' mains.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if TYPE_CHECKING:
+    from src.components.rollout import RolloutOutcome
+    from src.utils.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("staging", "production"):
         step = steps.add_parser(name, help=f"release to @{name}")
         step.add_argument("--env", default="staging", help="profile whose model carries the aliases (default staging)")
+        step.add_argument("--env-config", type=Path, default=DEFAULT_ENVIRONMENT_CONFIG, help="environment YAML")
         step.add_argument("--url", required=True, help=f"the {name} endpoint, e.g. http://127.0.0.1:8001")
         step.add_argument("--timeout", type=float, default=120.0, help="seconds for the endpoint to swap")
         step.add_argument("--max-p99-ms", type=float, default=100.0, help="latency check of the rollout")
@@ -55,90 +59,101 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _step(name: str, command: Callable[[list[str]], int], argv: list[str]) -> int:
-    print(f"\n== {name}: {' '.join(argv)}", flush=True)
-    return command(argv)
+def _step(name: str, detail: str) -> None:
+    print(f"\n== {name}: {detail}", flush=True)
 
 
-def _rollout(args: argparse.Namespace, alias: str, version: str) -> list[str]:
-    return ["rollout", "--env", args.env, "--alias", alias, "--url", args.url, "--version", version,
-            "--timeout", str(args.timeout), "--max-p99-ms", str(args.max_p99_ms)]  # fmt: skip
-
-
-def _version_at(env: str, alias: str) -> str | None:
-    from src.models.model_registry import Registry
-    from src.utils import mlflow_utils
-    from src.utils.config import resolve_settings
-
-    settings = resolve_settings(env)
-    mlflow_utils.configure_tracking(settings)
-    found = Registry().version_at(settings.model_name_for(alias), alias)
-    return found.version if found else None
-
-
-def _summary(args: argparse.Namespace, title: str, alias: str, version: str, outcome: str) -> None:
+def _summary(args: argparse.Namespace, settings: Settings, title: str, model: str, version: str, outcome: str) -> None:
     """The job summary: what happened, then the model card (verdict, checks against the champion, history)."""
     if not args.summary:
         return
-    from scripts import model_card
+    from src.models.model_card import card_of
+    from src.utils.config import load_model_card_config
 
-    with tempfile.TemporaryDirectory() as directory:
-        card = Path(directory) / "card.md"
-        made = model_card.main(["--env", args.env, "--alias", alias, "--output", str(card)]) == 0
-        text = card.read_text(encoding="utf-8") if made else "(the model card could not be written)\n"
+    try:
+        text = card_of(settings, model, version, load_model_card_config())
+    except ProjectError as exc:
+        text = f"(the model card could not be written: {exc})\n"
     with Path(args.summary).open("a", encoding="utf-8") as out:
         out.write(f"# {title}: version {version}\n\n{outcome}\n\n{text.replace('# Model card', '## Model card', 1)}\n")
 
 
-def staging(args: argparse.Namespace) -> int:
-    from scripts import deploy_endpoint, promote_model, validate_model
-    from src.models import train_model
+def _roll_out(args: argparse.Namespace, settings: Settings, alias: str, version: str) -> RolloutOutcome:
+    from src.components.rollout import roll_out
 
-    env = ["--env", args.env]
-    config = ["--config", args.config] if args.config else []
-    build = ["--build-id", args.build_id] if args.build_id else []
-    if _step("train", train_model.main, [*env, "--version", "auto", *build, *config]) != 0:
-        return cli.EXIT_REFUSED
-    candidate = str(_version_at(args.env, "dev"))
-    verdict = _step("validate", validate_model.main, [*env, "--version", candidate, *config])
-    if verdict != 0:
+    _step("rollout", f"{settings.model_name_for(alias)} version {version} at {args.url}")
+    outcome = roll_out(settings, alias, args.url, version, actor=cli.current_actor(None), timeout_s=args.timeout,
+                       max_p99_ms=args.max_p99_ms)  # fmt: skip
+    for failure in outcome.failures:
+        print(f"FAIL {failure}")
+    print(outcome.describe())
+    return outcome
+
+
+def staging(args: argparse.Namespace) -> int:
+    """Train -> validate -> promote -> roll out; each step gets what the one before produced."""
+    from src.models.model_registry import Alias
+    from src.models.model_validator import validate_version
+    from src.models.promotion import promote
+    from src.models.training import execute
+    from src.models.training_plan import TrainingRequest, plan_training
+    from src.utils.config import load_model_config
+
+    config = {"model_config": Path(args.config)} if args.config else {}
+    request = TrainingRequest(version="auto", env=args.env, environment_config=args.env_config,
+                              build_id=args.build_id, **config)  # type: ignore[arg-type]  # fmt: skip
+    settings = cli.settings_from(args)
+    _step("train", f"--env {args.env} --version auto" + (f" --build-id {args.build_id}" if args.build_id else ""))
+    trained = execute(plan_training(request))
+    print(trained.summary())
+    candidate = trained.registered.version
+    _step("validate", f"{trained.registered.name} version {candidate}")
+    decision = validate_version(settings, load_model_config(request.model_config), version=candidate)
+    print(decision.report())
+    if not decision.passed:
         print(f"\nversion {candidate} did not pass the validation gate: nothing was promoted")
-        _summary(args, "cd-staging", "dev", candidate, "**Stopped: the candidate failed the validation gate.**")
-        return verdict
-    if _step("promote", promote_model.main, [*env, "--to", "staging"]) != 0:
-        return cli.EXIT_REFUSED
-    rolled = _step("rollout", deploy_endpoint.main, _rollout(args, "staging", candidate))
-    outcome = "Released to @staging; release checks passed." if rolled == 0 else "**The release checks failed.**"
-    _summary(args, "cd-staging", "staging", candidate, outcome)
-    print(f"\ncd-staging: version {candidate} {'at @staging' if rolled == 0 else 'FAILED its rollout'}")
-    return rolled
+        _summary(args, settings, "cd-staging", trained.registered.name, candidate,
+                 "**Stopped: the candidate failed the validation gate.**")  # fmt: skip
+        return cli.EXIT_FAILED
+    _step("promote", f"version {candidate} to @staging")
+    move = promote(settings, Alias.STAGING, actor=cli.current_actor(None), expected=candidate)
+    print(move.describe())
+    released = move.to_version or candidate  # in catalogs mode, the copy's number in the staging catalog
+    outcome = _roll_out(args, settings, "staging", released)
+    text = "Released to @staging; release checks passed." if outcome.passed else "**The release checks failed.**"
+    _summary(args, settings, "cd-staging", move.model, released, text)
+    print(f"\ncd-staging: version {released} {'at @staging' if outcome.passed else 'FAILED its rollout'}")
+    return cli.EXIT_OK if outcome.passed else cli.EXIT_FAILED
 
 
 def production(args: argparse.Namespace) -> int:
-    from scripts import deploy_endpoint, promote_model
+    """Promote exactly what @staging holds (and validated), roll it out, enable monitoring, or roll back."""
+    from src.models.model_registry import Alias, Registry
+    from src.models.promotion import Approval, promote
 
-    env = ["--env", args.env]
-    validated = _version_at(args.env, "staging")
-    if validated is None:
+    settings = cli.settings_from(args)
+    staged = Registry().version_at(settings.model_name_for("staging"), "staging")
+    if staged is None:
         return cli.refuse("nothing holds @staging: release to staging first (cd-staging)")
-    if args.version and str(args.version) != validated:
-        return cli.refuse(f"version {args.version} is not the one staging validated (@staging holds {validated}): "
-                          "production gets exactly that version")  # fmt: skip
+    if args.version and str(args.version) != staged.version:
+        return cli.refuse(f"version {args.version} is not the one staging validated (@staging holds "
+                          f"{staged.version}): production gets exactly that version")  # fmt: skip
     if args.approval_from_github:
         args.approved_by = github_approver(os.environ)
-    approval = ["--approved-by", args.approved_by, "--reason", args.reason]
-    if _step("promote", promote_model.main, [*env, "--to", "production", *approval]) != 0:
-        return cli.EXIT_REFUSED
-    released = str(_version_at(args.env, "production"))  # in catalogs mode, the copy's number in prod's catalog
-    rolled = _step("rollout", deploy_endpoint.main, _rollout(args, "production", released))
-    if rolled == 0:
-        _enable_monitoring(args.env, released)
-        outcome = f"Released to @production (approved by {args.approved_by}: {args.reason}); monitoring enabled."
+    _step("promote", f"version {staged.version} to @production, approved by {args.approved_by}: {args.reason}")
+    move = promote(settings, Alias.PRODUCTION, actor=cli.current_actor(None),
+                   approval=Approval(args.approved_by, args.reason), expected=staged.version)  # fmt: skip
+    print(move.describe())
+    released = move.to_version or staged.version  # in catalogs mode, the copy's number in prod's catalog
+    outcome = _roll_out(args, settings, "production", released)
+    if outcome.passed:
+        _enable_monitoring(settings, released)
+        text = f"Released to @production (approved by {args.approved_by}: {args.reason}); monitoring enabled."
     else:
-        outcome = "**The release checks failed: @production was rolled back (see the alias history).**"
-    _summary(args, "cd-production", "production", released, outcome)
-    print(f"\ncd-production: version {released} {'at @production' if rolled == 0 else 'rolled back'}")
-    return rolled
+        text = "**The release checks failed: @production was rolled back (see the alias history).**"
+    _summary(args, settings, "cd-production", move.model, released, text)
+    print(f"\ncd-production: version {released} {'at @production' if outcome.passed else 'rolled back'}")
+    return cli.EXIT_OK if outcome.passed else cli.EXIT_FAILED
 
 
 def approver_from(records: list[dict[str, object]], environment: str = "production") -> str | None:
@@ -169,12 +184,11 @@ def github_approver(environ: Mapping[str, str]) -> str:
     return approver
 
 
-def _enable_monitoring(env: str, version: str) -> None:
+def _enable_monitoring(settings: Settings, version: str) -> None:
     """Mark the version as monitored from now on; the scheduled monitoring job judges @production's traffic."""
     from src.models.model_registry import Registry
-    from src.utils.config import resolve_settings
 
-    model = resolve_settings(env).model_name_for("production")
+    model = settings.model_name_for("production")
     since = datetime.now(UTC).isoformat(timespec="seconds")
     Registry().set_version_tags(model, version, {"monitoring.enabled_since": since})
     print(f"\n== monitoring: {model} version {version} monitored since {since} (make monitor, monitoring.yml)")

@@ -31,6 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from src.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
 #: The columns every prediction row has; the inputs (one column each, named as in the contract: numbers REAL,
 #: categories TEXT) and one ``probability_<class>`` per class follow, added when a version first logs them.
 FIXED_PREDICTION_COLUMNS = ("request_id", "row", "ts", "model_name", "model_version", "alias", "prediction",
@@ -82,6 +86,21 @@ def _insert(connection: sqlite3.Connection, table: str, columns: Sequence[str], 
         chunk = rows[start : start + per_statement]
         marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
         connection.execute(f"INSERT INTO {table} ({names}) VALUES {marks}", [v for row in chunk for v in row])
+
+
+def _add_columns(connection: sqlite3.Connection, names: list[str], known: set[str]) -> None:
+    """A version's inputs or classes, first seen: their columns join the table. Another process sharing the file
+    may have added them meanwhile (several workers): the table is read again, and a column it added is kept."""
+    known |= existing_columns(connection, "predictions")
+    for name in names:
+        if name in known:
+            continue
+        try:  # no declared type: each value keeps its own (a number REAL, a category TEXT)
+            connection.execute(f"ALTER TABLE predictions ADD COLUMN {quoted(name)}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
+        known.add(name)
 
 
 class InferenceLog:
@@ -186,12 +205,8 @@ class InferenceLog:
                known: set[str]) -> None:  # fmt: skip
         with connection:
             for (table, layout), rows in pending.items():
-                if table == "predictions":
-                    for name in layout:
-                        if name not in known:  # a version's inputs or classes, first seen: its columns join the table
-                            # no declared type: each value keeps its own (a number REAL, a category TEXT)
-                            connection.execute(f"ALTER TABLE predictions ADD COLUMN {quoted(name)}")
-                            known.add(name)
+                if table == "predictions" and not known.issuperset(layout):
+                    _add_columns(connection, [name for name in layout if name not in known], known)
                 _insert(connection, table, layout, rows)
 
     def _run(self) -> None:
@@ -203,7 +218,12 @@ class InferenceLog:
         while not closing:
             closing = self._closing.wait(self._flush_seconds)
             while pending := self._take():
-                self._write(connection, pending, known)
+                try:
+                    self._write(connection, pending, known)
+                except sqlite3.Error as exc:  # a locked or broken file loses this batch, never the writer
+                    self.dropped += len({row[0] for rows in pending.values() for row in rows})  # requests
+                    logger.error("inference log %s: a batch of %d row(s) was not written: %s", self.path,
+                                 sum(len(rows) for rows in pending.values()), exc)  # fmt: skip
             if self._retention_days is not None and (last_sweep is None or time.monotonic() - last_sweep >= SWEEP_S):
                 self._sweep(connection)
                 last_sweep = time.monotonic()

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from src.utils.config import PROJECT_ROOT, ModelCardConfig
+from src.utils.config import PROJECT_ROOT, ModelCardConfig, Settings
 from src.utils.keys import Tag
 
 if TYPE_CHECKING:
@@ -277,3 +277,18 @@ def registry_facts(registry: Registry, history: AliasHistory, model: str, versio
     ]
     return RegistryFacts(version=version, aliases=sorted(info.aliases), validation=validation, checks=checks,
                          history=moves)  # fmt: skip
+
+
+def card_of(settings: Settings, model: str, version: str, card_config: ModelCardConfig) -> str:
+    """The card of a registered version: what its training logged, what the registry says now, the card config."""
+    from src.models.model_registry import AliasHistory, Registry, RegistryError
+    from src.utils import mlflow_utils
+
+    registry = Registry()
+    info = registry.version(model, version)
+    logged = mlflow_utils.load_json_artifact(info.run_id, FACTS_ARTIFACT) if info.run_id else None
+    if logged is None:
+        raise RegistryError(f"version {info.version} of {model} has no {FACTS_ARTIFACT} in its run "
+                            "(trained before model cards were logged): train it again")  # fmt: skip
+    history = AliasHistory(settings.audit_experiment_name)
+    return render(TrainingFacts.from_dict(logged), registry_facts(registry, history, model, info.version), card_config)

@@ -89,8 +89,13 @@ def promote(
     registry: Registry | None = None,
     history: AliasHistory | None = None,
     lock: AliasLock | None = None,
+    expected: str | None = None,
 ) -> Move:
-    """Move ``target`` to the version now at the alias before it, if the policy allows."""
+    """Move ``target`` to the version now at the alias before it, if the policy allows.
+
+    ``expected``: the version the caller means (the one it trained and validated); if the alias before holds
+    another one now (someone trained meanwhile), nothing moves and the refusal says so.
+    """
     registry = registry or Registry()
     lock = lock or alias_lock.for_settings(settings, registry)
     history = history or AliasHistory(settings.audit_experiment_name)
@@ -100,6 +105,9 @@ def promote(
     candidate = registry.version_at(settings.model_name_for(source), source)
     if candidate is None:
         raise PromotionRefused(f"no version holds @{source} of {settings.model_name_for(source)}")
+    if expected is not None and candidate.version != str(expected):
+        raise PromotionRefused(f"@{source} of {candidate.name} holds version {candidate.version}, not version "
+                               f"{expected}: it moved since; nothing was promoted")  # fmt: skip
     check_promotion(target, candidate, approval)
     model = settings.model_name_for(target)
     request = _MoveRequest(model, target, candidate, "promote", actor, approval)

@@ -83,7 +83,7 @@ def test_parameters_cover_hyperparameters_data_and_features(run):
     assert params["model.C"] == "1.0" and params["model.max_iter"] == "1000"
     assert params["random_seed"] == "42"
     assert params["split.test_size"] == "0.2" and params["split.val_rows"] == "30"
-    assert params["data.source"] == "sklearn" and params["data.rows"] == "150"
+    assert params["data.source"] == "bundled" and params["data.rows"] == "150"
     assert params["data.digest"] == load_dataset(DataConfig()).digest
     assert params["features"] == ",".join(features)
     assert params["feature.iris_petal_ratio"] == "v2"

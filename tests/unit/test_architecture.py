@@ -34,6 +34,7 @@ UNIT_TESTS = {
     "src.components.endpoint_checks": "unit/test_endpoint_checks",
     "src.components.inference_log": "unit/test_inference_log",
     "src.components.openapi": "unit/test_openapi",
+    "src.components.rollout": "unit/test_rollout",
     "src.components.payloads": "unit/test_payloads",
     "src.components.scoring": "unit/test_scoring",
     "src.components.serving": "unit/test_serving",

@@ -10,6 +10,7 @@ import numpy as np
 from src.components import inference_log
 from src.components.inference_log import FIXED_PREDICTION_COLUMNS, InferenceLog
 from src.data.contract import CONTRACT
+from tests.conftest import eventually
 
 PROBABILITIES = np.eye(3)
 EXAMPLES = CONTRACT.example_columns()
@@ -109,3 +110,39 @@ def test_a_backlog_is_written_in_bounded_transactions_and_whole_requests(tmp_pat
     log.close()
     assert len(_rows(tmp_path / "inference.db", "select * from predictions")) == 6  # the two requests left
     assert log.dropped == 0
+
+
+def test_two_writers_of_one_file_add_a_new_version_s_columns_once(tmp_path):
+    """Several workers share one file: the second to see a new version's columns finds them there."""
+    path = tmp_path / "inference.db"
+    first, second = InferenceLog(path, flush_seconds=0.05), InferenceLog(path, flush_seconds=0.05)
+    second.start()  # reads the table's columns now: the fixed ones
+    first.start()
+    _predict(first, "a", "1")
+    first.close()
+    _predict(second, "b", "1")  # its cache is stale: the columns exist already
+    second.close()
+    assert sorted(_rows(path, "select request_id, count(*) from predictions group by request_id")) == [
+        ("a", 3),
+        ("b", 3),
+    ]
+
+
+def test_a_batch_the_file_refuses_is_counted_and_the_writer_keeps_writing(tmp_path, monkeypatch):
+    log = InferenceLog(tmp_path / "inference.db", flush_seconds=0.05)
+    failing = {"left": 1}
+    original = inference_log._insert
+
+    def insert_once_refused(connection, table, columns, rows):
+        if failing["left"]:
+            failing["left"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return original(connection, table, columns, rows)
+
+    monkeypatch.setattr(inference_log, "_insert", insert_once_refused)
+    _predict(log, "lost", "1")
+    log.start()
+    eventually(lambda: log.dropped == 1, "the refused batch counted")
+    _predict(log, "kept", "1")  # the same writer thread, still running
+    log.close()
+    assert _rows(tmp_path / "inference.db", "select distinct request_id from predictions") == [("kept",)]
