@@ -167,15 +167,18 @@ guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY
 uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
 	$(BIN)/python scripts/uc_grants.py
 
+# make bench-serve PACK=penguins: the same benchmark in a project made with another model pack (tests/packs)
+PACK ?=
+IN_PACK = $(if $(PACK),$(BIN)/python benchmarks/in_pack.py $(PACK) --)
+
 bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
 	$(BIN)/python benchmarks/bench_train.py
 
-bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app
-	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_serve.py
+bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app (PACK=penguins)
+	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_serve.py
 
-bench-batch: $(STAMP) ## score BATCH_INPUT (data/sample.parquet: the bundled data's inputs) with ALIAS -> BATCH_OUTPUT
-	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/sample.parquet || $(BIN)/python -m src.data.load_data sample data/sample.parquet
-	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
+bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict (PACK=penguins: that pack)
+	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_batch.py
 
 bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
@@ -186,8 +189,8 @@ bench-monitor: $(STAMP) ## benchmark one monitoring pass over 1,000,000 logged r
 bench-outage: $(STAMP) ## time from a tracking server's death to the command's error: MLflow's defaults vs the profile's
 	$(BIN)/python benchmarks/bench_outage.py
 
-batch: $(STAMP) ## score BATCH_INPUT (data/iris_sample.parquet, made from Iris) with ALIAS -> BATCH_OUTPUT
-	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/iris_sample.parquet || $(BIN)/python -c "from src.data.load_data import load_bundled_iris as l; import pathlib; pathlib.Path('data').mkdir(exist_ok=True); l().drop(columns='species').to_parquet('data/iris_sample.parquet', index=False)"
+batch: $(STAMP) ## score BATCH_INPUT (data/sample.parquet: the bundled data's inputs) with ALIAS -> BATCH_OUTPUT
+	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/sample.parquet || $(BIN)/python -m src.data.load_data sample data/sample.parquet
 	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
 
 lock: $(STAMP) ## regenerate constraints.txt from the installed environment

@@ -34,9 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._model import train_into  # noqa: E402
 
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}}).encode()
-HUNDRED_ROWS = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[6.3, 2.9, 5.0, 1.8]] * 100}}).encode()
+from src.data.contract import CONTRACT  # noqa: E402  (the pack's: its example rows are the requests)
+
+COLUMNS = list(CONTRACT.input_names)
+_ROWS = [[example.values[name] for name in COLUMNS] for example in CONTRACT.examples]
+ONE_ROW = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": _ROWS[:1]}}).encode()
+HUNDRED_ROWS = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": (_ROWS * 100)[:100]}}).encode()
 SCENARIOS = (("1 row, c=1", ONE_ROW, 1), ("1 row, c=8", ONE_ROW, 8), ("100 rows, c=8", HUNDRED_ROWS, 8))
 
 

@@ -220,3 +220,33 @@ def test_command_line_faces_use_the_shared_cli(folder):
         p.name for p in faces if "src.utils.cli" not in imports_of(p) and "src.models.train_model" not in imports_of(p)
     ]
     assert without == []
+
+
+#: The model pack: the files a team edits for its own model (with configs/, docs/ and tests/).
+PACK_FILES = {"src/data/contract.py", "src/features/feature_definitions.py"}
+#: Platform files outside src/ that must not name the data set either.
+PLATFORM_FILES = ("scripts", "pipelines", "monitoring", "deploy/k8s", "Makefile", "Dockerfile", ".github/workflows")
+
+
+def _platform_files() -> list[Path]:
+    found = [p for p in SRC.rglob("*.py") if str(p.relative_to(ROOT)) not in PACK_FILES]
+    for name in PLATFORM_FILES:
+        path = ROOT / name
+        found += [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+    return found
+
+
+def test_no_platform_file_names_the_data_set_or_its_columns():
+    """Everything specific to the model lives in the pack: the platform reads names, columns and classes from it."""
+    import re
+
+    from src.data.contract import CONTRACT
+
+    words = {CONTRACT.name, CONTRACT.target.name, *CONTRACT.input_names, *CONTRACT.classes}
+    words |= {CONTRACT.entity_key} if CONTRACT.entity_key else set()
+    pattern = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, sorted(words))) + r")(?![a-z0-9])", re.I)
+    named = {
+        str(path.relative_to(ROOT)): sorted({m.group(1).lower() for m in pattern.finditer(path.read_text("utf-8"))})
+        for path in _platform_files()
+    }
+    assert {path: found for path, found in named.items() if found} == {}
