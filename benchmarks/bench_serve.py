@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._model import train_into  # noqa: E402
-
 from src.data.contract import CONTRACT  # noqa: E402  (the pack's: its example rows are the requests)
 
 COLUMNS = list(CONTRACT.input_names)

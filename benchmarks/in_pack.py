@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.packs import project_with  # noqa: E402
+from tests.packs import project_with
 
 
 def main(argv: list[str]) -> int:
