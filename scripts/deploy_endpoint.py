@@ -143,7 +143,8 @@ def serve(args: argparse.Namespace) -> int:
 def _contract(model: str, alias: str, version: str | None = None) -> DataContract:
     """The data contract of the version the checks expect (``version``, else the alias's): its example rows."""
     from src.data.schema import DataContract
-    from src.models.model_registry import Registry, RegistryError, model_contract
+    from src.models.model_loading import model_contract
+    from src.models.model_registry import Registry, RegistryError
 
     found = Registry().version(model, version) if version else Registry().version_at(model, alias)
     if found is None:

@@ -58,7 +58,8 @@ def _pass(args: argparse.Namespace) -> int:
     """One pass over the guarded aliases; the number put back."""
     from src.governance import alias_guard
     from src.models import alias_lock
-    from src.models.model_registry import Alias, AliasHistory, Registry
+    from src.models.alias_history import AliasHistory
+    from src.models.model_registry import Alias, Registry
     from src.monitoring.alerting import post
 
     settings = cli.settings_from(args)

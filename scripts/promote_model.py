@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from src.utils import cli
 
 if TYPE_CHECKING:
-    from src.models.model_registry import AliasEvent
+    from src.models.alias_history import AliasEvent
     from src.utils.config import Settings
 
 
@@ -76,8 +76,9 @@ def _holders(settings: Settings) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from src.models.alias_history import AliasHistory
     from src.models.approval import Approval
-    from src.models.model_registry import Alias, AliasHistory
+    from src.models.model_registry import Alias
     from src.models.promotion import promote, rollback
 
     settings = cli.settings_from(args)

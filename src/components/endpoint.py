@@ -59,7 +59,7 @@ class EndpointOptions:
 def _guard(settings: Settings, name: str, alias: str) -> Callable[[str], str | None]:
     """Why a version of ``name@alias`` must not be served (None: it may), from the alias history."""
     from src.governance.alias_guard import refusal
-    from src.models.model_registry import AliasHistory
+    from src.models.alias_history import AliasHistory
 
     registry, history = Registry(), AliasHistory(settings.audit_experiment_name)
     return lambda version: refusal(registry, history, name, alias, version)
@@ -72,7 +72,8 @@ def _first_scorer(settings: Settings, name: str, alias: str, refuse: Callable[[s
     if reason is None:
         return scorer
     from src.governance.alias_guard import judge
-    from src.models.model_registry import Alias, AliasHistory
+    from src.models.alias_history import AliasHistory
+    from src.models.model_registry import Alias
 
     sanctioned = judge(Registry(), AliasHistory(settings.audit_experiment_name), name, Alias(alias)).sanctioned
     if sanctioned is None:

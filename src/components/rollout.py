@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from src.components.endpoint_checks import release_checks, wait_for_version
 from src.data.schema import DataContract
-from src.models.model_registry import Alias, Registry, model_contract
+from src.models.model_loading import model_contract
+from src.models.model_registry import Alias, Registry
 from src.models.promotion import Move, rollback
 from src.utils.config import Settings
 

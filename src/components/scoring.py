@@ -202,7 +202,8 @@ def _with_suggestions(unknown: Sequence[str], expected: Sequence[str]) -> list[s
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:
     """Resolve an alias once (or take ``version``, e.g. the alias's new holder), load it, build its Scorer."""
-    from src.models.model_registry import Registry, RegistryError, load_native_model  # MLflow: only when loading
+    from src.models.model_loading import load_native_model  # MLflow: only when loading
+    from src.models.model_registry import Registry, RegistryError
 
     if alias is None and version is None:
         raise ValueError("name an alias or a version")

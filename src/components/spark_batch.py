@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from src.components.batch import BatchError, BatchResult, check_format, lineage_of
 from src.components.scoring import Scorer
 from src.data.schema import Column
-from src.models.model_registry import spark_udf
+from src.models.model_loading import spark_udf
 
 if TYPE_CHECKING:  # PySpark is an optional extra: imported only when this engine runs
     from pyspark.sql import SparkSession

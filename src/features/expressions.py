@@ -47,6 +47,16 @@ class Expression:
     inputs: tuple[str, ...]
     _compute: Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
+    def kernel(self) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+        """The bare computation over float64 column arrays: no conversion, no error state (the request path's
+        fast form; the caller sets ``np.errstate`` once for all features and checks the result is finite)."""
+        if self.inputs == (self.text,):  # a column passed through: the array itself
+            name = self.text
+            return lambda columns: columns[name]
+        if not self.inputs:  # a constant: one value per row, which only evaluate knows how to spread
+            return self.evaluate  # type: ignore[return-value]
+        return self._compute
+
     def evaluate(self, columns: Mapping[str, object]) -> np.ndarray:
         """The feature as float64, one value per row of ``columns`` (arrays or a DataFrame's columns)."""
         with np.errstate(all="ignore"):  # a log of zero is -inf, as NumPy says; the contract keeps inputs sane

@@ -10,13 +10,15 @@ its definitions, and needs no pack to be served.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from src.data.schema import InputError, rows_text
+from src.features.expressions import compiled
 from src.features.feature_set import resolve_features
 from src.features.versioned import FeatureDefinition, FeatureSpec, compute, spec_inputs
 from src.utils.errors import ProjectError
@@ -72,6 +74,12 @@ def _inputs(specs: Sequence[FeatureSpec]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(column for spec in specs for column in spec_inputs(spec)))
 
 
+@functools.lru_cache(maxsize=64)
+def _kernels(specs: tuple[FeatureSpec, ...]) -> tuple[Callable[[Mapping[str, np.ndarray]], np.ndarray], ...]:
+    """Each numeric spec's bare computation, compiled once per feature set (not per request)."""
+    return tuple(compiled(expression).kernel() for _, _, expression in specs)
+
+
 class FeatureBuilder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """sklearn transformer computing ``specs`` (name, kind, formula) from the input columns."""
 
@@ -102,7 +110,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def numeric_matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The feature matrix straight from column arrays, without pandas (numeric feature sets only); a
         non-finite feature is a FeatureValueError."""
-        matrix = np.column_stack([compute(spec, columns) for spec in self.specs])
+        kernels = _kernels(self.specs)
+        with np.errstate(all="ignore"):
+            matrix = np.column_stack([kernel(columns) for kernel in kernels])
         if not np.isfinite(matrix).all():  # one check for the common case; the slow one names feature and rows
             for spec in self.specs:
                 _checked(spec, columns)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from src.models.alias_history import AliasEvent, AliasHistory
 from src.models.alias_lock import AliasLock
-from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry
+from src.models.model_registry import Alias, Registry
 from src.models.promotion import Move, revert_locked
 from src.utils.keys import Tag
 

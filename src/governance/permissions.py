@@ -15,7 +15,8 @@ from typing import Literal
 
 from src.governance.auth_client import AuthClient, UserGrants
 from src.governance.policy import Resource, desired_grants, governed
-from src.models.model_registry import AliasHistory, Registry
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Registry
 from src.utils import mlflow_utils
 from src.utils.config import GovernanceConfig, Settings
 from src.utils.errors import ProjectError

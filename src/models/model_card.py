@@ -26,7 +26,8 @@ from src.utils.config import PROJECT_ROOT, ModelCardConfig, Settings
 from src.utils.keys import Tag
 
 if TYPE_CHECKING:
-    from src.models.model_registry import AliasHistory, Registry
+    from src.models.alias_history import AliasHistory
+    from src.models.model_registry import Registry
 
 FACTS_ARTIFACT = "model_card/facts.json"
 CARD_ARTIFACT = "model_card/MODEL_CARD.md"
@@ -281,7 +282,8 @@ def registry_facts(registry: Registry, history: AliasHistory, model: str, versio
 
 def card_of(settings: Settings, model: str, version: str, card_config: ModelCardConfig) -> str:
     """The card of a registered version: what its training logged, what the registry says now, the card config."""
-    from src.models.model_registry import AliasHistory, Registry, RegistryError
+    from src.models.alias_history import AliasHistory
+    from src.models.model_registry import Registry, RegistryError
     from src.utils import mlflow_utils
 
     registry = Registry()

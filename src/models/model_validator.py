@@ -47,7 +47,8 @@ from src.features import lifecycle_record
 from src.features.lifecycle_record import FeatureState, LifecycleStatus, load_states
 from src.features.store_backend import built_here, label
 from src.models.classifier import split_dataset
-from src.models.model_registry import Alias, Registry, VersionInfo, download_model, load_pyfunc
+from src.models.model_loading import download_model, load_pyfunc
+from src.models.model_registry import Alias, Registry, VersionInfo
 from src.utils import mlflow_utils
 from src.utils.config import ModelConfig, Settings, SplitConfig
 from src.utils.errors import ProjectError

@@ -16,9 +16,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from src.models import alias_lock
+from src.models.alias_history import AliasEvent, AliasHistory
 from src.models.alias_lock import AliasLock, Fence
 from src.models.approval import NO_APPROVAL, Approval, missing_approval
-from src.models.model_registry import Alias, AliasEvent, AliasHistory, Registry, RegistryError, VersionInfo
+from src.models.model_registry import Alias, Registry, RegistryError, VersionInfo
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
 from src.utils.keys import Tag

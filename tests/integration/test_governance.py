@@ -36,7 +36,8 @@ from src.governance.auth_client import AuthClient
 from src.governance.auth_server import AuthServer, server_environment
 from src.governance.policy import Resource, desired_grants, governed, members
 from src.models import train_model
-from src.models.model_registry import Alias, AliasHistory, Registry
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Alias, Registry
 from src.utils.config import CONFIG_DIR, PERMISSION_ORDER, PROJECT_ROOT, load_governance_config, resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import eventually, free_port, fresh_database

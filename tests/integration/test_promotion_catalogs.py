@@ -11,7 +11,8 @@ import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from src.models.model_registry import Alias, AliasHistory, Registry
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Alias, Registry
 from src.models.model_validator import validate_version
 from src.models.promotion import Approval, promote, rollback
 from src.models.training_plan import TrainingRequest

@@ -24,7 +24,8 @@ from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from src.features import lifecycle_record
-from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Alias, Registry, RegistryError
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.models.training_plan import TrainingRequest

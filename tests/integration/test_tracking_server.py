@@ -19,7 +19,8 @@ from mlflow import MlflowClient
 
 from scripts import promote_model, validate_model
 from src.models import train_model
-from src.models.model_registry import Alias, AliasHistory, Registry, RegistryError
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Alias, Registry, RegistryError
 from src.models.promotion import Approval, promote
 from src.utils.config import resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server

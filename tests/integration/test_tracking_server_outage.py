@@ -28,7 +28,8 @@ from mlflow import MlflowClient
 
 from scripts import promote_model, validate_model
 from src.models import model_validator, train_model, training
-from src.models.model_registry import AliasHistory, Registry
+from src.models.alias_history import AliasHistory
+from src.models.model_registry import Registry
 from src.utils.config import PROJECT_ROOT, TrackingClientProfile
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import eventually, free_port

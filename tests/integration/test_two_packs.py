@@ -22,7 +22,7 @@ from pipelines.training_pipeline import run_training
 from src.components.scoring import load_scorer
 from src.data.contract import CONTRACT
 from src.data.schema import DataContract
-from src.models.model_registry import model_contract
+from src.models.model_loading import model_contract
 from src.models.training_plan import TrainingRequest
 from tests.conftest import use_store
 from tests.packs import project_with

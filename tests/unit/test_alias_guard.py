@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from src.governance.alias_guard import Restored, Verdict, alert, sanctioned_version, sanctions
-from src.models.model_registry import AliasEvent
+from src.models.alias_history import AliasEvent
 
 VALIDATED = {"1": {"validation.status": "passed"}, "2": {"validation.status": "passed"}, "3": {}}
 

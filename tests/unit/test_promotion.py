@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from src.models.model_registry import Alias, AliasEvent, VersionInfo
+from src.models.alias_history import AliasEvent
+from src.models.model_registry import Alias, VersionInfo
 from src.models.promotion import Approval, Move, PromotionRefused, check_promotion, previous_holder
 from src.utils.keys import Tag
 
