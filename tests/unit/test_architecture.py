@@ -17,8 +17,13 @@ SRC = ROOT / "src"
 #: The doors to MLflow (DESIGN: "MLflow behind one door").
 #: Tracking (with evaluate), the registry, the alias history, model loading and the tracking server's auth API:
 #: a change of MLflow touches one of these.
-MLFLOW_DOORS = {"src.utils.mlflow_utils", "src.models.model_registry", "src.models.alias_history",
-                "src.models.model_loading", "src.governance.auth_client"}
+MLFLOW_DOORS = {
+    "src.utils.mlflow_utils",
+    "src.models.model_registry",
+    "src.models.alias_history",
+    "src.models.model_loading",
+    "src.governance.auth_client",
+}
 #: Each src module -> the test module that covers it (the seed's names where it has them): a unit test module,
 #: except where the module's job needs a real backend.
 UNIT_TESTS = {
