@@ -407,7 +407,10 @@ def _is_number(value: object) -> bool:
 
 
 def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    """None, NaN, or pandas' NA / NaT (recognised by type: this module does not import pandas)."""
+    return (
+        value is None or (isinstance(value, float) and value != value) or type(value).__name__ in {"NAType", "NaTType"}
+    )
 
 
 _NOT_A_FLAG = object()
