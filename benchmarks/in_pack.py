@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
         return 2
     pack, command = argv[0], argv[2:]
     if Path(command[0]).exists():  # the interpreter, named from here (venv/bin/python): the same one there
-        command[0] = str(Path(command[0]).resolve())
+        command[0] = str(Path(command[0]).absolute())  # not resolve(): the venv's python is a symlink
     with tempfile.TemporaryDirectory(prefix=f"bench-{pack}-") as directory:
         project = project_with(pack, Path(directory) / pack)
         print(f"benchmarking in a project with the {pack} pack: {project}", flush=True)

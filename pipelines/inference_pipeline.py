@@ -4,7 +4,8 @@
     python pipelines/inference_pipeline.py --alias staging --input data.csv --output preds.csv --rejects bad.csv
     python pipelines/inference_pipeline.py --alias production --input data.parquet --output preds_dir --engine spark
 
-The workflow: resolve the alias once, load that version, score with the
+The workflow: resolve the alias once, load that version (for @staging/@production, only a version a sanctioned
+move put there: the alias guard's rule, as the endpoint has it), score with the
 chosen engine (``src.components.batch`` on Arrow, or ``src.components.spark_batch``).
 Output is all or nothing; a row that breaks the data contract stops the run
 with its row number, or goes to ``--rejects`` with the reason.
@@ -43,13 +44,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _score(args: argparse.Namespace) -> int:
     from src.components.batch import check_format, run_batch
-    from src.components.scoring import load_scorer
+    from src.components.scoring import load_guarded
 
     check_format(args.input)
     if args.engine == "arrow":
         check_format(args.output)
     settings = cli.settings_from(args)
-    scorer = load_scorer(settings.model_name_for(args.alias), alias=args.alias)
+    scorer = load_guarded(settings, settings.model_name_for(args.alias), args.alias)
     if args.engine == "spark":
         from src.components.spark_batch import run_spark
 

@@ -17,10 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from src.utils import cli
-from src.utils.config import DEFAULT_GOVERNANCE_CONFIG, load_governance_config
+from src.utils.config import DEFAULT_GOVERNANCE_CONFIG, ConfigError, load_governance_config, load_yaml
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,9 +35,11 @@ def _passwords(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     try:
-        found = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        found = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
+    except (OSError, UnicodeDecodeError) as exc:
         raise cli.UsageError(f"cannot read the passwords file {path}: {exc}") from None
+    except ConfigError:  # its text holds passwords: not repeated in the message
+        raise cli.UsageError(f"{path}: not valid YAML (or it uses anchors); its content is not shown") from None
     if not isinstance(found, dict) or not all(isinstance(v, str) and v for v in found.values()):
         raise cli.UsageError(f"{path}: expected a mapping of user: password (non-empty strings)")
     return {str(user): password for user, password in found.items()}

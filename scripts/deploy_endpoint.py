@@ -7,6 +7,7 @@
 The endpoint speaks MLflow's scoring protocol (``POST /invocations``) and
 follows its alias: a promotion or rollback is picked up by polling (and at
 once by a signed MLflow webhook when ``ENDPOINT_WEBHOOK_SECRET`` is set).
+``ENDPOINT_FEEDBACK_TOKEN``, if set, is the bearer token ``POST /feedback`` requires.
 ``smoke`` checks health, each example row of the contract and a refused bad
 request; it exits 1 on any failure. ``rollout`` waits until the endpoint serves
 the version (``/health``), runs the release checks (``smoke``, the expected
@@ -115,6 +116,7 @@ def serve(args: argparse.Namespace) -> int:
         log_retention_days=args.log_retention_days,
         log_enabled=not args.no_inference_log,
         webhook_secret=os.environ.get("ENDPOINT_WEBHOOK_SECRET"),
+        feedback_token=os.environ.get("ENDPOINT_FEEDBACK_TOKEN") or None,
         feature_lookup=args.feature_lookup,
         alias_guard=not args.no_alias_guard,
     )

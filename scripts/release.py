@@ -102,7 +102,7 @@ def staging(args: argparse.Namespace) -> int:
     config = {"model_config": Path(args.config)} if args.config else {}
     request = TrainingRequest(version="auto", env=args.env, environment_config=args.env_config,
                               build_id=args.build_id, **config)  # type: ignore[arg-type]  # fmt: skip
-    settings = cli.settings_from(args)
+    settings = cli.settings_from(args, creates_store=True)  # it trains first
     _step("train", f"--env {args.env} --version auto" + (f" --build-id {args.build_id}" if args.build_id else ""))
     trained = execute(plan_training(request))
     print(trained.summary())

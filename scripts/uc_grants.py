@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write(args: argparse.Namespace) -> int:
-    settings = cli.settings_from(args).model_copy(update={"promotion_mode": args.mode})
+    settings = cli.settings_from(args, creates_store=True).model_copy(update={"promotion_mode": args.mode})
     text = grants_sql(load_governance_config(args.governance), settings)
     if args.output == "-":
         sys.stdout.write(text)

@@ -42,6 +42,8 @@ class ModelSlot:
     last_checked: datetime | None = None
     #: Why the alias could not be read at the last check (the registry is down, say); None once it answers again.
     registry_error: str | None = None
+    #: Why the alias points nowhere at the last check (unset, or its model renamed or deleted); None once it is back.
+    alias_error: str | None = None
 
     def swap(self, scorer: Scorer) -> None:
         self.scorer, self.loaded_at, self.last_reload_error = scorer, datetime.now(UTC), None
@@ -61,10 +63,11 @@ class AliasWatcher:
         resolve: Callable[[], str | None],
         load: Callable[[str], Scorer],
         refuse: Callable[[str], str | None] | None = None,
+        why_missing: Callable[[], str] = lambda: "the alias is not set",
     ) -> None:
         self.slot, self.metrics = slot, metrics
         self.model_name, self.alias, self.poll_seconds = model_name, alias, poll_seconds
-        self._resolve, self._load, self._refuse = resolve, load, refuse
+        self._resolve, self._load, self._refuse, self._why_missing = resolve, load, refuse, why_missing
         self._refused_version: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -89,7 +92,14 @@ class AliasWatcher:
             self.slot.last_checked = datetime.now(UTC)
             target = self._resolve()
             current = self.slot.scorer.handle.version
-            if target is None or target == current:
+            if target is None:  # keep serving what was sanctioned, and say that the alias points nowhere
+                missing = f"{self.model_name}@{self.alias} points nowhere: {self._why_missing()}"
+                if missing != self.slot.alias_error:
+                    logger.error("still serving version %s, but %s", current, missing)
+                self.slot.alias_error = missing
+                return "alias missing"
+            self.slot.alias_error = None
+            if target == current:
                 if self._refused_version is not None:  # the alias is back where it belongs
                     self._refused_version = self.slot.last_reload_error = None
                 return "unchanged"

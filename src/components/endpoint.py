@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from src.components.alias_watcher import AliasWatcher, ModelSlot
 from src.components.inference_log import InferenceLog
-from src.components.scoring import Scorer, load_scorer
+from src.components.scoring import Scorer, load_guarded, load_scorer
 from src.components.serving import ServingConfig, create_app
 from src.components.serving_metrics import Metrics
 from src.components.workers import Nudge, forget_dead_workers, metrics_dir
@@ -42,6 +42,8 @@ class EndpointOptions:
     poll_seconds: float = 10.0
     inference_log: Path | None = None
     webhook_secret: str | None = None
+    #: Required as ``Authorization: Bearer <token>`` on ``POST /feedback`` when set.
+    feedback_token: str | None = None
     feature_lookup: bool = False
     log_retention_days: float | None = None
     log_enabled: bool = True
@@ -57,37 +59,28 @@ class EndpointOptions:
 
 
 def _guard(settings: Settings, name: str, alias: str) -> Callable[[str], str | None]:
-    """Why a version of ``name@alias`` must not be served (None: it may), from the alias history."""
-    from src.governance.alias_guard import refusal
-    from src.models.alias_history import AliasHistory
+    """Why a version of ``name@alias`` must not be served (None: it may), from the alias history and the gate."""
+    from src.governance.alias_guard import Records, refusal
 
-    registry, history = Registry(), AliasHistory(settings.audit_experiment_name)
-    return lambda version: refusal(registry, history, name, alias, version)
+    records = Records.of(settings)
+    return lambda version: refusal(records, name, alias, version)
 
 
-def _first_scorer(settings: Settings, name: str, alias: str, refuse: Callable[[str], str | None] | None) -> Scorer:
-    """The alias's version; if the guard refuses it, the version the alias history puts there, else no start."""
-    scorer = load_scorer(name, alias=alias)
-    reason = refuse(scorer.handle.version) if refuse is not None else None
-    if reason is None:
-        return scorer
-    from src.governance.alias_guard import judge
-    from src.models.alias_history import AliasHistory
-    from src.models.model_registry import Alias
+def _first_scorer(settings: Settings, name: str, alias: str, guarded: bool) -> Scorer:
+    """The alias's version, or the version the guard's rule puts there (``load_guarded``), else no start."""
+    from src.governance.alias_guard import NothingSanctioned
 
-    sanctioned = judge(Registry(), AliasHistory(settings.audit_experiment_name), name, Alias(alias)).sanctioned
-    if sanctioned is None:
-        raise EndpointRefused(f"not serving {name}@{alias}: {reason}, and no version was ever sanctioned there")
-    logger.error("serving version %s instead of @%s's version %s: %s", sanctioned, alias, scorer.handle.version,
-                 reason)  # fmt: skip
-    return load_scorer(name, alias=alias, version=sanctioned)
+    try:
+        return load_guarded(settings, name, alias) if guarded else load_scorer(name, alias=alias)
+    except NothingSanctioned as refused:
+        raise EndpointRefused(str(refused)) from None
 
 
 def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Scorer]:
     """The app serving the profile's model at ``options.alias``, following the alias; and the scorer it starts with."""
     name = settings.model_name_for(options.alias)
     refuse = _guard(settings, name, options.alias) if options.alias_guard else None
-    scorer = _first_scorer(settings, name, options.alias, refuse)
+    scorer = _first_scorer(settings, name, options.alias, options.alias_guard)
     config = ServingConfig(
         model_name=name,
         alias=options.alias,
@@ -95,6 +88,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         poll_seconds=options.poll_seconds,
         inference_log=options.log_path(),
         webhook_secret=options.webhook_secret,
+        feedback_token=options.feedback_token,
     )
     shared_metrics = metrics_dir(options.shared_dir) if options.shared_dir else None
     slot, metrics, registry = ModelSlot(scorer), Metrics(name, shared_metrics), Registry()
@@ -112,6 +106,12 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         resolve=resolve,
         load=lambda version: load_scorer(name, alias=options.alias, version=version),
         refuse=refuse,
+        why_missing=lambda: (
+            "the alias is not set"
+            if registry.model_exists(name)
+            else "the model no longer exists "
+            "under this name (renamed or deleted: the alias guard puts a renamed one back)"
+        ),
     )
     log = None
     if config.inference_log:

@@ -64,6 +64,8 @@ def create_tables(connection: sqlite3.Connection) -> None:
         connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({typed})")
     connection.execute("CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)")
     connection.execute("CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id)")
+    # feedback is kept only for requests the log holds: found by this index, not a scan
+    connection.execute("CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id)")
 
 
 def existing_columns(connection: sqlite3.Connection, table: str) -> set[str]:
@@ -86,6 +88,18 @@ def _insert(connection: sqlite3.Connection, table: str, columns: Sequence[str], 
         chunk = rows[start : start + per_statement]
         marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
         connection.execute(f"INSERT INTO {table} ({names}) VALUES {marks}", [v for row in chunk for v in row])
+
+
+def _insert_feedback(connection: sqlite3.Connection, rows: list[tuple[object, ...]]) -> int:
+    """Insert the labels of requests the log served (any process writing this file); return how many were
+    refused for naming a request it never served."""
+    before = connection.total_changes
+    connection.executemany(
+        "INSERT INTO feedback (request_id, ts, label) SELECT ?, ?, ? "
+        "WHERE EXISTS (SELECT 1 FROM predictions WHERE request_id = ?)",
+        [(*row, row[0]) for row in rows],
+    )
+    return len(rows) - (connection.total_changes - before)
 
 
 def _add_columns(connection: sqlite3.Connection, names: list[str], known: set[str]) -> None:
@@ -123,6 +137,8 @@ class InferenceLog:
         self._closing = threading.Event()
         #: Requests not logged because the writer fell ``max_pending_rows`` behind (memory stays bounded).
         self.dropped = 0
+        #: Feedback labels refused at write time: their request ID is not one this log served.
+        self.feedback_refused = 0
         self._max_pending_rows = max_pending_rows
         # rows queued (by the request path: the event loop, one thread) and rows taken (by the writer): each has a
         # single writer, so neither loses an update, and their difference is what waits, without a lock
@@ -202,12 +218,18 @@ class InferenceLog:
 
     @staticmethod
     def _write(connection: sqlite3.Connection, pending: dict[tuple[str, tuple[str, ...]], list[tuple[object, ...]]],
-               known: set[str]) -> None:  # fmt: skip
+               known: set[str]) -> int:  # fmt: skip
+        """Write one batch in one transaction; return the feedback labels refused (unknown request IDs)."""
+        refused = 0
         with connection:
             for (table, layout), rows in pending.items():
+                if table == "feedback":
+                    refused += _insert_feedback(connection, rows)
+                    continue
                 if table == "predictions" and not known.issuperset(layout):
                     _add_columns(connection, [name for name in layout if name not in known], known)
                 _insert(connection, table, layout, rows)
+        return refused
 
     def _run(self) -> None:
         """Every ``flush_seconds`` (or at close): write what was queued, ``WRITE_ROWS`` rows per transaction."""
@@ -219,7 +241,7 @@ class InferenceLog:
             closing = self._closing.wait(self._flush_seconds)
             while pending := self._take():
                 try:
-                    self._write(connection, pending, known)
+                    self.feedback_refused += self._write(connection, pending, known)
                 except sqlite3.Error as exc:  # a locked or broken file loses this batch, never the writer
                     self.dropped += len({row[0] for rows in pending.values() for row in rows})  # requests
                     logger.error("inference log %s: a batch of %d row(s) was not written: %s", self.path,

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,8 +37,23 @@ from sklearn.preprocessing import StandardScaler
 
 from src.data.schema import DataContract, InputError, OutOfContract
 from src.features.feature_builder import FeatureBuilder
+from src.utils.logging import get_logger
 
-__all__ = ["Columns", "InputError", "ModelHandle", "OutOfContract", "Predictions", "Scorer", "load_scorer"]
+if TYPE_CHECKING:
+    from src.utils.config import Settings
+
+logger = get_logger(__name__)
+
+__all__ = [
+    "Columns",
+    "InputError",
+    "ModelHandle",
+    "OutOfContract",
+    "Predictions",
+    "Scorer",
+    "load_guarded",
+    "load_scorer",
+]
 
 #: Column arrays keyed by input column name: the form every input is turned into before scoring.
 Columns = Mapping[str, np.ndarray]
@@ -198,6 +214,26 @@ def _with_suggestions(unknown: Sequence[str], expected: Sequence[str]) -> list[s
         close = difflib.get_close_matches(column, expected, n=1, cutoff=0.75)
         named.append(f"{column} (did you mean {close[0]}?)" if close else column)
     return named
+
+
+def load_guarded(settings: Settings, model_name: str, alias: str) -> Scorer:
+    """The scorer a consumer of ``model_name@alias`` may use: the alias's version if a sanctioned move put it
+    there, else the version the alias history sanctions, said in one error line (src/governance/alias_guard.py).
+
+    The endpoint, batch (Arrow and Spark) and the release checks load through here, so one rule decides what
+    all of them score.
+    """
+    from src.governance.alias_guard import Records, version_to_score
+    from src.models.model_registry import Registry, RegistryError
+
+    registry = Registry()
+    found = registry.version_at(model_name, alias)
+    if found is None:
+        raise RegistryError(f"no version of {model_name} holds @{alias}")
+    choice = version_to_score(Records.of(settings, registry), model_name, alias, found.version)
+    if choice.overruled is not None:
+        logger.error("%s", choice.describe(model_name, alias, found.version))
+    return load_scorer(model_name, alias=alias, version=choice.version)
 
 
 def load_scorer(model_name: str, *, alias: str | None = None, version: str | None = None) -> Scorer:

@@ -16,6 +16,7 @@ a thread hop costs more than it saves (DESIGN: -35% throughput, p99 spikes).
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 import uuid
@@ -36,7 +37,7 @@ from src.components.openapi import request_schema
 from src.components.payloads import JSON_MEDIA, UnsupportedMediaType, parse_body, parse_keys
 from src.components.scoring import Columns, InputError, OutOfContract, Scorer
 from src.components.serving_metrics import Metrics
-from src.components.webhook import verify_webhook
+from src.components.webhook import WEBHOOK_MAX_BODY_BYTES, WebhookVerifier
 
 #: A key-only request's features, looked up in the online store (``KeyError``: unknown key; ``ConnectionError``).
 Lookup = Callable[[list[int]], dict[str, np.ndarray]]
@@ -52,6 +53,8 @@ class ServingConfig:
     poll_seconds: float = 10.0
     inference_log: Path | None = None
     webhook_secret: str | None = None
+    #: If set, ``POST /feedback`` needs ``Authorization: Bearer <token>`` (``ENDPOINT_FEEDBACK_TOKEN``).
+    feedback_token: str | None = None
 
 
 #: HTTP status -> the ``error_code`` MLflow's clients know.
@@ -92,6 +95,8 @@ def feedback_labels(body: bytes, classes: tuple[str, ...]) -> list[tuple[str, st
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("request_id"), str) or not item["request_id"]:
             raise ValueError(f'item {index}: expected {{"request_id": "...", "label": "..."}}')
+        if len(item["request_id"]) > _MAX_REQUEST_ID or not item["request_id"].isprintable():
+            raise ValueError(f"item {index}: a request_id is at most {_MAX_REQUEST_ID} printable characters")
         if item.get("label") not in classes:
             raise ValueError(f"item {index}: label must be one of {list(classes)}, got {item.get('label')!r}")
         labels.append((item["request_id"], item["label"]))
@@ -124,6 +129,8 @@ class Routes:
     ) -> None:
         self.slot, self.config, self.metrics = slot, config, metrics
         self.watcher, self.log, self.lookup, self.notify = watcher, log, lookup, notify
+        self.webhooks = WebhookVerifier(config.webhook_secret) if config.webhook_secret else None
+        self._feedback_refused_reported = 0
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -176,9 +183,9 @@ class Routes:
                              scorer.classes)  # fmt: skip
         return _json({"predictions": labels})
 
-    async def _body(self, request: Request) -> bytes:
+    async def _body(self, request: Request, limit: int | None = None) -> bytes:
         """The body, refused (413) as soon as it is known to exceed the limit: declared or streamed."""
-        limit = self.config.max_body_bytes
+        limit = limit or self.config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise _Refusal(413, "too_large", f"request body over {limit} bytes")
@@ -223,13 +230,24 @@ class Routes:
     # --- the other routes ---------------------------------------------------------------
 
     async def feedback(self, request: Request) -> Response:
-        """True labels for served requests: ``{"request_id": ..., "label": ...}`` or a list of them."""
-        try:
-            labels = feedback_labels(await request.body(), self.slot.scorer.classes)
-        except ValueError as exc:
-            return _error(400, str(exc), "label")
+        """True labels for served requests: ``{"request_id": ..., "label": ...}`` or a list of them.
+
+        Labels decide the monitored accuracy, so who may post them is bounded: a token if one is configured, a
+        body within the limit, IDs as ``/invocations`` accepts them, labels among the model's classes; the log
+        keeps a label only for a request it served (the rest are counted as refused).
+        """
+        token = self.config.feedback_token
+        if token is not None and not _bearer_is(request, token):
+            self.metrics.feedback_refused.inc()
+            return _error(401, "posting labels needs this endpoint's feedback token (Authorization: Bearer ...)")
         if self.log is None:
             return _error(404, "feedback needs the inference log (--inference-log), which is off on this endpoint")
+        try:
+            labels = feedback_labels(await self._body(request), self.slot.scorer.classes)
+        except _Refusal as refused:
+            return _error(refused.status, refused.message)
+        except ValueError as exc:
+            return _error(400, str(exc), "label")
         self.log.feedback(labels)
         self.metrics.feedback.inc(len(labels))
         return _json({"accepted": len(labels)}, status=202)
@@ -241,7 +259,9 @@ class Routes:
         slot, current = self.slot, self.slot.scorer.handle
         workers = self.metrics.worker_versions()
         return {
-            "status": "ok" if slot.last_reload_error is None and slot.registry_error is None else "degraded",
+            "status": "ok"
+            if all(e is None for e in (slot.last_reload_error, slot.registry_error, slot.alias_error))
+            else "degraded",
             "model_name": current.name,
             "model_version": current.version,
             "alias": self.config.alias,
@@ -251,6 +271,7 @@ class Routes:
             "last_alias_check": slot.last_checked.isoformat(timespec="seconds") if slot.last_checked else None,
             "last_reload_error": slot.last_reload_error,
             "registry_error": slot.registry_error,
+            "alias_error": slot.alias_error,
             **({"worker": str(os.getpid()), "workers": workers} if workers else {}),
         }
 
@@ -260,22 +281,40 @@ class Routes:
     def prometheus(self) -> Response:
         if self.log is not None:
             self.metrics.log_dropped.set(self.log.dropped)
+            refused = self.log.feedback_refused  # counted by the log's writer: reported here, as it grows
+            self.metrics.feedback_refused.inc(refused - self._feedback_refused_reported)
+            self._feedback_refused_reported = refused
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def webhook(self, request: Request) -> Response:
-        if not self.config.webhook_secret:
+        if self.webhooks is None:
             return _error(404, "webhooks are not enabled on this endpoint (no secret configured)")
-        payload = await request.body()
-        if not verify_webhook(self.config.webhook_secret, dict(request.headers), payload):
-            return _error(401, "invalid or stale webhook signature")
-        event = orjson.loads(payload)
-        data = event.get("data", {})
+        try:
+            payload = await self._body(request, WEBHOOK_MAX_BODY_BYTES)
+        except _Refusal as refused:
+            return _error(refused.status, refused.message)
+        refusal = self.webhooks.problem(request.headers, payload)
+        if refusal is not None:
+            return _error(refusal.status, refusal.message)
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return _error(400, "a signed delivery whose body is not JSON")
+        if not isinstance(event, dict):
+            return _error(400, "a signed delivery whose body is not a JSON object")
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
         relevant = event.get("entity") == "model_version_alias" and data.get("name") == self.config.model_name
         if relevant and data.get("alias") == self.config.alias and self.watcher is not None:
             self.watcher.poke()
             if self.notify is not None:
                 self.notify()
         return _json({"accepted": bool(relevant)})
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
 def _carries_only(body: bytes, key: str) -> bool:

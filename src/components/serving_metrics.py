@@ -77,6 +77,10 @@ class Metrics:
                                 registry=registry)  # fmt: skip
         self.feedback = Counter("model_feedback_labels_total", "True labels received on /feedback", ["model"],
                                 registry=registry).labels(model)  # fmt: skip
+        self.feedback_refused = Counter(
+            "model_feedback_refused_total", "Feedback labels refused: unknown request ID, or no valid token",
+            ["model"], registry=registry,
+        ).labels(model)  # fmt: skip
         self.log_dropped = Gauge("model_inference_log_dropped", "Requests not logged: the log writer fell behind",
                                  ["model"], registry=registry, multiprocess_mode="livesum").labels(model)  # fmt: skip
         self.registry_up = Gauge("model_registry_reachable", "1 if the last alias check could read the registry",

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from src.features.feature_definitions import DEFINITIONS
-from src.utils.config import CONFIG_DIR
+from src.utils.config import CONFIG_DIR, load_yaml
 from src.utils.errors import ProjectError
 
 LIFECYCLE_FILE = CONFIG_DIR / "feature_lifecycle.yaml"
@@ -58,7 +58,7 @@ class FeatureState:
 
 
 def load_states(path: Path = LIFECYCLE_FILE) -> dict[str, FeatureState]:
-    content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    content = load_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     states = {}
     for name, entry in (content.get("features") or {}).items():
         try:

@@ -149,6 +149,8 @@ def creators(settings: Settings, registry: Registry) -> Creators:
     def experiment(resource: Resource) -> str:
         if resource.name == settings.audit_experiment_name:
             return AliasHistory(resource.name).ensure()
+        if resource.name == settings.validation_experiment_name:
+            return mlflow_utils.ensure_validation_experiment(settings)
         return mlflow_utils.ensure_project_experiment(settings)
 
     def model(resource: Resource) -> None:

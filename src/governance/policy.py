@@ -47,6 +47,7 @@ def experiments(settings: Settings) -> dict[str, Resource]:
     """The experiments the config names, by kind."""
     return {
         "training": Resource("experiment", settings.experiment_name),
+        "validation": Resource("experiment", settings.validation_experiment_name),
         "audit": Resource("experiment", settings.audit_experiment_name),
     }
 

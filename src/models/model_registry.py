@@ -24,7 +24,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from src.utils.errors import ProjectError
-from src.utils.mlflow_utils import access_refused, outage
+from src.utils.keys import Tag
+from src.utils.mlflow_utils import access_refused, outage, store_trouble
 from src.utils.naming import check_registered_model_name
 
 if TYPE_CHECKING:
@@ -87,6 +88,10 @@ class RegistryAccessDenied(RegistryError, PermissionError):
 def failure(doing: str, exc: Exception, needs: str | None = None) -> RegistryError:
     """The error for a failed registry call: what was being done, and the server that did not answer or refused
     the caller, if so (``needs``: the permission the call needs, for a 403)."""
+    trouble = store_trouble(exc)
+    if trouble is not None:
+        kind = RegistryUnreachable if isinstance(trouble, ConnectionError) else RegistryError
+        return kind(f"{doing}: {trouble}")
     down = outage(exc)
     if down is not None:
         return RegistryUnreachable(f"{doing}: {down}")
@@ -153,6 +158,24 @@ class Registry:
                 return []
             raise failure(f"cannot list the versions of {name}", exc, f"READ on registered model {name}") from exc
 
+    def renamed_to(self, name: str) -> str | None:
+        """The current name of the model the project registered as ``name``, if it was renamed (else ``None``)."""
+        try:
+            found = self._client.search_registered_models(f"tags.`{Tag.REGISTERED_AS.value}` = '{name}'")
+        except MlflowException as exc:
+            raise failure(
+                f"cannot search for the model registered as {name}", exc, "READ on registered models"
+            ) from exc
+        names = sorted(str(model.name) for model in found if model.name != name)
+        return names[0] if names else None
+
+    def rename_model(self, name: str, new_name: str) -> None:
+        check_registered_model_name(new_name)
+        try:
+            self._client.rename_registered_model(name, new_name)
+        except MlflowException as exc:
+            raise failure(f"cannot rename {name} to {new_name}", exc, f"EDIT on registered model {name}") from exc
+
     @staticmethod
     def _info(found: object) -> VersionInfo:
         return VersionInfo(
@@ -195,7 +218,7 @@ class Registry:
         if self.model_exists(name):
             return
         try:
-            self._client.create_registered_model(name, description=description)
+            self._client.create_registered_model(name, tags={Tag.REGISTERED_AS: name}, description=description)
         except MlflowException as exc:
             if not self.model_exists(name):  # a concurrent first promotion may have created it
                 raise failure(f"cannot create {name}", exc, "the right to create registered models") from exc
@@ -237,6 +260,7 @@ class Registry:
         client = self._client
         created = False
         try:
+            model_tags = {**model_tags, Tag.REGISTERED_AS: name}
             if self.model_exists(name):
                 client.update_registered_model(name, description=model_description)
                 for key, value in model_tags.items():

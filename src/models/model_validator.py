@@ -30,7 +30,8 @@ import json
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -49,6 +50,7 @@ from src.features.store_backend import built_here, label
 from src.models.classifier import split_dataset
 from src.models.model_loading import download_model, load_pyfunc
 from src.models.model_registry import Alias, Registry, VersionInfo
+from src.models.verdict import DECISION_FILE, decision_digest
 from src.utils import mlflow_utils
 from src.utils.config import ModelConfig, Settings, SplitConfig
 from src.utils.errors import ProjectError
@@ -70,6 +72,8 @@ EVALUATE_METRICS: dict[str, tuple[str, bool]] = {
 
 #: Noise a model must not react to: this share of each numeric input's standard deviation (on the held-out rows).
 NOISE_FRACTION = 0.01
+#: MLflow's longest parameter value.
+MAX_PARAM_CHARS = 6000
 MIN_NOISE_AGREEMENT = 0.95
 
 
@@ -405,27 +409,37 @@ def _latency_checks(model: PyFuncModel, held_out: _HeldOut, model_config: ModelC
     return [_check("latency_single_row", single), _check("latency_batch", batched)]
 
 
-def _record(decision: ValidationDecision, registry: Registry, run_id: str) -> ValidationDecision:
-    """Write the verdict on the version (tags) and in its validation run (params, metrics, JSON)."""
+def _record(decision: ValidationDecision, run_id: str) -> ValidationDecision:
+    """Write the verdict into its validation run: the decision as JSON, and as parameters (MLflow never lets a
+    parameter change, so the run's verdict is final) with the decision's digest (src/models/verdict.py)."""
     decision = replace(decision, run_id=run_id)
     status = "passed" if decision.passed else "failed"
-    mlflow_utils.set_tags(
-        {Tag.VALIDATION_STATUS: status, Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks)}
-    )
-    mlflow_utils.log_dict(
+    text = json.dumps(
         {**asdict(decision), "passed": decision.passed, "failed_checks": list(decision.failed_checks)},
-        "validation/decision.json",
-    )
+        indent=2, default=str,
+    )  # fmt: skip
+    mlflow_utils.log_text(text, DECISION_FILE)
+    failed = join_list(decision.failed_checks)
+    mlflow_utils.set_tags({Tag.VALIDATION_STATUS: status, Tag.VALIDATION_FAILED_CHECKS: failed})
+    mlflow_utils.log_params({
+        Param.VALIDATION_FAILED_CHECKS: failed[:MAX_PARAM_CHARS],
+        Param.DECISION_SHA256: decision_digest(text),
+        Param.VALIDATION_STATUS: status,
+    })  # fmt: skip
+    return decision
+
+
+def _publish(decision: ValidationDecision, registry: Registry) -> None:
+    """Copy the finished run's verdict onto the version's tags, for the registry UI and the model card."""
     tags = {  # the status last: a write cut short never shows a verdict without its details
         Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks),
-        Tag.VALIDATION_RUN_ID: run_id,
+        Tag.VALIDATION_RUN_ID: decision.run_id or "",
         Tag.VALIDATION_AT: datetime.now(UTC).isoformat(timespec="seconds"),
         Tag.VALIDATION_BASELINE: decision.baseline_version or "",
         **{f"{VALIDATION_CHECK_PREFIX}{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
-        Tag.VALIDATION_STATUS: status,
+        Tag.VALIDATION_STATUS: "passed" if decision.passed else "failed",
     }
     registry.set_version_tags(decision.model, decision.version, tags)
-    return decision
 
 
 def validate_version(
@@ -436,7 +450,11 @@ def validate_version(
     alias: str | None = None,
     registry: Registry | None = None,
 ) -> ValidationDecision:
-    """Validate one version, record the decision, and return it. Moves no alias."""
+    """Validate one version, record the decision in the gate's experiment and on the version, and return it.
+
+    Moves no alias. The verdict counts once its run has finished (src/models/verdict.py): a validation cut short
+    leaves the version's previous verdict in force.
+    """
     registry = registry or Registry()
     candidate = resolve_candidate(settings, registry, version, alias)
     held_out = _held_out(candidate, model_config)
@@ -445,7 +463,16 @@ def validate_version(
         champion = None  # the candidate is the champion: nothing to compare with
     if champion is not None and champion.version == candidate.version and champion.name == candidate.name:
         champion = None
-    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    with verdict_run(settings, candidate, champion) as run_id:
+        decision = _record(_judge(candidate, champion, held_out, model_config, settings), run_id)
+    _publish(decision, registry)
+    return decision
+
+
+@contextmanager
+def verdict_run(settings: Settings, candidate: VersionInfo, champion: VersionInfo | None) -> Iterator[str]:
+    """The validation run in the gate's experiment, naming what it judges before it judges it (its ID)."""
+    experiment_id = mlflow_utils.ensure_validation_experiment(settings)
     name = run_name(candidate.tags.get(Tag.MODEL_VERSION, "0.0.0"), "validation")
     run_tags = {
         Tag.VALIDATION_MODEL: candidate.name,
@@ -454,34 +481,48 @@ def validate_version(
         Tag.AUTHOR: candidate.tags.get(Tag.AUTHOR, ""),
     }
     with mlflow_utils.tracked_run(experiment_id, name, run_tags) as run:
-        checks = [CheckResult("held_out_data", held_out.digest_matches, held_out.detail)]
-        with tempfile.TemporaryDirectory() as directory:
-            local = download_model(candidate.source, Path(directory))
-            try:
-                model = load_pyfunc(local, check_environment=False)  # the environment check below says it
-            except Exception as exc:  # a model that does not load fails the gate
-                checks.append(CheckResult("loads", False, f"{type(exc).__name__}: {exc}"))
-                decision = ValidationDecision(candidate.name, candidate.version, tuple(checks))
-                return _record(decision, registry, run.info.run_id)
-            checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
-            checks += _contract_checks(model, local, candidate)
-            checks += _governance_checks(candidate, model_config, settings)
-            candidate_result = _evaluate(model, held_out.frame)  # the loaded model: no second load
-        champion_result = None
-        if champion is not None:  # the baseline, judged in this environment like the candidate: no pin warning
-            baseline = load_pyfunc(champion.uri, check_environment=False)
-            champion_result = _evaluate(baseline, held_out.frame, prefix=CHAMPION_PREFIX)
-        checks += _metric_checks(candidate_result, champion_result, model_config)
-        checks += _behaviour_checks(model, held_out)
-        checks += _latency_checks(model, held_out, model_config)
-        decision = ValidationDecision(
-            model=candidate.name,
-            version=candidate.version,
-            checks=tuple(checks),
-            metrics=dict(candidate_result.metrics),
-            baseline_version=champion.version if champion else None,
-        )
-        return _record(decision, registry, run.info.run_id)
+        mlflow_utils.log_params({
+            Param.VALIDATED_MODEL: candidate.name,
+            Param.VALIDATED_VERSION: candidate.version,
+            Param.VALIDATED_RUN: candidate.run_id or "",
+        })  # fmt: skip
+        yield run.info.run_id
+
+
+def _judge(
+    candidate: VersionInfo,
+    champion: VersionInfo | None,
+    held_out: _HeldOut,
+    model_config: ModelConfig,
+    settings: Settings,
+) -> ValidationDecision:
+    """Every check of the gate on the candidate (and the champion, if any, as its baseline)."""
+    checks = [CheckResult("held_out_data", held_out.digest_matches, held_out.detail)]
+    with tempfile.TemporaryDirectory() as directory:
+        local = download_model(candidate.source, Path(directory))
+        try:
+            model = load_pyfunc(local, check_environment=False)  # the environment check below says it
+        except Exception as exc:  # a model that does not load fails the gate
+            checks.append(CheckResult("loads", False, f"{type(exc).__name__}: {exc}"))
+            return ValidationDecision(candidate.name, candidate.version, tuple(checks))
+        checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
+        checks += _contract_checks(model, local, candidate)
+        checks += _governance_checks(candidate, model_config, settings)
+        candidate_result = _evaluate(model, held_out.frame)  # the loaded model: no second load
+    champion_result = None
+    if champion is not None:  # the baseline, judged in this environment like the candidate: no pin warning
+        baseline = load_pyfunc(champion.uri, check_environment=False)
+        champion_result = _evaluate(baseline, held_out.frame, prefix=CHAMPION_PREFIX)
+    checks += _metric_checks(candidate_result, champion_result, model_config)
+    checks += _behaviour_checks(model, held_out)
+    checks += _latency_checks(model, held_out, model_config)
+    return ValidationDecision(
+        model=candidate.name,
+        version=candidate.version,
+        checks=tuple(checks),
+        metrics=dict(candidate_result.metrics),
+        baseline_version=champion.version if champion else None,
+    )
 
 
 def decision_as_json(decision: ValidationDecision) -> str:

@@ -2,7 +2,7 @@
 
 The policy is plain functions over what the registry says about a version:
 forward only (a target alias takes the version at the alias before it), only
-a version that passed validation, and production only with an approval and
+a version the gate passed (its own record, src/models/verdict.py, never a tag), and production only with an approval and
 a reason from someone other than the version's author (four-eyes).
 
 Every move runs under the target alias's lock and is recorded in the alias
@@ -20,6 +20,7 @@ from src.models.alias_history import AliasEvent, AliasHistory
 from src.models.alias_lock import AliasLock, Fence
 from src.models.approval import NO_APPROVAL, Approval, missing_approval
 from src.models.model_registry import Alias, Registry, RegistryError, VersionInfo
+from src.models.verdict import Verdicts
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
 from src.utils.keys import Tag
@@ -51,19 +52,15 @@ class Move:
         return f"{self.action}: {self.model}@{self.alias} {before} -> {after}"
 
 
-def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval) -> None:
-    """Refuse, with the reason, a move the policy does not allow."""
+def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval, verdict: str | None) -> None:
+    """Refuse, with the reason, a move the policy does not allow.
+
+    ``verdict``: why the gate's own record does not pass the candidate (``Verdicts.problem``), ``None`` if it does.
+    """
     if target not in SOURCE_OF:
         raise PromotionRefused("@dev is set by training; promote to staging or production")
-    status = candidate.tags.get(Tag.VALIDATION_STATUS)
-    if status is None:
-        raise PromotionRefused(
-            f"version {candidate.version} of {candidate.name} has not been validated: "
-            f"run scripts/validate_model.py --version {candidate.version}"
-        )
-    if status != "passed":
-        failed = candidate.tags.get(Tag.VALIDATION_FAILED_CHECKS, "see its validation run")
-        raise PromotionRefused(f"version {candidate.version} failed validation ({failed})")
+    if verdict is not None:
+        raise PromotionRefused(verdict)
     if target is Alias.PRODUCTION:
         _check_approval(candidate, approval)
 
@@ -91,6 +88,7 @@ def promote(
     history: AliasHistory | None = None,
     lock: AliasLock | None = None,
     expected: str | None = None,
+    verdicts: Verdicts | None = None,
 ) -> Move:
     """Move ``target`` to the version now at the alias before it, if the policy allows.
 
@@ -109,7 +107,7 @@ def promote(
     if expected is not None and candidate.version != str(expected):
         raise PromotionRefused(f"@{source} of {candidate.name} holds version {candidate.version}, not version "
                                f"{expected}: it moved since; nothing was promoted")  # fmt: skip
-    check_promotion(target, candidate, approval)
+    check_promotion(target, candidate, approval, (verdicts or Verdicts(settings)).problem(candidate))
     model = settings.model_name_for(target)
     request = _MoveRequest(model, target, candidate, "promote", actor, approval)
     if model == candidate.name:

@@ -66,15 +66,39 @@ def actor_option(target: argparse.ArgumentParser) -> None:
     target.add_argument("--actor", help="who runs the command (default: $MLOPS_ACTOR, else git user.email)")
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Resolve the profile named on the command line, and point MLflow at it."""
+def settings_from(args: argparse.Namespace, *, creates_store: bool = False) -> Settings:
+    """Resolve the profile named on the command line, and point MLflow at it.
+
+    A command that reads the registry (``creates_store`` False: all but training) refuses an embedded store file
+    that is missing or empty rather than letting MLflow create an empty registry there and answer from it.
+    """
     # MLflow's download progress bars are for people: in a CI log they are dozens of lines of noise
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())
     from src.utils.mlflow_utils import configure_tracking
 
     settings = resolve_settings(args.env, args.env_config)
+    if not creates_store:
+        for uri in {settings.tracking_uri, settings.registry_uri}:
+            check_store_exists(uri)
     configure_tracking(settings)
     return settings
+
+
+class StoreMissing(ProjectError, FileNotFoundError):
+    """The embedded store a reading command needs is not there (or is an empty file)."""
+
+
+def check_store_exists(uri: str) -> None:
+    """Refuse a ``sqlite:///`` store file that does not exist or is empty (0 bytes); other stores pass."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.exists():
+        raise StoreMissing(f"the tracking store {path} does not exist: nothing is registered there yet "
+                           "(train first: make train; or point MLFLOW_TRACKING_URI at the store)")  # fmt: skip
+    if path.stat().st_size == 0:
+        raise StoreMissing(f"the tracking store {path} is an empty file (0 bytes), not an MLflow store: "
+                           "restore it from a backup, or remove it and train again (make train)")  # fmt: skip
 
 
 def current_actor(explicit: str | None = None) -> str:

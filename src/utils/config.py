@@ -326,6 +326,11 @@ class Settings(_Frozen):
         """Where alias moves are recorded: beside the training experiment."""
         return f"{self.experiment_name}_registry_audit"
 
+    @property
+    def validation_experiment_name(self) -> str:
+        """Where the gate records its verdicts: an experiment only CI writes (configs/governance.yaml)."""
+        return f"{self.experiment_name}_validation"
+
     def model_name_for(self, alias: str) -> str:
         """The registered model that carries ``alias`` under the promotion mode.
 
@@ -351,13 +356,49 @@ class Settings(_Frozen):
 _Config = TypeVar("_Config", bound=BaseModel)
 
 
+#: Configuration files are a few KB; a larger one is refused before it is parsed.
+MAX_CONFIG_BYTES = 1_000_000
+#: How much of a refused value an error message repeats, at most.
+MAX_ECHO_CHARS = 200
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases: a config never needs them, and nested aliases expand
+    exponentially (a "billion laughs" document of a few hundred bytes hangs the loader and fills memory)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in configuration files",
+                event.start_mark,
+            )  # fmt: skip
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse one configuration file's text: no anchors or aliases, a bounded size, errors naming ``source``."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} characters, over the {MAX_CONFIG_BYTES:,} a config may hold")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {echo(str(exc), 4 * MAX_ECHO_CHARS)}") from None
+
+
+def echo(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` shortened to ``limit`` characters for an error message (an input is never repeated whole)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found")
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    content = load_yaml(text, str(path))
     if not isinstance(content, Mapping):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(content).__name__}")
     return content
@@ -371,7 +412,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     elif error["type"] == "missing":
         message = "required key is missing"
     got = error.get("input")
-    detail = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {got!r})"
+    detail = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {echo(repr(got))})"
     return f"  - {key}: {message}{detail}"
 
 
@@ -526,8 +567,8 @@ DEFAULT_GOVERNANCE_CONFIG = CONFIG_DIR / "governance.yaml"
 #: MLflow's permissions, weakest first (mlflow.server.auth.permissions): each includes the ones before it.
 Permission = Literal["NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE"]
 PERMISSION_ORDER: tuple[str, ...] = ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE")
-#: The experiments a role is granted on: the model's training experiment and its alias history.
-ExperimentKind = Literal["training", "audit"]
+#: The experiments a role is granted on: the model's training experiment, the gate's verdicts, the alias history.
+ExperimentKind = Literal["training", "validation", "audit"]
 Environment = Literal["dev", "staging", "production"]
 
 
@@ -552,7 +593,7 @@ class RoleConfig(_Frozen):
 
     @model_validator(mode="after")
     def _every_resource_named(self) -> RoleConfig:
-        missing = [k for k in ("training", "audit") if k not in self.experiments]
+        missing = [k for k in ("training", "validation", "audit") if k not in self.experiments]
         missing += [e for e in ("dev", "staging", "production") if e not in self.models]
         if missing:
             raise ValueError(f"say the permission on each experiment and model; missing: {', '.join(missing)}")

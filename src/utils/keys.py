@@ -40,6 +40,8 @@ class Tag(StrEnum):
     VALIDATION_MODEL = "validation.model"
     VALIDATION_VERSION = "validation.version"
     COPIED_FROM = "promotion.copied_from"
+    #: On a registered model: the name the project created it under (a rename keeps it; the alias guard reads it).
+    REGISTERED_AS = "governance.registered_as"
     #: MLflow's own: without it the MLflow 3 UI opens the experiment in its GenAI view.
     EXPERIMENT_KIND = "mlflow.experimentKind"
 
@@ -70,6 +72,16 @@ class Param(StrEnum):
     FEATURE_SOURCE = "feature_source"
     FEATURE_SERVICE = "feature_service"
     FEATURES = "features"
+    #: The gate's verdict, logged as parameters of its validation run: MLflow never lets a parameter change, so a
+    #: run's verdict cannot be rewritten, and only the gate's experiment holds runs that count (src/models/verdict.py).
+    VALIDATED_MODEL = "validation.model"
+    VALIDATED_VERSION = "validation.version"
+    #: The training run of the judged version: a copy into another catalog keeps it, a different model does not.
+    VALIDATED_RUN = "validation.model_run_id"
+    VALIDATION_STATUS = "validation.status"
+    VALIDATION_FAILED_CHECKS = "validation.failed_checks"
+    #: SHA-256 of the decision artifact (``validation/decision.json``) as logged.
+    DECISION_SHA256 = "validation.decision_sha256"
 
 
 class ModelMetadata(StrEnum):

@@ -113,8 +113,51 @@ def _raise_if_refused(exc: BaseException, needs: str) -> None:
         raise refused from exc
 
 
+class StoreLocked(BackendError, ConnectionError):
+    """The embedded store is locked by another process past SQLite's wait; this call changed nothing."""
+
+
+#: SQLite's words for a store it cannot use, and ours.
+_SQLITE_TROUBLE = (
+    ("database is locked", "is locked by another process (SQLite gave up waiting)"),
+    ("file is not a database", "is not an SQLite database (corrupt or truncated?)"),
+    ("database disk image is malformed", "is corrupt (database disk image is malformed)"),
+    ("no such table", "is not an MLflow store, or an incomplete one (no such table)"),
+    ("unable to open database file", "cannot be opened (its directory is missing or not writable)"),
+)
+
+
+def store_trouble(exc: BaseException) -> BackendError | None:
+    """A locked, corrupt or foreign SQLite store behind ``exc`` (an MLflow or SQLAlchemy error), in one line."""
+    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    database = _database_error(exc)
+    if database is None and not isinstance(exc, MlflowException):
+        return None
+    for marker, meaning in _SQLITE_TROUBLE:
+        if marker in text:
+            store = mlflow.get_tracking_uri()
+            where = store.removeprefix("sqlite:///") if store.startswith("sqlite:") else store
+            if marker == "database is locked":
+                return StoreLocked(f"the tracking store {where} {meaning}")
+            return BackendError(f"the tracking store {where} {meaning}: restore it from a backup or move it away")
+    return None
+
+
+def _database_error(exc: BaseException) -> BaseException | None:
+    """The SQLAlchemy or sqlite3 database error in ``exc``'s chain, if any (matched by module: no import)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__module__.split(".")[0] in {"sqlalchemy", "sqlite3"}:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def backend_error(exc: BaseException) -> BackendError | None:
     """The project's error for an MLflow exception (``None`` for any other): the one translation of them."""
+    trouble = store_trouble(exc)
+    if trouble is not None:
+        return trouble
     if not isinstance(exc, MlflowException):
         return None
     down = outage(exc)
@@ -178,6 +221,14 @@ def ensure_project_experiment(settings: Settings) -> str:
     identity = settings.project
     tags = {Tag.TEAM.value: identity.team, Tag.PROJECT.value: identity.project, Tag.OWNER.value: identity.owner}
     return ensure_experiment(settings.experiment_name, settings.experiment_artifact_location, tags)
+
+
+def ensure_validation_experiment(settings: Settings) -> str:
+    """The gate's experiment (``..._validation``): its finished runs are the only verdicts that count."""
+    identity = settings.project
+    tags = {Tag.TEAM.value: identity.team, Tag.PROJECT.value: identity.project, Tag.OWNER.value: identity.owner}
+    location = settings.experiment_artifact_location
+    return ensure_experiment(settings.validation_experiment_name, location and f"{location}_validation", tags)
 
 
 def pinned_requirements(packages: Sequence[str]) -> list[str]:
@@ -262,6 +313,48 @@ def recent_runs(experiment_id: str, tags: Mapping[str, str], limit: int) -> list
     except MlflowException as exc:
         raise backend_error(exc) or BackendError(str(exc)) from exc
     return [RunRecord(r.info.run_id, r.info.start_time, dict(r.data.tags), dict(r.data.metrics)) for r in runs]
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished run's identity and parameters (parameters never change once logged)."""
+
+    run_id: str
+    params: Mapping[str, str]
+
+
+def latest_finished_run(experiment_id: str, params: Mapping[str, str]) -> FinishedRun | None:
+    """The newest FINISHED run of the experiment whose parameters hold ``params`` (``None``: there is none)."""
+    condition = " AND ".join(f"params.`{key}` = '{_quoted(value)}'" for key, value in params.items())
+    try:
+        runs = mlflow.MlflowClient().search_runs(
+            [experiment_id], condition + " AND attributes.status = 'FINISHED'", max_results=1,
+            order_by=["attributes.start_time DESC", "attributes.end_time DESC"],
+        )  # fmt: skip
+    except MlflowException as exc:
+        found = backend_error(exc)
+        raise found or BackendError(f"cannot search the runs of experiment {experiment_id}: {exc}") from exc
+    if not runs:
+        return None
+    return FinishedRun(runs[0].info.run_id, dict(runs[0].data.params))
+
+
+def _quoted(value: str) -> str:
+    """A value for a single-quoted search-filter literal (MLflow's filter grammar has no escape for a quote)."""
+    if "'" in value or "\\" in value:
+        raise BackendError(f"cannot search runs for a value holding a quote or backslash: {value!r}")
+    return value
+
+
+def load_text_artifact(run_id: str, artifact_file: str) -> str | None:
+    """A text artifact of a run, as stored (``None`` if the run has no such file)."""
+    try:
+        names = {f.path for f in mlflow.MlflowClient().list_artifacts(run_id, str(Path(artifact_file).parent))}
+        if artifact_file not in names:
+            return None
+        return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact_file}"))
+    except MlflowException as exc:
+        raise backend_error(exc) or BackendError(str(exc)) from exc
 
 
 def log_metrics(metrics: Mapping[str, float]) -> None:

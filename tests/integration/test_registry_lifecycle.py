@@ -190,7 +190,8 @@ def test_first_version_is_trained_at_dev(at):
 
 def test_unvalidated_version_cannot_be_promoted(at):
     here = at("v1_trained")
-    with pytest.raises(PromotionRefused, match=r"has not been validated: run scripts/validate_model\.py --version 1"):
+    with pytest.raises(PromotionRefused, match=r"has not been validated \(no verdict in the gate's experiment .*\): "
+                       r"run scripts/validate_model\.py --version 1"):  # fmt: skip
         promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
     assert _aliases(here.registry)["staging"] is None and here.history.events() == []
 
@@ -277,9 +278,14 @@ def test_failed_validation_blocks_promotion_and_moves_nothing(at, strict_config,
     assert governance.detail.startswith("iris_sepal_length_cm_v1 is REFACTORED; this gate needs REGISTERED")
     assert decision.baseline_version == "1"
     assert here.registry.version(MODEL, "2").tags["validation.status"] == "failed"
-    with pytest.raises(
-        PromotionRefused, match=r"version 2 failed validation \(feature_lifecycle,metric_val_accuracy\)"
-    ):
+    refusal = (
+        rf"version 2 of {MODEL} failed validation \(feature_lifecycle,metric_val_accuracy\) in run {decision.run_id}"
+    )
+    with pytest.raises(PromotionRefused, match=refusal):
+        promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
+    # An insider with EDIT on the model writes the verdict it wanted: the gate's own record still decides.
+    here.registry.set_version_tags(MODEL, "2", {"validation.status": "passed", "validation.failed_checks": ""})
+    with pytest.raises(PromotionRefused, match=refusal + r"; its tag validation.status=passed is not the gate's"):
         promote(here.settings, Alias.STAGING, actor=AUTHOR, registry=here.registry, history=here.history)
     assert _aliases(here.registry) == {"dev": "2", "staging": "1", "production": "1"}
 

@@ -48,6 +48,19 @@ def test_the_watcher_swaps_when_the_alias_moves(memory_scorer):
     assert watcher.check() == "swapped" and slot.scorer.handle.version == "2" and slot.last_reload_error is None
 
 
+def test_an_alias_that_vanishes_keeps_the_version_and_says_so(memory_scorer):
+    """A renamed or deleted model (or an unset alias) is no reason to stop serving, but it is news for /health."""
+    slot, target = ModelSlot(_version(memory_scorer, "1")), ["1"]
+    watcher = AliasWatcher(slot, model_name="m", alias="production", poll_seconds=60, metrics=Metrics(),
+                           resolve=lambda: target[0], load=lambda v: _version(memory_scorer, v),
+                           why_missing=lambda: "the model no longer exists under this name")  # fmt: skip
+    target[0] = None
+    assert watcher.check() == "alias missing" and slot.scorer.handle.version == "1"
+    assert slot.alias_error == "m@production points nowhere: the model no longer exists under this name"
+    target[0] = "1"
+    assert watcher.check() == "unchanged" and slot.alias_error is None
+
+
 def test_a_version_that_fails_is_never_served_nor_retried(memory_scorer, wrong_scorer):
     slot, target, loads = ModelSlot(_version(memory_scorer, "1")), ["3"], []
     watcher = _watcher(slot, target, lambda v: loads.append(v) or wrong_scorer)

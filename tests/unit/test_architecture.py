@@ -79,6 +79,7 @@ UNIT_TESTS = {
     "src.models.alias_history": "unit/test_alias_history",
     "src.models.model_loading": "unit/test_model_loading",
     "src.models.model_validator": "unit/test_model_validator",
+    "src.models.verdict": "unit/test_verdict",
     "src.models.promotion": "unit/test_promotion",
     "src.models.train_model": "unit/test_train_model",
     "src.models.training": "unit/test_training",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,59 @@ def test_a_generated_file_is_written_whole_and_leaves_no_temporary(tmp_path):
     cli.write_atomically(target, "GRANT x;\n")
     cli.write_atomically(target, "GRANT y;\n")
     assert target.read_text() == "GRANT y;\n" and sorted(p.name for p in target.parent.iterdir()) == ["grants.sql"]
+
+
+# --- a store that cannot be used: one line, exit 2, nothing created --------------------------------------------
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    from tests.conftest import use_store
+
+    with use_store(tmp_path / "store") as uri:
+        yield Path(uri.removeprefix("sqlite:///"))
+
+
+def _promote(capsys) -> tuple[int, list[str]]:
+    from scripts import promote_model
+
+    code = promote_model.main(["--to", "staging"])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_a_locked_store_is_one_error_line_after_a_bounded_wait(embedded, capsys):
+    import sqlite3
+
+    holder = sqlite3.connect(embedded, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, lines = _promote(capsys)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith("error: ") and "is locked by another process" in lines[0]
+    assert lines[0].endswith("no alias moved")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_store_is_one_error_line(embedded, capsys, damage):
+    content = embedded.read_bytes()
+    embedded.write_bytes(content[: len(content) // 3] if damage == "truncated" else b"not a database" * 100)
+    code, lines = _promote(capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: the ")
+
+
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_a_missing_or_empty_store_is_named_and_not_created(embedded, capsys, state):
+    embedded.unlink()
+    if state == "empty":
+        embedded.touch()
+    code, lines = _promote(capsys)
+    assert code == 2 and len(lines) == 1
+    said = "does not exist" if state == "missing" else "is an empty file (0 bytes)"
+    assert f"error: the tracking store {embedded} {said}" in lines[0]
+    if state == "missing":
+        assert not embedded.exists()  # not created by the refusal
+    else:
+        assert embedded.stat().st_size == 0  # not turned into an empty registry

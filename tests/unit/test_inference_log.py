@@ -79,9 +79,22 @@ def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
         connection.execute("insert into feedback values ('old', ?, 'setosa')", (old,))  # (request_id, ts, label)
     log = InferenceLog(path, retention_days=7, flush_seconds=0.05)
     log.start()
+    _predict(log, "new", "1")
     log.feedback([("new", "virginica")])
     log.close()
     assert _rows(path, "select request_id from feedback") == [("new",)]
+
+
+def test_a_label_for_a_request_the_log_never_served_is_refused_and_counted(tmp_path):
+    """Posted labels decide the monitored accuracy: only those of requests the endpoint answered are kept."""
+    path = tmp_path / "inference.db"
+    log = InferenceLog(path, flush_seconds=0.05)
+    log.start()
+    _predict(log, "served", "1")
+    log.feedback([("served", "setosa"), ("made-up", "virginica"), ("also-made-up", "setosa")])
+    log.close()
+    assert _rows(path, "select request_id, label from feedback") == [("served", "setosa")]
+    assert log.feedback_refused == 2
 
 
 def test_a_writer_that_falls_behind_drops_and_counts_instead_of_growing(tmp_path):

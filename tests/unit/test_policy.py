@@ -30,9 +30,10 @@ def test_stronger_follows_mlflows_order():
     assert stronger("NO_PERMISSIONS", "READ") == "READ"
 
 
-def test_aliases_mode_governs_one_model_and_two_experiments(aliases):
+def test_aliases_mode_governs_one_model_and_three_experiments(aliases):
     kinds = sorted(r.type for r in governed(aliases))
-    assert kinds == ["experiment", "experiment", "registered_model"]
+    assert kinds == ["experiment", "experiment", "experiment", "registered_model"]
+    assert Resource("experiment", aliases.validation_experiment_name) in governed(aliases)
     assert Resource("registered_model", aliases.model_name_for("production")) in governed(aliases)
 
 

@@ -16,32 +16,31 @@ def _version(**tags: str) -> VersionInfo:
     return VersionInfo(name="c.s.ds_iris_m", version="3", run_id="r", source="s", tags=tags, aliases=("dev",))
 
 
-PASSED = {Tag.VALIDATION_STATUS.value: "passed", Tag.AUTHOR.value: "alice@example.com"}
-FAILED = {Tag.VALIDATION_STATUS.value: "failed", Tag.VALIDATION_FAILED_CHECKS.value: "latency_batch"}
+AUTHORED = {Tag.AUTHOR.value: "alice@example.com"}
 APPROVED = Approval(approved_by="bob@example.com", reason="CHG-1")
+FAILED = "version 3 of c.s.ds_iris_m failed validation (latency_batch) in run r9"
 
 
 @pytest.mark.parametrize(
-    ("target", "tags", "approval", "refusal"),
+    ("target", "tags", "verdict", "approval", "refusal"),
     [
-        (Alias.DEV, PASSED, APPROVED, "@dev is set by training"),
-        (Alias.STAGING, {}, APPROVED, "has not been validated: run scripts/validate_model.py --version 3"),
-        (Alias.STAGING, {**PASSED, **FAILED}, APPROVED, "failed validation (latency_batch)"),
-        (Alias.PRODUCTION, PASSED, Approval(reason="CHG-1"), "--approved-by"),
-        (Alias.PRODUCTION, PASSED, Approval(approved_by="bob"), "--reason"),
-        (Alias.PRODUCTION, {Tag.VALIDATION_STATUS.value: "passed"}, APPROVED, "records no author"),
-        (Alias.PRODUCTION, PASSED, Approval(approved_by=" Alice@Example.com ", reason="x"), "four-eyes"),
+        (Alias.DEV, AUTHORED, None, APPROVED, "@dev is set by training"),
+        (Alias.STAGING, AUTHORED, FAILED, APPROVED, FAILED),  # the gate's own record decides, never a tag
+        (Alias.PRODUCTION, AUTHORED, None, Approval(reason="CHG-1"), "--approved-by"),
+        (Alias.PRODUCTION, AUTHORED, None, Approval(approved_by="bob"), "--reason"),
+        (Alias.PRODUCTION, {}, None, APPROVED, "records no author"),
+        (Alias.PRODUCTION, AUTHORED, None, Approval(approved_by=" Alice@Example.com ", reason="x"), "four-eyes"),
     ],
-    ids=["dev", "unvalidated", "failed", "no-approver", "no-reason", "no-author", "self-approval"],
+    ids=["dev", "failed", "no-approver", "no-reason", "no-author", "self-approval"],
 )  # fmt: skip
-def test_the_policy_refuses_with_the_reason(target, tags, approval, refusal):
+def test_the_policy_refuses_with_the_reason(target, tags, verdict, approval, refusal):
     with pytest.raises(PromotionRefused, match=re.escape(refusal)):
-        check_promotion(target, _version(**tags), approval)
+        check_promotion(target, _version(**tags), approval, verdict)
 
 
 def test_the_policy_allows_a_validated_version_approved_by_someone_else():
-    check_promotion(Alias.STAGING, _version(**PASSED), Approval())
-    check_promotion(Alias.PRODUCTION, _version(**PASSED), APPROVED)
+    check_promotion(Alias.STAGING, _version(**AUTHORED), Approval(), None)
+    check_promotion(Alias.PRODUCTION, _version(**AUTHORED), APPROVED, None)
 
 
 def _event(sequence: int, action: str, before: str | None, after: str) -> AliasEvent:

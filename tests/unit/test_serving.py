@@ -274,3 +274,79 @@ def test_feedback_is_logged_and_bad_feedback_refused(memory_scorer, tmp_path):
 def test_feedback_without_a_log_says_so(client):
     answer = client.post("/feedback", json={"request_id": "r1", "label": "setosa"})
     assert answer.status_code == 404 and "--inference-log" in answer.json()["message"]
+
+
+def _signed(body: bytes, secret: str = SECRET, stamp: str | None = None) -> dict[str, str]:
+    """Headers signing raw bytes as MLflow does (``delivery.timestamp.body``)."""
+    import base64
+    import hashlib
+    import hmac
+    import time
+    import uuid
+
+    delivery, stamp = str(uuid.uuid4()), stamp or str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {"X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
+            "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b"\xff\xfe not utf-8", {"X-MLflow-Signature": "v1,abc", "X-MLflow-Delivery-Id": "d"}, 401),
+        (b"{}", {**_signed(b"{}"), "X-MLflow-Timestamp": "9" * 5000}, 401),  # int() of it would raise
+        (b"\xff\xfe not utf-8", _signed(b"\xff\xfe not utf-8"), 400),  # signed, but no JSON
+        (b"not json", _signed(b"not json"), 400),
+        (b"[1, 2]", _signed(b"[1, 2]"), 400),  # JSON, but not an event
+        (b"{" + b" " * 70_000 + b"}", {}, 413),  # far over any registry event
+    ],
+    ids=["non-utf8-unsigned", "huge-timestamp", "non-utf8-signed", "non-json", "json-list", "too-large"],
+)
+def test_every_malformed_webhook_is_a_4xx(client, body, headers, status):
+    assert client.post("/webhooks/mlflow", content=body, headers=headers).status_code == status
+
+
+def test_a_replayed_webhook_delivery_is_refused(client, watcher):
+    event = {"entity": "model_version_alias", "data": {"name": MODEL, "alias": "staging"}}
+    body, headers = signed_webhook(event, SECRET)
+    before = watcher.pokes
+    assert client.post("/webhooks/mlflow", content=body, headers=headers).status_code == 200
+    replay = client.post("/webhooks/mlflow", content=body, headers=headers)
+    assert replay.status_code == 409 and "received already" in replay.json()["message"]
+    assert watcher.pokes == before + 1
+
+
+@pytest.fixture
+def logged(memory_scorer, tmp_path):
+    """An app with an inference log and a feedback token; one request served as ``r1``."""
+    from src.components.inference_log import InferenceLog
+
+    log = InferenceLog(tmp_path / "log.db", model_name=MODEL, alias="staging", flush_seconds=0.05)
+    config = ServingConfig(model_name=MODEL, alias="staging", max_body_bytes=MAX_BODY, feedback_token="t0ken")
+    with TestClient(create_app(ModelSlot(memory_scorer), config, log=log)) as app:
+        app.post("/invocations", json={"instances": [SETOSA]}, headers={"X-Request-Id": "r1"})
+        yield app
+
+
+def test_posting_labels_needs_the_feedback_token(logged):
+    label = {"request_id": "r1", "label": "setosa"}
+    assert logged.post("/feedback", json=label).status_code == 401
+    assert logged.post("/feedback", json=label, headers={"Authorization": "Bearer guess"}).status_code == 401
+    assert logged.post("/feedback", json=label, headers={"Authorization": "Bearer t0ken"}).status_code == 202
+    refused = [line for line in logged.get("/metrics").text.splitlines() if line.startswith("model_feedback_refused")]
+    assert refused and float(refused[0].split()[-1]) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"request_id": "x" * 1_000_000, "label": "setosa"}, 413, "over"),  # over the body limit
+        ({"request_id": "x" * 129, "label": "setosa"}, 400, "at most 128 printable characters"),
+        ({"request_id": "r1\n\x1b[31m", "label": "setosa"}, 400, "printable"),
+        ({"request_id": "r1", "label": "rose"}, 400, "label must be one of"),
+    ],
+    ids=["huge-body", "long-id", "control-characters", "unknown-label"],
+)
+def test_feedback_is_bounded_like_invocations(logged, body, status, says):
+    answer = logged.post("/feedback", json=body, headers={"Authorization": "Bearer t0ken"})
+    assert answer.status_code == status and says in answer.json()["message"]
