@@ -171,8 +171,8 @@ uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml im
 PACK ?=
 IN_PACK = $(if $(PACK),$(BIN)/python benchmarks/in_pack.py $(PACK) --)
 
-bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart
-	$(BIN)/python benchmarks/bench_train.py
+bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart (PACK=penguins)
+	$(IN_PACK) $(BIN)/python benchmarks/bench_train.py
 
 bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app (PACK=penguins)
 	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_serve.py

@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="processes on one socket, each following the alias (default: 1)")  # fmt: skip
     parser.add_argument("--poll-seconds", type=float, default=10.0, help="how often the alias is checked")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000, help="larger requests get 413")
+    parser.add_argument(
+        "--off-loop-bytes",
+        type=int,
+        default=65_536,
+        metavar="N",
+        help="bodies of N bytes or more are scored on a thread, so they do not stall small ones",
+    )
     parser.add_argument("--inference-log", type=Path, help="SQLite inference log (default: logs/inference_<alias>.db)")
     parser.add_argument("--log-retention-days", type=float, help="delete inference-log rows older than this")
     parser.add_argument("--no-alias-guard", action="store_true",
@@ -111,6 +118,7 @@ def serve(args: argparse.Namespace) -> int:
     options = EndpointOptions(
         alias=args.alias,
         max_body_bytes=args.max_body_bytes,
+        off_loop_bytes=args.off_loop_bytes,
         poll_seconds=args.poll_seconds,
         inference_log=args.inference_log,
         log_retention_days=args.log_retention_days,

@@ -122,9 +122,9 @@ def _listen(port: int, secret: str, wake: threading.Event) -> ThreadingHTTPServe
                 self._answer(413)
                 return
             refused = verifier.problem(dict(self.headers.items()), self.rfile.read(int(declared)))
-            self._answer(200 if refused is None else refused.status)
             if refused is None:
-                wake.set()
+                wake.set()  # before the answer: whoever is told 200 may count on the pass being due
+            self._answer(200 if refused is None else refused.status)
 
         def _answer(self, status: int) -> None:
             self.send_response(status)

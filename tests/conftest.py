@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -29,6 +30,10 @@ import yaml
 from src.data.contract import load_bundled
 from src.utils.config import CONFIG_DIR, DEFAULT_MODEL_CONFIG, ENV_MODEL_CONFIG, model_config_path
 from src.utils.processes import free_port  # noqa: F401 - tests import it from here
+
+if TYPE_CHECKING:
+    from src.models.model_registry import VersionInfo
+    from src.utils.config import Settings
 
 #: What MLflow's set_tracking_uri/set_registry_uri write into os.environ (for subprocesses), behind any monkeypatch.
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -283,3 +288,29 @@ def release_to_staging(version: str, author: str = "alice") -> str:
     assert validate_version(settings, load_model_config(), version=registered.version).passed
     promote(settings, Alias.STAGING, actor=author)
     return registered.version
+
+
+def registered_version(settings: Settings, model: str) -> VersionInfo:
+    """A registered version with a training run of its own (no model needed: verdicts and moves read runs only)."""
+    from mlflow import MlflowClient
+
+    from src.models.model_registry import Registry
+    from src.utils import mlflow_utils
+
+    client = MlflowClient()
+    run = client.create_run(mlflow_utils.ensure_project_experiment(settings))
+    client.set_terminated(run.info.run_id)
+    if not Registry().model_exists(model):
+        client.create_registered_model(model)
+    created = client.create_model_version(model, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    return Registry().version(model, str(created.version))
+
+
+def gate_verdict(settings: Settings, version: VersionInfo, *, passed: bool) -> str:
+    """What the gate records for ``version`` (its run, params and decision), by the validator's own code."""
+    from src.models.model_validator import CheckResult, ValidationDecision, _record, verdict_run
+
+    check = CheckResult("accuracy_floor", passed, "val_accuracy 0.9 >= 0.9" if passed else "val_accuracy 0.5 < 0.9")
+    with verdict_run(settings, version, None) as run_id:
+        _record(ValidationDecision(version.name, version.version, (check,)), run_id)
+    return run_id

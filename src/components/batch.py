@@ -13,6 +13,7 @@ Every column is read as its kind in the version's data contract: numbers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -33,6 +34,9 @@ import pyarrow.parquet as pq
 from src.components.scoring import InputError, ModelHandle, Scorer
 from src.data.schema import Column
 from src.utils.errors import ProjectError
+from src.utils.logging import get_logger
+
+logger = get_logger(__name__)
 
 SUPPORTED = {".csv", ".parquet"}
 LINEAGE_COLUMNS = ("model_name", "model_version", "model_alias", "model_run_id", "scored_at")
@@ -120,6 +124,8 @@ class AtomicTableWriter:
         self.format = check_format(path)
         if not path.parent.is_dir():
             raise BatchError(f"{path.parent}: output directory does not exist")
+        for stale in remove_stale_partials(path):
+            logger.info("removed %s, left by a run that was killed", stale)
         self.temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
         self._writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
@@ -343,6 +349,40 @@ def _scored(
     return table
 
 
+def check_paths(input_path: Path, output_path: Path, rejects_path: Path | None) -> None:
+    """Refuse, before anything is read or written, an output that is the input or the rejects file."""
+    output = output_path.resolve()
+    if input_path.resolve() == output:
+        raise BatchError(f"--output {output_path} is the input file: choose another path")
+    if rejects_path is not None and rejects_path.resolve() in {output, input_path.resolve()}:
+        which = "output" if rejects_path.resolve() == output else "input"
+        raise BatchError(f"--rejects {rejects_path} is also the {which} file: choose another path for rejected rows")
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Remove the temporary files of runs writing ``path`` that were killed (their process is gone): a SIGKILL
+    leaves them behind and no later run would. Files of a live run stay. Returns those removed."""
+    removed = []
+    for candidate in path.parent.glob(f".{path.name}.*.partial"):
+        pid = candidate.name.removeprefix(f".{path.name}.").removesuffix(".partial")
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def run_batch(
     scorer: Scorer,
     input_path: Path,
@@ -353,6 +393,7 @@ def run_batch(
     progress: bool = False,
 ) -> BatchResult:
     """Score ``input_path`` into ``output_path`` (and ``rejects_path``), all or nothing."""
+    check_paths(input_path, output_path, rejects_path)
     arguments = (scorer, input_path, output_path, rejects_path, chunk_rows, progress)
     try:
         return _run_batch(*arguments, lenient=False)

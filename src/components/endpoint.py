@@ -39,6 +39,7 @@ class EndpointOptions:
 
     alias: str
     max_body_bytes: int = 1_000_000
+    off_loop_bytes: int = 65_536
     poll_seconds: float = 10.0
     inference_log: Path | None = None
     webhook_secret: str | None = None
@@ -85,6 +86,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         model_name=name,
         alias=options.alias,
         max_body_bytes=options.max_body_bytes,
+        off_loop_bytes=options.off_loop_bytes,
         poll_seconds=options.poll_seconds,
         inference_log=options.log_path(),
         webhook_secret=options.webhook_secret,

@@ -102,7 +102,8 @@ def parse_keys(body: bytes, key: str) -> list[int] | None:
 def parse_csv(body: bytes, scorer: Scorer) -> dict[str, np.ndarray]:
     """A CSV body with a header row, as checked column arrays (each cell read as its column's kind)."""
     try:
-        reader = csv.reader(io.StringIO(body.decode("utf-8")))
+        # utf-8-sig: a byte-order mark (as Excel writes it) is read as batch reads it, not as part of a name
+        reader = csv.reader(io.StringIO(body.decode("utf-8-sig")))
         header = next(reader, None)
         rows = [row for row in reader if row]
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -121,7 +122,7 @@ def _csv_value(cell: str, number: bool) -> object:
     text = cell.strip()
     if not text:
         return None
-    if not number:
+    if not number or "_" in text:  # float() reads "1_0" as 10.0, which no CSV writer means
         return text
     try:
         return float(text)

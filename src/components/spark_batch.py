@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src.components.batch import BatchError, BatchResult, check_format, lineage_of
+from src.components.batch import BatchError, BatchResult, check_format, check_paths, lineage_of
 from src.components.scoring import Scorer
 from src.data.schema import Column
 from src.models.model_loading import spark_udf
@@ -46,6 +46,7 @@ def run_spark(
     if not input_path.exists():
         raise BatchError(f"{input_path}: input not found")
     check_format(input_path)
+    check_paths(input_path, output_dir, rejects_dir)
     if output_dir.exists():
         raise BatchError(f"{output_dir}: already exists; choose a new output directory")
     spark = (

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from src.models.alias_history import AliasEvent, AliasHistory
 from src.models.alias_lock import AliasLock
-from src.models.model_registry import Alias, Registry
-from src.models.promotion import Move, revert_locked
+from src.models.model_registry import Alias, Registry, RegistryAccessDenied
+from src.models.promotion import Move, revert_locked, settle_open_moves
 from src.models.verdict import Verdicts
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
@@ -152,6 +152,8 @@ class Restored:
 def enforce(records: Records, lock: AliasLock, model: str, alias: Alias, actor: str) -> Restored:
     """Judge the alias under its lock and, if it was moved out of band, put it back and record that."""
     with lock.hold(model, alias.value) as fence:
+        current = records.registry.version_at(model, alias)
+        settle_open_moves(records.history, model, alias.value, current.version if current else None)
         verdict = judge(records, model, alias)
         if verdict.ok:
             return Restored(verdict, None)
@@ -188,10 +190,15 @@ def restore_name(records: Records, model: str, actor: str) -> Renamed | None:
     """Put a renamed governed model back under its name (MLflow lets EDIT rename; every consumer, grant and
     record names the model), recorded in the alias history. ``None``: the model is where it should be."""
     registry = records.registry
-    if registry.model_exists(model):
-        return None
+    try:
+        if registry.model_exists(model):
+            return None
+    except RegistryAccessDenied:  # basic-auth moves a model's grants with a rename: its old name answers 403
+        pass
     found_as = registry.renamed_to(model)
     if found_as is None:
+        if registry.model_exists(model):  # a 403 here: the guard truly lacks its rights, and says so
+            return None
         raise ModelVanished(
             f"{model} does not exist and no registered model carries its {Tag.REGISTERED_AS.value} tag: it was "
             "deleted (MANAGE) or never registered; restore it from a backup or register it again"

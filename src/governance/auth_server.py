@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from src.utils.errors import ProjectError
 
@@ -69,19 +70,32 @@ def admin_password(environ: Mapping[str, str]) -> str:
     return password
 
 
+def split_password(uri: str) -> tuple[str, str | None]:
+    """A database URI without its password, and the password (``None`` if it has none)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri, None
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
+
+
 def write_config(server: AuthServer, directory: Path) -> Path:
-    """Write the auth app's INI file (readable by its owner only; it holds no password) and return its path."""
+    """Write the auth app's INI file (its owner's only, even if it existed; it holds no password: a database
+    password goes to the server as ``PGPASSWORD``) and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "basic_auth.ini"
     text = (
         "[mlflow]\n"
         f"default_permission = {server.default_permission}\n"
-        f"database_uri = {server.database_uri}\n"
+        f"database_uri = {split_password(server.database_uri)[0]}\n"
         f"admin_username = {server.admin_username}\n"
         f"auth_cache_ttl_seconds = {server.auth_cache_ttl_s}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # O_CREAT's mode applies to a new file only
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     return path
@@ -96,15 +110,24 @@ def server_environment(server: AuthServer, directory: Path, environ: Mapping[str
     """
     password = admin_password(environ)
     ensure_database(server.database_uri)
+    database_password = split_password(server.database_uri)[1]
     return {
         "MLFLOW_AUTH_CONFIG_PATH": str(write_config(server, directory)),
         ENV_PASSWORD: password,
         ENV_SECRET_KEY: environ.get(ENV_SECRET_KEY) or secrets.token_hex(32),
+        **({"PGPASSWORD": database_password} if database_password else {}),
     }
 
 
 def ensure_database(uri: str) -> None:
-    """Create the PostgreSQL database of ``uri`` if it does not exist (the auth app creates its tables, not it)."""
+    """Create the PostgreSQL database of ``uri`` if it does not exist (the auth app creates its tables, not it);
+    a SQLite file (it holds password hashes) is made its owner's only."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+        return
     if not uri.startswith(("postgresql://", "postgresql+psycopg://")):
         return
     import psycopg

@@ -117,9 +117,16 @@ class AliasHistory:
         with suppress(MlflowException):
             self._client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
-    def events(self, model: str | None = None, alias: str | None = None) -> list[AliasEvent]:
-        """Confirmed moves, oldest first."""
-        filters = ["attributes.status = 'FINISHED'"]
+    def open_moves(self, model: str, alias: str) -> list[AliasEvent]:
+        """Moves begun but neither confirmed nor abandoned (their process died), oldest first. Read under the
+        alias lock, they belong to no live promotion: the caller finishes or abandons each."""
+        return self.events(model, alias, status="RUNNING")
+
+    def events(
+        self, model: str | None = None, alias: str | None = None, *, status: str = "FINISHED"
+    ) -> list[AliasEvent]:
+        """Confirmed moves, oldest first (``status="RUNNING"``: the open ones)."""
+        filters = [f"attributes.status = '{status}'"]
         if model:
             filters.append(f"tags.`audit.model` = '{model}'")
         if alias:

@@ -43,13 +43,16 @@ class Move:
     to_version: str | None
     action: str
     changed: bool
+    #: What this call found of an earlier move cut short and settled (finished or abandoned), if anything.
+    settled: str | None = None
 
     def describe(self) -> str:
         after = f"version {self.to_version}" if self.to_version else "(unset)"
+        tail = f" ({self.settled})" if self.settled else ""
         if not self.changed:
-            return f"{self.model}@{self.alias} already points to {after}: nothing to do"
+            return f"{self.model}@{self.alias} already points to {after}: nothing to do{tail}"
         before = f"version {self.from_version}" if self.from_version else "(unset)"
-        return f"{self.action}: {self.model}@{self.alias} {before} -> {after}"
+        return f"{self.action}: {self.model}@{self.alias} {before} -> {after}{tail}"
 
 
 def check_promotion(target: Alias, candidate: VersionInfo, approval: Approval, verdict: str | None) -> None:
@@ -217,6 +220,20 @@ def revert_locked(
     return _move_locked(registry, history, fence, request)
 
 
+def settle_open_moves(history: AliasHistory, model: str, alias: str, current: str | None) -> AliasEvent | None:
+    """Close the records of moves whose process died (the caller holds the alias lock, so none is live): one
+    whose alias write happened (the alias holds its target) is confirmed, the others are abandoned. Returns the
+    move confirmed, if any."""
+    confirmed = None
+    for event in history.open_moves(model, alias):
+        if event.to_version == current and confirmed is None:
+            history.confirm(event.run_id)
+            confirmed = event
+        else:
+            history.abandon(event.run_id)
+    return confirmed
+
+
 class MoveUnconfirmed(RegistryError):
     """The alias moved but neither its record nor its undo reached the backend: the message says so."""
 
@@ -235,6 +252,10 @@ def _move_locked(registry: Registry, history: AliasHistory, fence: Fence, reques
     target = request.version.version if request.version else None
     current = registry.version_at(model, alias)
     before = current.version if current else None
+    settled = settle_open_moves(history, model, alias, before)
+    if settled is not None and settled.to_version == before == target:  # the interrupted move was this one
+        note = f"finished the move interrupted in audit run {settled.run_id}"
+        return Move(model, alias, settled.from_version, target, settled.action, changed=True, settled=note)
     if request.expected_current is not None and before != request.expected_current:
         raise PromotionRefused(f"{model}@{alias} moved to version {before} meanwhile; look again")
     if before == target:

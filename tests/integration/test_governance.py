@@ -227,6 +227,52 @@ def test_the_lifecycle_runs_with_each_roles_own_credentials(server, released):
     assert RELEASE in last and "approved by carol@example.com: CHG-7" in last  # the server's user, not a claim
 
 
+def test_a_verdict_written_by_hand_is_refused(server, released, capsys):
+    """The data scientist may tag a version "passed"; only CI may write the gate's experiment, and only its
+    runs count: the forged tag is named as forged and nothing moves."""
+    settings = resolve_settings(environ={"MLFLOW_TRACKING_URI": server.url})
+    model = settings.model_name_for("dev")
+    with as_user(server, SCIENTIST):
+        assert train_model.main(["--version", "auto"]) == 0
+        client = MlflowClient(server.url, server.url)
+        forged = client.get_model_version_by_alias(model, "dev").version
+        client.set_model_version_tag(model, forged, "validation.status", "passed")  # MLflow lets EDIT do this
+        client.set_model_version_tag(model, forged, "validation.failed_checks", "")
+        gate = client.get_experiment_by_name(settings.validation_experiment_name).experiment_id
+        with pytest.raises(MlflowException) as refused:
+            client.create_run(gate)  # a verdict of one's own in the gate's experiment
+        assert refused.value.error_code == "PERMISSION_DENIED"
+    capsys.readouterr()
+    with as_user(server, CI):
+        staging_before = Registry().version_at(model, "staging")
+        assert promote_model.main(["--to", "staging"]) == 2
+        assert Registry().version_at(model, "staging") == staging_before
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and f"version {forged} of {model} has not been validated" in error[0]
+    assert "its tag validation.status=passed is not the gate's" in error[0]
+
+
+def test_a_renamed_model_is_renamed_back_by_the_guard(server, released, capsys):
+    """MLflow's basic-auth lets EDIT rename a model; the guard finds it by its registration tag and renames it
+    back, recorded in the alias history."""
+    from scripts import guard_aliases
+
+    model = resolve_settings(environ={}).model_name_for("production")
+    with as_user(server, SCIENTIST):
+        MlflowClient(server.url, server.url).rename_registered_model(model, "dev_catalog.ml_models.elsewhere")
+    try:
+        with as_user(server, "alias-guard"):
+            assert guard_aliases.main([]) == 1  # something was put back
+            assert Registry().model_exists(model)
+            last = AliasHistory(resolve_settings().audit_experiment_name).events(model, "*")[-1]
+        assert (last.action, last.actor) == ("guard_rename", "alias-guard")
+        assert f"{model} had been renamed to dev_catalog.ml_models.elsewhere: renamed back" in capsys.readouterr().out
+    finally:
+        with as_user(server, "admin"):
+            if not Registry().model_exists(model):
+                MlflowClient(server.url, server.url).rename_registered_model("dev_catalog.ml_models.elsewhere", model)
+
+
 def _health(port: int) -> dict[str, object]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
         return json.loads(response.read())

@@ -48,3 +48,27 @@ def test_the_alert_names_the_move_and_the_restore():
     assert body["text"].startswith("Alias guard: m@production was moved out of band")
     assert body["text"].endswith("put back to version 2")
     assert (body["found_version"], body["restored_version"]) == ("7", "2")
+
+
+def test_a_renamed_model_is_put_back_under_its_name_and_recorded(tmp_path):
+    from mlflow import MlflowClient
+
+    from src.governance.alias_guard import ModelVanished, Records, restore_name
+    from src.models.model_registry import Registry
+    from src.utils.config import resolve_settings
+    from tests.conftest import use_store
+
+    with use_store(tmp_path / "store"):
+        settings = resolve_settings()
+        model = settings.model_name_for("production")
+        Registry().ensure_model(model, description="governed")  # tagged with the name it was created under
+        records = Records.of(settings)
+        assert restore_name(records, model, "guard") is None  # in place: nothing to do
+        MlflowClient().rename_registered_model(model, "dev_catalog.ml_models.elsewhere")
+        renamed = restore_name(records, model, "guard")
+        assert renamed is not None and renamed.found_as == "dev_catalog.ml_models.elsewhere"
+        assert Registry().model_exists(model) and not Registry().model_exists("dev_catalog.ml_models.elsewhere")
+        assert [e.action for e in records.history.events(model, "*")] == ["guard_rename"]
+        MlflowClient().delete_registered_model(model)
+        with pytest.raises(ModelVanished, match="does not exist and no registered model carries"):
+            restore_name(records, model, "guard")

@@ -12,6 +12,7 @@ from src.governance.auth_server import (
     AuthSetupRefused,
     admin_password,
     server_environment,
+    split_password,
     write_config,
 )
 
@@ -66,3 +67,30 @@ def test_an_auth_database_name_that_is_not_an_identifier_is_refused(tmp_path):
     with pytest.raises(AuthSetupRefused, match="letters, digits and underscores"):
         server_environment(AuthServer("postgresql://postgres@127.0.0.1:5432/a;b"), tmp_path,
                            {"MLFLOW_AUTH_ADMIN_PASSWORD": GOOD})  # fmt: skip
+
+
+def test_an_existing_config_file_is_made_private_again(tmp_path):
+    directory = tmp_path / "auth"
+    directory.mkdir()
+    (directory / "basic_auth.ini").write_text("[mlflow]\n")
+    (directory / "basic_auth.ini").chmod(0o644)
+    path = write_config(AuthServer("sqlite:///auth.db"), directory)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_database_password_goes_to_the_environment_not_the_file(tmp_path):
+    server = AuthServer("postgresql://auth:s%40cret@db.example:5432/mlflow_auth")
+    path = write_config(server, tmp_path / "auth")
+    assert "database_uri = postgresql://auth@db.example:5432/mlflow_auth" in path.read_text()
+    assert "cret" not in path.read_text()
+    assert split_password(server.database_uri) == ("postgresql://auth@db.example:5432/mlflow_auth", "s@cret")
+
+
+def test_the_sqlite_user_database_is_its_owners_only(tmp_path):
+    database = tmp_path / "basic_auth.db"
+    database.touch(mode=0o644)
+    server_environment(AuthServer(f"sqlite:///{database}"), tmp_path, {"MLFLOW_AUTH_ADMIN_PASSWORD": GOOD})
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    fresh = tmp_path / "new" / "basic_auth.db"
+    server_environment(AuthServer(f"sqlite:///{fresh}"), tmp_path, {"MLFLOW_AUTH_ADMIN_PASSWORD": GOOD})
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600

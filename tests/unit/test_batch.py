@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -86,3 +88,28 @@ def test_csv_lineage_is_the_same_values_as_text(memory_scorer, measurements, tmp
     assert scored["model_version"].unique().tolist() == [1]
     (stamp,) = scored["scored_at"].unique().tolist()
     assert datetime.fromisoformat(stamp).utcoffset().total_seconds() == 0
+
+
+def test_rejects_that_are_the_output_are_refused_before_anything_is_written(memory_scorer, measurements, tmp_path):
+    path, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    measurements.to_csv(path, index=False)
+    with pytest.raises(BatchError, match=r"--rejects .* is also the output file"):
+        run_batch(memory_scorer, path, out, rejects_path=tmp_path / "." / "out.csv")
+    with pytest.raises(BatchError, match=r"--output .* is the input file"):
+        run_batch(memory_scorer, path, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_killed_runs_partial_file_is_removed_by_the_next_run(memory_scorer, measurements, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    measurements.to_parquet(path, index=False)
+    left = tmp_path / f".out.parquet.{dead.stdout.strip()}.partial"  # as a SIGKILL leaves it
+    live = tmp_path / f".out.parquet.{os.getppid()}.partial"  # a run still going: not touched
+    left.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    run_batch(memory_scorer, path, out)
+    assert not left.exists() and live.exists() and out.exists()

@@ -117,3 +117,17 @@ def test_a_split_index_of_the_right_length_is_accepted(memory_scorer):
 @pytest.mark.parametrize("body", [b'{"inputs": {"flower_id": [1, 2]}}', b'{"instances": [{"flower_id": 3}]}'])
 def test_key_only_requests_are_recognised(body):
     assert parse_keys(body, CONTRACT.entity_key) in ([1, 2], [3])
+
+
+def test_a_csv_with_a_byte_order_mark_is_read_as_batch_reads_it(memory_scorer):
+    row = ",".join(str(CONTRACT.examples[0].values[name]) for name in COLUMNS)
+    body = ("\ufeff" + ",".join(COLUMNS) + "\n" + row + "\n").encode()
+    columns = parse_body(body, "text/csv", memory_scorer)
+    assert list(columns) == COLUMNS
+
+
+def test_a_number_with_underscores_is_not_a_number_in_csv(memory_scorer):
+    values = [str(CONTRACT.examples[0].values[name]) for name in COLUMNS]
+    values[0] = "1_0"  # float() would read 10.0
+    with pytest.raises(InputError):
+        parse_body((",".join(COLUMNS) + "\n" + ",".join(values) + "\n").encode(), "text/csv", memory_scorer)

@@ -59,3 +59,67 @@ def test_rollback_steps_back_to_what_the_latest_promotion_replaced():
 def test_a_move_describes_itself():
     assert Move("m", "staging", "1", "2", "promote", True).describe() == "promote: m@staging version 1 -> version 2"
     assert "nothing to do" in Move("m", "staging", "2", "2", "promote", False).describe()
+
+
+# --- a promotion cut short is finished by running it again (a real SQLite store) ------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    from src.utils.config import resolve_settings
+    from tests.conftest import use_store
+
+    with use_store(tmp_path / "store"):
+        yield resolve_settings()
+
+
+def _validated_at_dev(settings) -> str:
+    from src.models.model_registry import Registry
+    from tests.conftest import gate_verdict, registered_version
+
+    version = registered_version(settings, settings.model_name_for(Alias.DEV))
+    gate_verdict(settings, version, passed=True)
+    Registry().point_alias(version.name, "dev", version.version)
+    return version.version
+
+
+def test_a_promotion_killed_after_the_alias_moved_is_finished_by_a_rerun(store, monkeypatch):
+    from src.models.alias_history import AliasHistory
+    from src.models.promotion import promote
+
+    version = _validated_at_dev(store)
+    history = AliasHistory(store.audit_experiment_name)
+
+    def killed(self: object, run_id: str) -> None:
+        raise KeyboardInterrupt  # the process dies between the alias write and the record's confirmation
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AliasHistory, "confirm", killed)
+        with pytest.raises(KeyboardInterrupt):
+            promote(store, Alias.STAGING, actor="ci")
+    assert history.events() == [] and len(history.open_moves(store.model_name_for("staging"), "staging")) == 1
+    again = promote(store, Alias.STAGING, actor="ci")
+    assert again.changed and again.to_version == version
+    assert again.describe().endswith(f"(finished the move interrupted in audit run {history.events()[0].run_id})")
+    assert [e.to_version for e in history.events()] == [version]
+    assert history.open_moves(store.model_name_for("staging"), "staging") == []
+
+
+def test_a_promotion_killed_before_the_alias_moved_is_abandoned_and_made_by_a_rerun(store, monkeypatch):
+    from src.models.alias_history import AliasHistory
+    from src.models.model_registry import Registry
+    from src.models.promotion import promote
+
+    version = _validated_at_dev(store)
+    history = AliasHistory(store.audit_experiment_name)
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Registry, "point_alias", killed)
+        with pytest.raises(KeyboardInterrupt):
+            promote(store, Alias.STAGING, actor="ci")
+    again = promote(store, Alias.STAGING, actor="ci")
+    assert again.changed and again.settled is None and [e.to_version for e in history.events()] == [version]
+    assert history.open_moves(store.model_name_for("staging"), "staging") == []

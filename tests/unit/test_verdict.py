@@ -6,14 +6,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from mlflow import MlflowClient
 
 from src.models.model_registry import Registry, VersionInfo
-from src.models.model_validator import CheckResult, ValidationDecision, _record, verdict_run
+from src.models.model_validator import verdict_run
 from src.models.verdict import DECISION_FILE, Judged, Verdicts, judged_version
 from src.utils import mlflow_utils
 from src.utils.config import resolve_settings
-from tests.conftest import use_store
+from tests.conftest import gate_verdict, registered_version, use_store
 
 MODEL = "dev_catalog.ml_models.ds_proj_model"
 
@@ -24,34 +23,15 @@ def store(tmp_path):
         yield resolve_settings()
 
 
-def _version(settings) -> VersionInfo:
-    """A registered version with a training run of its own (no model needed: the verdict reads runs only)."""
-    client = MlflowClient()
-    run = client.create_run(mlflow_utils.ensure_project_experiment(settings))
-    client.set_terminated(run.info.run_id)
-    if not Registry().model_exists(MODEL):
-        client.create_registered_model(MODEL)
-    created = client.create_model_version(MODEL, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-    return Registry().version(MODEL, str(created.version))
-
-
-def _gate(settings, version: VersionInfo, *, passed: bool) -> str:
-    """What the gate records for ``version`` (its run, params and decision), by the validator's own code."""
-    check = CheckResult("accuracy_floor", passed, "val_accuracy 0.9 >= 0.9" if passed else "val_accuracy 0.5 < 0.9")
-    with verdict_run(settings, version, None) as run_id:
-        _record(ValidationDecision(version.name, version.version, (check,)), run_id)
-    return run_id
-
-
 def test_a_version_the_gate_passed_counts_as_validated(store):
-    version = _version(store)
-    _gate(store, version, passed=True)
+    version = registered_version(store, MODEL)
+    gate_verdict(store, version, passed=True)
     assert Verdicts(store).problem(version) is None
 
 
 def test_a_forged_tag_on_a_failed_version_is_named(store):
-    version = _version(store)
-    run_id = _gate(store, version, passed=False)
+    version = registered_version(store, MODEL)
+    run_id = gate_verdict(store, version, passed=False)
     Registry().set_version_tags(MODEL, version.version, {"validation.status": "passed", "validation.run_id": run_id})
     problem = Verdicts(store).problem(Registry().version(MODEL, version.version))
     assert problem == (
@@ -61,7 +41,7 @@ def test_a_forged_tag_on_a_failed_version_is_named(store):
 
 
 def test_a_tag_without_a_gate_run_is_no_verdict(store):
-    version = _version(store)
+    version = registered_version(store, MODEL)
     Registry().set_version_tags(MODEL, version.version, {"validation.status": "passed"})
     problem = Verdicts(store).problem(Registry().version(MODEL, version.version))
     assert "has not been validated (no verdict in the gate's experiment" in problem
@@ -70,7 +50,7 @@ def test_a_tag_without_a_gate_run_is_no_verdict(store):
 
 def test_a_run_outside_the_gates_experiment_does_not_count(store):
     """A data scientist's own run, with the gate's parameters, in the experiment they may write."""
-    version = _version(store)
+    version = registered_version(store, MODEL)
     with mlflow.start_run(experiment_id=mlflow_utils.ensure_project_experiment(store)):
         mlflow.log_params({"validation.model": MODEL, "validation.version": version.version,
                            "validation.model_run_id": version.run_id, "validation.status": "passed"})  # fmt: skip
@@ -78,25 +58,25 @@ def test_a_run_outside_the_gates_experiment_does_not_count(store):
 
 
 def test_the_latest_finished_verdict_decides(store):
-    version = _version(store)
-    _gate(store, version, passed=True)
-    failed = _gate(store, version, passed=False)
+    version = registered_version(store, MODEL)
+    gate_verdict(store, version, passed=True)
+    failed = gate_verdict(store, version, passed=False)
     assert Verdicts(store).problem(version).endswith(f"failed validation (accuracy_floor) in run {failed}")
-    _gate(store, version, passed=True)
+    gate_verdict(store, version, passed=True)
     assert Verdicts(store).problem(version) is None
 
 
 def test_a_validation_cut_short_leaves_the_verdict_before_it(store):
-    version = _version(store)
-    _gate(store, version, passed=True)
+    version = registered_version(store, MODEL)
+    gate_verdict(store, version, passed=True)
     with pytest.raises(KeyboardInterrupt), verdict_run(store, version, None):
         raise KeyboardInterrupt  # the run ends FAILED: it judged nothing
     assert Verdicts(store).problem(version) is None
 
 
 def test_a_rewritten_decision_is_caught_by_its_digest(store):
-    version = _version(store)
-    run_id = _gate(store, version, passed=False)
+    version = registered_version(store, MODEL)
+    run_id = gate_verdict(store, version, passed=False)
     artifacts = Path(mlflow.get_run(run_id).info.artifact_uri.removeprefix("file://"))
     decision = artifacts / DECISION_FILE
     decision.write_text(decision.read_text().replace('"passed": false', '"passed": true'))
@@ -108,8 +88,8 @@ def test_a_rewritten_decision_is_caught_by_its_digest(store):
 
 
 def test_a_verdict_for_another_training_run_does_not_count(store):
-    version = _version(store)
-    _gate(store, version, passed=True)
+    version = registered_version(store, MODEL)
+    gate_verdict(store, version, passed=True)
     other = VersionInfo(MODEL, version.version, "another-run", version.source, {}, ())
     assert "judged the model of training run" in Verdicts(store).problem(other)
 
