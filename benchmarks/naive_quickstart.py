@@ -12,15 +12,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlflow  # noqa: E402
-import mlflow.sklearn  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import mlflow
+import mlflow.sklearn
+from mlflow.models import infer_signature
+from sklearn.model_selection import train_test_split
 
-from src.data.contract import CONTRACT, load_bundled  # noqa: E402
-from src.features.feature_set import resolve_features  # noqa: E402
-from src.models.classifier import build_model  # noqa: E402
-from src.utils.config import load_feature_config, load_model_config  # noqa: E402
+from src.data.contract import CONTRACT, load_bundled
+from src.features.feature_set import resolve_features
+from src.models.classifier import build_model
+from src.utils.config import load_feature_config, load_model_config
 
 mlflow.set_tracking_uri(sys.argv[1])
 mlflow.set_experiment("naive-quickstart")
