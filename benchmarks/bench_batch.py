@@ -1,8 +1,8 @@
 """Benchmark: the batch pipeline (read, validate, score, write) vs the model's raw predict in memory.
 
 On 1,000,000 rows of the pack's bundled data (sampled with replacement) in
-Parquet and CSV. Target: the pipeline at >= 0.3x the rows/s of the logged model's own
-``predict`` on the same rows already in memory.
+Parquet and CSV. Target: the pipeline at >= 0.5x (Parquet) and >= 0.3x (CSV) the rows/s
+of the logged model's own ``predict`` on the same rows already in memory.
 
 Usage: ``python benchmarks/bench_batch.py [--rows N]`` (``make bench-batch``).
 """
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._model import train_into
 
-TARGET = 0.3
+TARGET = {".parquet": 0.5, ".csv": 0.3}
 
 
 def main() -> int:
@@ -50,10 +50,10 @@ def main() -> int:
         for suffix in (".parquet", ".csv"):
             result = run_batch(scorer, work / f"input{suffix}", work / f"output{suffix}")
             rate = result.rows_scored / result.seconds
-            verdict = "meets" if rate / raw >= TARGET else "misses"
+            verdict = "meets" if rate / raw >= TARGET[suffix] else "misses"
             print(
                 f"pipeline {suffix[1:]:<8} -> {suffix[1:]:<8}    {rate:>12,.0f} rows/s  "
-                f"= {rate / raw:.2f}x raw ({verdict} >= {TARGET}x)"
+                f"= {rate / raw:.2f}x raw ({verdict} >= {TARGET[suffix]}x)"
             )
     return 0
 

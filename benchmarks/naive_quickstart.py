@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from src.data.contract import CONTRACT, load_bundled
 from src.features.feature_set import resolve_features
-from src.models.classifier import build_model
+from src.models.classifier import build_model, skops_trusted_types
 from src.utils.config import load_feature_config, load_model_config
 
 mlflow.set_tracking_uri(sys.argv[1])
@@ -39,5 +39,6 @@ with mlflow.start_run():
         signature=infer_signature(X_train, model.predict(X_train)),
         input_example=X_train.head(3),
         registered_model_name="naive_model",
+        skops_trusted_types=list(skops_trusted_types(model)),  # MLflow 3 writes skops: the pipeline's own types
     )
 mlflow.MlflowClient().set_registered_model_alias("naive_model", "dev", info.registered_model_version)

@@ -18,11 +18,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
+from src.data.contract import CONTRACT
 from src.features import lifecycle_record
 from src.models.alias_history import AliasHistory
 from src.models.model_registry import Alias, Registry, RegistryError
@@ -545,3 +547,27 @@ def test_the_card_of_production_shows_the_verdict_the_checks_and_the_history(at,
                     "Training and evaluation data", "Quantitative analyses", "Features", "Ethical considerations",
                     "Caveats and recommendations", "Alias history"):  # fmt: skip
         assert f"\n## {section}\n" in text
+
+
+@pytest.mark.parametrize("engine", ["arrow", "spark"])
+def test_batch_scores_only_the_sanctioned_version_of_a_guarded_alias(at, tmp_path, capsys, caplog, engine):
+    """@production moved out of band (the registry's own call, past the gate): batch scores the version the
+    alias history sanctions, and says so in the line the endpoint logs."""
+    from pipelines import inference_pipeline
+    from src.data.contract import load_bundled
+
+    if engine == "spark":
+        pytest.importorskip("pyspark", reason="the Spark engine needs make venv-spark")
+    here = at("v2_validated")
+    here.registry.point_alias(MODEL, "production", "2")  # not promoted: no record, no approval
+    source = tmp_path / "in.parquet"
+    load_bundled().head(20).drop(columns=[CONTRACT.target.name]).to_parquet(source, index=False)
+    target = tmp_path / ("out.parquet" if engine == "arrow" else "out_dir")
+    code = inference_pipeline.main(["--alias", "production", "--input", str(source), "--output", str(target),
+                                    "--engine", engine])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"{MODEL} version 1 (@production)" in captured.out
+    assert f"scoring version 1 instead of {MODEL}@production's version 2" in caplog.text
+    scored = pd.read_parquet(target)
+    assert set(scored["model_version"].astype(str)) == {"1"}

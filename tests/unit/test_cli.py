@@ -189,3 +189,31 @@ def test_a_missing_or_empty_store_is_named_and_not_created(embedded, capsys, sta
         assert not embedded.exists()  # not created by the refusal
     else:
         assert embedded.stat().st_size == 0  # not turned into an empty registry
+
+
+@pytest.mark.parametrize("command", ["train", "batch", "guard"])
+def test_every_command_on_a_locked_store_says_so_in_one_line(embedded, capsys, tmp_path, command):
+    import sqlite3
+
+    from pipelines import inference_pipeline
+    from scripts import guard_aliases
+    from src.models import train_model
+
+    source = tmp_path / "in.csv"
+    source.write_text("a\n1\n")
+    run = {
+        "train": lambda: train_model.main(["--version", "auto"]),
+        "batch": lambda: inference_pipeline.main(
+            ["--alias", "production", "--input", str(source), "--output", str(tmp_path / "out.csv")]
+        ),
+        "guard": lambda: guard_aliases.main([]),
+    }[command]
+    holder = sqlite3.connect(embedded, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code = run()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "is locked by another process" in lines[0], lines
