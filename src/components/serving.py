@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Route
 
 from src.components.alias_watcher import AliasWatcher, ModelSlot
 from src.components.inference_log import InferenceLog
@@ -379,6 +380,9 @@ def create_app(
         lifespan=routes.lifespan,
     )
     body = {"requestBody": request_schema(scorer.contract)}
+    # Scoring requests are answered by a plain Starlette route in front of the API route, which stays for the
+    # OpenAPI document: FastAPI's dependency resolution costs ~50 us of a one-row request's ~190 us.
+    app.router.routes.append(Route("/invocations", routes.invocations, methods=["POST"], include_in_schema=False))
     app.add_api_route("/invocations", routes.invocations, methods=["POST"], openapi_extra=body)
     app.add_api_route("/feedback", routes.feedback, methods=["POST"])
     app.add_api_route("/ping", routes.ping, methods=["GET"])
