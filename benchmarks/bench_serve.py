@@ -5,7 +5,7 @@ generator in this process measures requests/s and p50/p99 latency for
 one-row requests at concurrency 1 and 8 and 100-row requests at
 concurrency 8. The servers take turns, round after round, so machine noise
 hits all of them. Also: time until ready, and resident memory under load.
-Target: >= 3x the requests/s of ``mlflow models serve`` at concurrency 8 for
+Target: >= 10x the requests/s of ``mlflow models serve`` at concurrency 8 for
 one-row requests, with a lower p99. The endpoint also runs with two workers
 (``--workers 2``): at concurrency 8 its p99 must stay within 1.5x of one
 worker's, and its requests/s must not be lower.
@@ -215,9 +215,9 @@ def main() -> int:
     ceiling = statistics.median(r[0] for r in results[("constant response", "1 row, c=8")])
     our_p99 = statistics.median(r[2] for r in results[("this endpoint", "1 row, c=8")])
     their_p99 = statistics.median(r[2] for r in results[("mlflow models serve", "1 row, c=8")])
-    verdict = "meets" if ours >= 3 * theirs and our_p99 < their_p99 else "misses"
+    verdict = "meets" if ours >= 10 * theirs and our_p99 < their_p99 else "misses"
     print(f"1 row, c=8: {ours / theirs:.1f}x mlflow models serve (p99 {our_p99:.1f} vs {their_p99:.1f} ms; "
-          f"{verdict} the >= 3x target); {ours / ceiling:.0%} of the constant-response ceiling")  # fmt: skip
+          f"{verdict} the >= 10x target); {ours / ceiling:.0%} of the constant-response ceiling")  # fmt: skip
     unlogged = statistics.median(r[0] for r in results[("endpoint, no log", "1 row, c=8")])
     print(f"1 row, c=8: the inference log costs {1 - ours / unlogged:.1%} of throughput "
           f"({ours:,.0f} vs {unlogged:,.0f} req/s without it; target <= 5%)")  # fmt: skip
