@@ -74,8 +74,8 @@ def _suite_model_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 
 @pytest.fixture(scope="session")
-def iris_frame() -> pd.DataFrame:
-    """The bundled Iris data with the project's column names (do not mutate: copy first)."""
+def bundled_frame() -> pd.DataFrame:
+    """The pack's bundled data, under the contract's column names (do not mutate: copy first)."""
     return load_bundled()
 
 
@@ -223,7 +223,7 @@ def use_store(root: Path, *, created: bool = True) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def memory_scorer(iris_frame):
+def memory_scorer(bundled_frame):
     """A Scorer over a Pipeline fitted here (no MLflow): for in-process tests of payloads, serving and batch."""
     from datetime import UTC, datetime
 
@@ -231,19 +231,20 @@ def memory_scorer(iris_frame):
     from src.data.contract import CONTRACT
     from src.features.feature_set import resolve_features
     from src.models.classifier import build_model
-    from src.utils.config import load_feature_config, load_model_config
+    from src.utils.config import load_feature_config, load_model_config, resolve_settings
 
-    features = load_feature_config().features
+    feature_config = load_feature_config()
+    features = feature_config.features
     model = build_model(CONTRACT, resolve_features(features), load_model_config().model, seed=0)
-    model.fit(iris_frame.loc[:, list(CONTRACT.input_names)], iris_frame[CONTRACT.target.name])
+    model.fit(bundled_frame.loc[:, list(CONTRACT.input_names)], bundled_frame[CONTRACT.target.name])
     handle = ModelHandle(
-        name="dev.ml_models.ds_iris_species_classifier",
+        name=resolve_settings(environ={}).model_name_for("dev"),
         version="1",
         alias="dev",
         run_id="0" * 32,
         features=tuple(features),
         loaded_at=datetime.now(UTC),
-        feature_set="iris_species_features:v1",
+        feature_set=f"{feature_config.feature_set.name}:v{feature_config.feature_set.version}",
     )
     return Scorer(handle, model, CONTRACT)
 

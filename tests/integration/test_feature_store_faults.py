@@ -134,12 +134,12 @@ def test_a_feature_view_missing_from_the_store_is_named_and_nothing_runs(tmp_pat
     assert done.returncode == 2 and "feature view iris_features (of iris_species_features_v1) is not" in done.stderr
 
 
-def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_config, iris_frame):
+def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_config, bundled_frame):
     """Ten more flowers than the store knows: refused, naming the first keys, before anything is tracked."""
     config = _env_config(tmp_path, {"directory": str(tmp_path / "store")})
     apply_and_materialize(resolve_settings("prod", config, environ={}).feature_store)
     data = tmp_path / "more_flowers.csv"
-    pd.concat([iris_frame, iris_frame.head(10)], ignore_index=True).to_csv(data, index=False)
+    pd.concat([bundled_frame, bundled_frame.head(10)], ignore_index=True).to_csv(data, index=False)
     model_config = write_config("model_config.yaml", {"data": {"source": "file", "path": str(data)}})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config, model_config=model_config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip

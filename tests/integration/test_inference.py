@@ -39,9 +39,11 @@ def scorer(registered):
 
 
 @pytest.fixture
-def measurements(iris_frame):
+def measurements(bundled_frame):
     return (
-        iris_frame.loc[:, list(CONTRACT.input_names)].sample(1000, replace=True, random_state=3).reset_index(drop=True)
+        bundled_frame.loc[:, list(CONTRACT.input_names)]
+        .sample(1000, replace=True, random_state=3)
+        .reset_index(drop=True)
     )
 
 

@@ -227,9 +227,9 @@ def test_config_error_tracks_nothing(store_uri, tmp_path):
     assert not Path(store_uri.removeprefix("sqlite:///")).exists()
 
 
-def test_bad_data_tracks_nothing(store_uri, tmp_path, iris_frame):
+def test_bad_data_tracks_nothing(store_uri, tmp_path, bundled_frame):
     data = tmp_path / "iris.csv"
-    iris_frame.assign(petal_width_cm=-1.0).to_csv(data, index=False)
+    bundled_frame.assign(petal_width_cm=-1.0).to_csv(data, index=False)
     config = _bad_model_config(tmp_path, data={"source": "file", "path": str(data)})
     with pytest.raises(TrainingRefused, match="column 'petal_width_cm', row 0: outside the allowed range"):
         run_training(TrainingRequest(version="1.0.0", model_config=config))

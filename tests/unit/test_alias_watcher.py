@@ -20,12 +20,12 @@ def _version(scorer: Scorer, version: str) -> Scorer:
 
 
 @pytest.fixture
-def wrong_scorer(memory_scorer, iris_frame):
+def wrong_scorer(memory_scorer, bundled_frame):
     """A model trained on shifted labels: it loads fine and names every class wrongly."""
     classes = CONTRACT.classes
-    shifted = iris_frame[CONTRACT.target.name].map(dict(zip(classes, classes[1:] + classes[:1], strict=True)))
+    shifted = bundled_frame[CONTRACT.target.name].map(dict(zip(classes, classes[1:] + classes[:1], strict=True)))
     model = build_model(CONTRACT, resolve_features(memory_scorer.handle.features), load_model_config().model, seed=0)
-    model.fit(iris_frame.loc[:, list(CONTRACT.input_names)], shifted)
+    model.fit(bundled_frame.loc[:, list(CONTRACT.input_names)], shifted)
     return Scorer(dataclasses.replace(memory_scorer.handle, version="3"), model, CONTRACT)
 
 

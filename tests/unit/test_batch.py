@@ -13,9 +13,11 @@ from src.data.contract import CONTRACT
 
 
 @pytest.fixture
-def measurements(iris_frame):
+def measurements(bundled_frame):
     return (
-        iris_frame.loc[:, list(CONTRACT.input_names)].sample(300, replace=True, random_state=1).reset_index(drop=True)
+        bundled_frame.loc[:, list(CONTRACT.input_names)]
+        .sample(300, replace=True, random_state=1)
+        .reset_index(drop=True)
     )
 
 

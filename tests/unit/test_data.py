@@ -9,7 +9,7 @@ from src.data.load_data import DataValidationError, dataset_digest, load_dataset
 from src.utils.config import DataConfig
 
 
-def test_bundled_iris_loads_validated(iris_frame):
+def test_bundled_iris_loads_validated(bundled_frame):
     dataset = load_dataset(DataConfig())
     assert list(dataset.frame.columns) == [*CONTRACT.input_names, CONTRACT.target.name]
     assert len(dataset.frame) == 150
@@ -19,30 +19,30 @@ def test_bundled_iris_loads_validated(iris_frame):
     assert list(dataset.features.columns) == list(CONTRACT.input_names)
 
 
-def test_digest_is_stable_and_content_sensitive(iris_frame):
-    digest = dataset_digest(iris_frame)
-    assert digest == dataset_digest(iris_frame.copy())
+def test_digest_is_stable_and_content_sensitive(bundled_frame):
+    digest = dataset_digest(bundled_frame)
+    assert digest == dataset_digest(bundled_frame.copy())
     assert len(digest) == 32
-    changed = iris_frame.copy()
+    changed = bundled_frame.copy()
     changed.loc[0, "sepal_length_cm"] += 0.1
     assert dataset_digest(changed) != digest
-    assert dataset_digest(iris_frame.iloc[::-1]) != digest  # order is part of the content
+    assert dataset_digest(bundled_frame.iloc[::-1]) != digest  # order is part of the content
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_csv_and_parquet_files_load_the_same(iris_frame, tmp_path, suffix):
+def test_csv_and_parquet_files_load_the_same(bundled_frame, tmp_path, suffix):
     path = tmp_path / f"iris{suffix}"
     if suffix == ".csv":
-        iris_frame.to_csv(path, index=False)
+        bundled_frame.to_csv(path, index=False)
     else:
-        iris_frame.to_parquet(path, index=False)
+        bundled_frame.to_parquet(path, index=False)
     dataset = load_dataset(DataConfig(source="file", path=path))
     assert dataset.source_uri == path.resolve().as_uri()
-    assert dataset.digest == dataset_digest(validate_frame(iris_frame, "bundled"))
+    assert dataset.digest == dataset_digest(validate_frame(bundled_frame, "bundled"))
 
 
-def test_integer_measurements_are_coerced_to_float(iris_frame):
-    frame = iris_frame.copy()
+def test_integer_measurements_are_coerced_to_float(bundled_frame):
+    frame = bundled_frame.copy()
     frame["sepal_length_cm"] = frame["sepal_length_cm"].round().astype("int64")
     assert validate_frame(frame, "ints")["sepal_length_cm"].dtype == np.float64
 
@@ -53,16 +53,16 @@ def _refused(frame: pd.DataFrame) -> str:
     return str(error.value)
 
 
-def test_null_measurement_names_row_and_column(iris_frame):
-    frame = iris_frame.copy()
+def test_null_measurement_names_row_and_column(bundled_frame):
+    frame = bundled_frame.copy()
     frame.loc[7, "sepal_length_cm"] = None
     message = _refused(frame)
     assert message.startswith("bad.csv: data does not match schema (1 failure(s))")
     assert "column 'sepal_length_cm', row 7: missing value" in message
 
 
-def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
-    frame = iris_frame.copy()
+def test_out_of_range_measurement_names_row_column_and_value(bundled_frame):
+    frame = bundled_frame.copy()
     frame.loc[3, "petal_width_cm"] = -1.0
     frame.loc[9, "petal_length_cm"] = 0.0
     message = _refused(frame)
@@ -73,41 +73,41 @@ def test_out_of_range_measurement_names_row_column_and_value(iris_frame):
     assert "column 'petal_length_cm', row 9: outside the allowed range" in message
 
 
-def test_unknown_label_is_refused(iris_frame):
-    frame = iris_frame.copy()
+def test_unknown_label_is_refused(bundled_frame):
+    frame = bundled_frame.copy()
     frame.loc[5, CONTRACT.target.name] = "rose"
     assert "column 'species', row 5: not one of the classes ['setosa', 'versicolor', 'virginica']" in _refused(frame)
 
 
-def test_missing_and_extra_columns_are_named(iris_frame):
-    frame = iris_frame.drop(columns="petal_width_cm").assign(colour="blue")
+def test_missing_and_extra_columns_are_named(bundled_frame):
+    frame = bundled_frame.drop(columns="petal_width_cm").assign(colour="blue")
     message = _refused(frame)
     assert "missing column 'petal_width_cm'" in message
     assert "unexpected column 'colour'" in message
 
 
-def test_text_in_a_measurement_is_refused(iris_frame):
-    frame = iris_frame.copy()
+def test_text_in_a_measurement_is_refused(bundled_frame):
+    frame = bundled_frame.copy()
     frame["sepal_width_cm"] = frame["sepal_width_cm"].astype(object)
     frame.loc[2, "sepal_width_cm"] = "wide"
     assert "column 'sepal_width_cm', row 2: failed coerce_dtype('float64') (value 'wide')" in _refused(frame)
 
 
-def test_many_failures_are_summarised(iris_frame):
-    frame = iris_frame.copy()
+def test_many_failures_are_summarised(bundled_frame):
+    frame = bundled_frame.copy()
     frame[CONTRACT.target.name] = "rose"
     message = _refused(frame)
     assert "(150 failure(s))" in message
     assert "... and 140 more" in message
 
 
-def test_empty_frame_is_refused(iris_frame):
+def test_empty_frame_is_refused(bundled_frame):
     with pytest.raises(DataValidationError, match=r"bad\.csv: no rows"):
-        validate_frame(iris_frame.iloc[0:0], "bad.csv")
+        validate_frame(bundled_frame.iloc[0:0], "bad.csv")
 
 
-def test_raw_schema_does_not_need_the_label(iris_frame):
-    raw = iris_frame.drop(columns=CONTRACT.target.name)
+def test_raw_schema_does_not_need_the_label(bundled_frame):
+    raw = bundled_frame.drop(columns=CONTRACT.target.name)
     assert list(validate_frame(raw, "request", with_target=False).columns) == list(CONTRACT.input_names)
 
 

@@ -13,39 +13,39 @@ WINDOWS = 200
 
 
 @pytest.fixture(scope="module")
-def reference(iris_frame, memory_scorer):
+def reference(bundled_frame, memory_scorer):
     """The profile training logs: the training rows' inputs, the labels' priors, held-out predictions."""
-    train = iris_frame.sample(120, random_state=42)
-    held_out = iris_frame.drop(train.index)
+    train = bundled_frame.sample(120, random_state=42)
+    held_out = bundled_frame.drop(train.index)
     predicted = memory_scorer.pipeline.predict(held_out[list(CONTRACT.input_names)]).tolist()
     columns = {c: train[c].to_numpy() for c in CONTRACT.input_names}
     return ReferenceProfile.build(columns, train[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes)
 
 
-def _window(iris_frame, memory_scorer, rng, rows=200, shift=0.0):
-    sample = iris_frame.iloc[rng.integers(0, len(iris_frame), rows)]
+def _window(bundled_frame, memory_scorer, rng, rows=200, shift=0.0):
+    sample = bundled_frame.iloc[rng.integers(0, len(bundled_frame), rows)]
     columns = {c: sample[c].to_numpy(dtype=float) for c in CONTRACT.input_names}
     columns["petal_length_cm"] = columns["petal_length_cm"] + shift
     frame = sample[list(CONTRACT.input_names)].assign(petal_length_cm=columns["petal_length_cm"])
     return columns, memory_scorer.pipeline.predict(frame).tolist()
 
 
-def test_stationary_windows_alarm_in_at_most_five_percent_of_200(reference, iris_frame, memory_scorer):
+def test_stationary_windows_alarm_in_at_most_five_percent_of_200(reference, bundled_frame, memory_scorer):
     rng = np.random.default_rng(7)
-    alarms = sum(drift(reference, *_window(iris_frame, memory_scorer, rng), Thresholds()).breached
+    alarms = sum(drift(reference, *_window(bundled_frame, memory_scorer, rng), Thresholds()).breached
                  for _ in range(WINDOWS))  # fmt: skip
     assert alarms / WINDOWS <= 0.05, f"{alarms} of {WINDOWS} stationary windows alarmed"
 
 
-def test_petal_length_plus_one_cm_is_found_for_that_feature_only(reference, iris_frame, memory_scorer):
+def test_petal_length_plus_one_cm_is_found_for_that_feature_only(reference, bundled_frame, memory_scorer):
     rng = np.random.default_rng(8)
-    result = drift(reference, *_window(iris_frame, memory_scorer, rng, rows=300, shift=1.0), Thresholds())
+    result = drift(reference, *_window(bundled_frame, memory_scorer, rng, rows=300, shift=1.0), Thresholds())
     assert result.breached and result.drifted_features == ["petal_length_cm"]
 
 
-def test_a_small_window_is_insufficient_data_never_an_alarm(reference, iris_frame, memory_scorer):
+def test_a_small_window_is_insufficient_data_never_an_alarm(reference, bundled_frame, memory_scorer):
     rng = np.random.default_rng(9)
-    result = drift(reference, *_window(iris_frame, memory_scorer, rng, rows=50, shift=5.0), Thresholds())
+    result = drift(reference, *_window(bundled_frame, memory_scorer, rng, rows=50, shift=5.0), Thresholds())
     assert not result.sufficient and not result.breached and result.features == ()
 
 

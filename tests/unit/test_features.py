@@ -55,11 +55,11 @@ def test_two_versions_of_one_feature_coexist_and_differ():
     assert not np.allclose(v1.compute(RAW), v2.compute(RAW))
 
 
-def test_formulas_are_deterministic_and_pure(iris_frame):
-    before = iris_frame.copy()
+def test_formulas_are_deterministic_and_pure(bundled_frame):
+    before = bundled_frame.copy()
     for definition in DEFINITIONS:
-        np.testing.assert_array_equal(definition.compute(iris_frame), definition.compute(iris_frame))
-    pd.testing.assert_frame_equal(iris_frame, before)
+        np.testing.assert_array_equal(definition.compute(bundled_frame), definition.compute(bundled_frame))
+    pd.testing.assert_frame_equal(bundled_frame, before)
 
 
 def test_unknown_version_lists_the_defined_ones():
@@ -89,32 +89,32 @@ def test_required_inputs_are_deduplicated_in_first_use_order():
     assert required_inputs(definitions) == ("petal_length_cm", "petal_width_cm", "sepal_length_cm")
 
 
-def test_shipped_feature_config_resolves(iris_frame):
+def test_shipped_feature_config_resolves(bundled_frame):
     config = load_feature_config()
-    features = build_features(iris_frame, config.features)
+    features = build_features(bundled_frame, config.features)
     assert list(features.columns) == list(config.features)
     assert not features.isna().any().any()
 
 
-def test_feature_builder_is_a_well_behaved_sklearn_transformer(iris_frame):
+def test_feature_builder_is_a_well_behaved_sklearn_transformer(bundled_frame):
     builder = FeatureBuilder.of(resolve_features(("iris_petal_ratio_v1", "iris_sepal_width_cm_v1")))
     copy = clone(builder)
     assert copy.get_params() == {"specs": (("iris_petal_ratio_v1", "numeric", "petal_length_cm / petal_width_cm"),
                                            ("iris_sepal_width_cm_v1", "numeric", "sepal_width_cm"))}  # fmt: skip
-    transformed = copy.fit(iris_frame).transform(iris_frame)
+    transformed = copy.fit(bundled_frame).transform(bundled_frame)
     assert copy.features == ("iris_petal_ratio_v1", "iris_sepal_width_cm_v1")
     assert list(copy.get_feature_names_out()) == ["iris_petal_ratio_v1", "iris_sepal_width_cm_v1"]
     assert list(copy.feature_names_in_) == ["petal_length_cm", "petal_width_cm", "sepal_width_cm"]
     assert transformed.shape == (150, 2)
 
 
-def test_the_feature_step_needs_no_definitions_to_compute_its_features(iris_frame):
+def test_the_feature_step_needs_no_definitions_to_compute_its_features(bundled_frame):
     """The fitted step carries each feature's formula: a model computes what it was trained on, even where the
     pack defines other features (another project, another commit)."""
-    builder = FeatureBuilder((("someone_elses_v3", "numeric", "log(sepal_length_cm * 2)"),)).fit(iris_frame)
-    expected = np.log(iris_frame["sepal_length_cm"].to_numpy() * 2)
-    np.testing.assert_allclose(builder.transform(iris_frame)["someone_elses_v3"], expected)
-    columns = {c: iris_frame[c].to_numpy() for c in ("sepal_length_cm",)}
+    builder = FeatureBuilder((("someone_elses_v3", "numeric", "log(sepal_length_cm * 2)"),)).fit(bundled_frame)
+    expected = np.log(bundled_frame["sepal_length_cm"].to_numpy() * 2)
+    np.testing.assert_allclose(builder.transform(bundled_frame)["someone_elses_v3"], expected)
+    columns = {c: bundled_frame[c].to_numpy() for c in ("sepal_length_cm",)}
     np.testing.assert_allclose(builder.numeric_matrix(columns)[:, 0], expected)
 
 

@@ -35,8 +35,8 @@ class _Model:
 
 
 @pytest.fixture
-def held_out(iris_frame):
-    frame = iris_frame.sample(30, random_state=0).reset_index(drop=True)
+def held_out(bundled_frame):
+    frame = bundled_frame.sample(30, random_state=0).reset_index(drop=True)
     return validator._HeldOut(frame, True, "30 rows")
 
 

@@ -14,14 +14,14 @@ from src.utils.config import MonitoringThresholds
 
 
 @pytest.fixture(scope="module")
-def profile(iris_frame, memory_scorer):
-    columns = {c: iris_frame[c].to_numpy() for c in CONTRACT.input_names}
-    predicted = memory_scorer.pipeline.predict(iris_frame[list(CONTRACT.input_names)]).tolist()
-    return ReferenceProfile.build(columns, iris_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes)
+def profile(bundled_frame, memory_scorer):
+    columns = {c: bundled_frame[c].to_numpy() for c in CONTRACT.input_names}
+    predicted = memory_scorer.pipeline.predict(bundled_frame[list(CONTRACT.input_names)]).tolist()
+    return ReferenceProfile.build(columns, bundled_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes)
 
 
-def _predictions(iris_frame, memory_scorer, rows: int, version: str, shift: float = 0.0, seed: int = 0):
-    sample = iris_frame.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
+def _predictions(bundled_frame, memory_scorer, rows: int, version: str, shift: float = 0.0, seed: int = 0):
+    sample = bundled_frame.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
     frame = sample[list(CONTRACT.input_names)].assign(petal_length_cm=sample["petal_length_cm"] + shift)
     return frame.assign(
         request_id=[f"{version}-{i}" for i in range(rows)], row=0, ts="2026-11-27T00:00:00.000+00:00",
@@ -36,9 +36,9 @@ def _window(predictions: pd.DataFrame, feedback: pd.DataFrame | None = None, ref
     return Window(predictions, refused, labels, ())
 
 
-def test_each_version_is_judged_against_its_own_profile(profile, iris_frame, memory_scorer):
-    steady = _predictions(iris_frame, memory_scorer, 300, "1")
-    shifted = _predictions(iris_frame, memory_scorer, 300, "2", shift=1.0, seed=1)
+def test_each_version_is_judged_against_its_own_profile(profile, bundled_frame, memory_scorer):
+    steady = _predictions(bundled_frame, memory_scorer, 300, "1")
+    shifted = _predictions(bundled_frame, memory_scorer, 300, "2", shift=1.0, seed=1)
     result = evaluate(_window(pd.concat([steady, shifted]), refusals=6), {"1": profile, "2": profile},
                       MonitoringThresholds(), model="m", alias="production", window_text="all")  # fmt: skip
     first, second = result.versions
@@ -49,8 +49,8 @@ def test_each_version_is_judged_against_its_own_profile(profile, iris_frame, mem
     assert {"latency_p99_ms", "prediction_psi", "refused_share_out_of_contract"} <= set(metrics)
 
 
-def test_labels_that_came_back_give_accuracy_and_recall(profile, iris_frame, memory_scorer):
-    rows = _predictions(iris_frame, memory_scorer, 250, "1")
+def test_labels_that_came_back_give_accuracy_and_recall(profile, bundled_frame, memory_scorer):
+    rows = _predictions(bundled_frame, memory_scorer, 250, "1")
     feedback = rows[["request_id"]].assign(label=rows["truth"]).head(100)
     wrong = feedback.assign(label=feedback["label"].map({"setosa": "virginica", "versicolor": "setosa",
                                                               "virginica": "versicolor"}))  # fmt: skip
@@ -62,11 +62,11 @@ def test_labels_that_came_back_give_accuracy_and_recall(profile, iris_frame, mem
     assert set(version.recall) <= set(CONTRACT.classes)
 
 
-def test_a_small_window_or_a_version_without_profile_is_never_an_alarm(profile, iris_frame, memory_scorer):
-    small = _predictions(iris_frame, memory_scorer, 50, "1", shift=3.0)
+def test_a_small_window_or_a_version_without_profile_is_never_an_alarm(profile, bundled_frame, memory_scorer):
+    small = _predictions(bundled_frame, memory_scorer, 50, "1", shift=3.0)
     result = evaluate(_window(small), {"1": profile}, MonitoringThresholds(), model="m", alias="p", window_text="w")
     assert result.status == "insufficient data" and not result.alert
-    old = _predictions(iris_frame, memory_scorer, 300, "1", shift=3.0)
+    old = _predictions(bundled_frame, memory_scorer, 300, "1", shift=3.0)
     result = evaluate(_window(old), {"1": None}, MonitoringThresholds(), model="m", alias="p", window_text="w")
     assert result.versions[0].drift is None and result.status == "insufficient data"
 
@@ -75,39 +75,41 @@ def test_a_small_window_or_a_version_without_profile_is_never_an_alarm(profile, 
     (True, [False, False], False), (True, [True, False], True), (True, [False, True], True),
     (False, [True, True], False),
 ])  # fmt: skip
-def test_an_alert_fires_when_m_of_the_last_n_windows_breached(profile, iris_frame, memory_scorer, now, before, alert):
-    rows = _predictions(iris_frame, memory_scorer, 300, "1", shift=1.0 if now else 0.0, seed=3)
+def test_an_alert_fires_when_m_of_the_last_n_windows_breached(
+    profile, bundled_frame, memory_scorer, now, before, alert
+):
+    rows = _predictions(bundled_frame, memory_scorer, 300, "1", shift=1.0 if now else 0.0, seed=3)
     result = evaluate(_window(rows), {"1": profile}, MonitoringThresholds(), model="m", alias="p", window_text="w")
     result.recent_breaches = before
     assert result.breached is now and result.alert is alert
 
 
-def test_the_result_serialises_to_json(profile, iris_frame, memory_scorer):
+def test_the_result_serialises_to_json(profile, bundled_frame, memory_scorer):
     import json
 
-    result = evaluate(_window(_predictions(iris_frame, memory_scorer, 300, "1")), {"1": profile},
+    result = evaluate(_window(_predictions(bundled_frame, memory_scorer, 300, "1")), {"1": profile},
                       MonitoringThresholds(), model="m", alias="p", window_text="w")  # fmt: skip
     content = json.loads(json.dumps(result.to_dict(), default=str))
     assert content["status"] == "ok" and content["versions"][0]["version"] == "1"
     assert isinstance(result, MonitoringResult) and np.isfinite(result.metrics()["latency_p50_ms"])
 
 
-def test_a_logged_input_that_is_not_a_number_is_an_error_not_a_verdict(profile, iris_frame, memory_scorer):
-    rows = _predictions(iris_frame, memory_scorer, 250, "1").astype({"petal_width_cm": object})
+def test_a_logged_input_that_is_not_a_number_is_an_error_not_a_verdict(profile, bundled_frame, memory_scorer):
+    rows = _predictions(bundled_frame, memory_scorer, 250, "1").astype({"petal_width_cm": object})
     rows.loc[3, "petal_width_cm"] = "n/a"
     with pytest.raises(LogError, match=r"1 logged value\(s\) of 'petal_width_cm' are not numbers.*'1-3'"):
         evaluate(_window(rows), {"1": profile}, MonitoringThresholds(), model="m", alias="production",
                  window_text="all")  # fmt: skip
 
 
-def test_a_derived_feature_is_recomputed_with_the_version_s_own_formula(iris_frame, memory_scorer):
-    columns = {c: iris_frame[c].to_numpy() for c in CONTRACT.input_names}
+def test_a_derived_feature_is_recomputed_with_the_version_s_own_formula(bundled_frame, memory_scorer):
+    columns = {c: bundled_frame[c].to_numpy() for c in CONTRACT.input_names}
     columns["ratio_v9"] = columns["petal_length_cm"] / columns["petal_width_cm"]
-    predicted = memory_scorer.pipeline.predict(iris_frame[list(CONTRACT.input_names)]).tolist()
-    profile = ReferenceProfile.build(columns, iris_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes,
+    predicted = memory_scorer.pipeline.predict(bundled_frame[list(CONTRACT.input_names)]).tolist()
+    profile = ReferenceProfile.build(columns, bundled_frame[CONTRACT.target.name].tolist(), predicted, CONTRACT.classes,
                                      {"ratio_v9": "petal_length_cm / petal_width_cm"})  # fmt: skip
     assert profile.inputs == list(CONTRACT.input_names)
-    shifted = _predictions(iris_frame, memory_scorer, 300, "1", shift=1.5, seed=2)
+    shifted = _predictions(bundled_frame, memory_scorer, 300, "1", shift=1.5, seed=2)
     result = evaluate(_window(shifted), {"1": profile}, MonitoringThresholds(), model="m", alias="production",
                       window_text="all")  # fmt: skip
     assert "ratio_v9" in {f.name for f in result.versions[0].drift.features}

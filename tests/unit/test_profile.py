@@ -23,9 +23,9 @@ def test_a_column_with_few_distinct_values_gets_fewer_bins_and_ignores_nans():
     assert column.edges == (1.0,) and column.counts == (3, 1)
 
 
-def test_the_profile_round_trips_through_json(iris_frame):
-    columns = {"petal_length_cm": iris_frame["petal_length_cm"].to_numpy()}
-    labels = iris_frame["species"].tolist()
+def test_the_profile_round_trips_through_json(bundled_frame):
+    columns = {"petal_length_cm": bundled_frame["petal_length_cm"].to_numpy()}
+    labels = bundled_frame["species"].tolist()
     profile = ReferenceProfile.build(columns, labels, labels[:30], CONTRACT.classes)
     assert profile.class_priors == {s: 1 / 3 for s in CONTRACT.classes}
     assert profile.prediction_shares == {"setosa": 1.0, "versicolor": 0.0, "virginica": 0.0}

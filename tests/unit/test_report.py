@@ -15,11 +15,11 @@ from src.utils.config import MonitoringThresholds
 from src.utils.mlflow_utils import RunRecord
 
 
-def test_the_report_is_one_self_contained_page(iris_frame, memory_scorer):
-    raw = iris_frame[list(CONTRACT.input_names)]
+def test_the_report_is_one_self_contained_page(bundled_frame, memory_scorer):
+    raw = bundled_frame[list(CONTRACT.input_names)]
     predicted = memory_scorer.pipeline.predict(raw)
     columns = {c: raw[c].to_numpy() for c in CONTRACT.input_names}
-    labels = iris_frame[CONTRACT.target.name].tolist()
+    labels = bundled_frame[CONTRACT.target.name].tolist()
     profile = ReferenceProfile.build(columns, labels, predicted.tolist(), CONTRACT.classes)
     rows = pd.concat([raw] * 2, ignore_index=True)
     predictions = rows.assign(request_id=[f"r{i}" for i in range(len(rows))], row=0, ts="t", model_version="3",

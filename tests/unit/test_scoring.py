@@ -72,7 +72,7 @@ def test_each_fast_path_equals_the_pipeline_on_any_valid_rows(estimator, rows):
     np.testing.assert_allclose(fast, scorer.pipeline.predict_proba(frame), rtol=1e-9, atol=1e-12)
 
 
-def test_a_pipeline_of_another_shape_is_called_itself(iris_frame):
+def test_a_pipeline_of_another_shape_is_called_itself(bundled_frame):
     from sklearn.preprocessing import MinMaxScaler
 
     dataset = load_dataset(DataConfig())
@@ -80,21 +80,21 @@ def test_a_pipeline_of_another_shape_is_called_itself(iris_frame):
     model.steps[1] = ("preprocess", MinMaxScaler())  # not a shape a fast path knows
     pipeline = fit_model(model, split_dataset(dataset, SplitConfig(), 42))
     other = Scorer(ModelHandle("c.s.m", "1", "dev", None, tuple(FEATURES), datetime.now(UTC)), pipeline, CONTRACT)
-    rows = iris_frame.loc[:, list(CONTRACT.input_names)]
+    rows = bundled_frame.loc[:, list(CONTRACT.input_names)]
     assert other.path == "the fitted pipeline"
     np.testing.assert_array_equal(other.score_frame(rows).filter(like="probability_"), pipeline.predict_proba(rows))
 
 
-def test_output_names_classes_and_probabilities(scorer, iris_frame):
-    scored = scorer.score_frame(iris_frame.loc[:2, list(CONTRACT.input_names)])
+def test_output_names_classes_and_probabilities(scorer, bundled_frame):
+    scored = scorer.score_frame(bundled_frame.loc[:2, list(CONTRACT.input_names)])
     assert list(scored.columns) == [
         "prediction", "probability_setosa", "probability_versicolor", "probability_virginica"
     ]  # fmt: skip
     np.testing.assert_allclose(scored.filter(like="probability_").sum(axis=1), 1.0)
 
 
-def test_column_order_does_not_matter(scorer, iris_frame):
-    rows = iris_frame.loc[:, list(CONTRACT.input_names)]
+def test_column_order_does_not_matter(scorer, bundled_frame):
+    rows = bundled_frame.loc[:, list(CONTRACT.input_names)]
     pd.testing.assert_frame_equal(scorer.score_frame(rows), scorer.score_frame(rows[rows.columns[::-1]]))
 
 
@@ -109,8 +109,8 @@ def test_column_order_does_not_matter(scorer, iris_frame):
     ],
     ids=["missing", "extra", "null", "text", "empty"],
 )
-def test_bad_input_names_the_field(scorer, iris_frame, change, field, message):
-    rows = change(iris_frame.loc[:2, list(CONTRACT.input_names)].reset_index(drop=True))
+def test_bad_input_names_the_field(scorer, bundled_frame, change, field, message):
+    rows = change(bundled_frame.loc[:2, list(CONTRACT.input_names)].reset_index(drop=True))
     with pytest.raises(InputError) as error:
         scorer.score_frame(rows)
     assert error.value.field == field

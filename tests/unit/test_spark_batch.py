@@ -20,10 +20,10 @@ def test_a_missing_input_is_refused(memory_scorer, tmp_path):
         run_spark(memory_scorer, tmp_path / "none.parquet", tmp_path / "out")
 
 
-def test_an_existing_output_directory_is_refused(memory_scorer, iris_frame, tmp_path):
+def test_an_existing_output_directory_is_refused(memory_scorer, bundled_frame, tmp_path):
     from src.components.spark_batch import run_spark
 
-    iris_frame.drop(columns="species").to_parquet(tmp_path / "in.parquet")
+    bundled_frame.drop(columns="species").to_parquet(tmp_path / "in.parquet")
     (tmp_path / "out").mkdir()
     with pytest.raises(BatchError, match="already exists"):
         run_spark(memory_scorer, tmp_path / "in.parquet", tmp_path / "out")

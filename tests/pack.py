@@ -1,0 +1,43 @@
+"""What the platform's tests take from the model pack, so the same suite runs for any pack.
+
+A test of the platform (serving, batch, monitoring, the gate) needs rows it can send, a row of each of two
+classes, a numeric column with a range to break, and the names the model is published under. They come from
+the pack (``src/data/contract.py``, ``configs/``), never from a data set the test knows by name; tests of the
+pack itself (its contract, its features) may name its values.
+"""
+
+from __future__ import annotations
+
+from src.data.contract import CONTRACT
+from src.data.schema import Column, Example
+
+COLUMNS: list[str] = list(CONTRACT.input_names)
+FIRST: Example = CONTRACT.examples[0]
+#: An example of another class than ``FIRST``'s.
+SECOND: Example = next(example for example in CONTRACT.examples if example.label != FIRST.label)
+ROW_A: list[object] = [FIRST.values[name] for name in COLUMNS]
+ROW_B: list[object] = [SECOND.values[name] for name in COLUMNS]
+LABEL_A, LABEL_B = FIRST.label, SECOND.label
+#: A numeric input with an upper bound: the column the tests put wrong numbers in.
+NUMERIC: Column = next(c for c in CONTRACT.columns if c.kind == "numeric" and c.maximum is not None)
+NUMERIC_AT: int = COLUMNS.index(NUMERIC.name)
+#: An input that may not be missing, if the pack has one.
+REQUIRED: Column | None = next((c for c in CONTRACT.columns if not c.nullable), None)
+
+
+def with_value(row: list[object], column: str, value: object) -> list[object]:
+    """``row`` with ``column``'s value replaced."""
+    changed = list(row)
+    changed[COLUMNS.index(column)] = value
+    return changed
+
+
+def csv_cell(value: object) -> str:
+    """A value as a CSV cell (a missing value is an empty cell)."""
+    return "" if value is None else str(value)
+
+
+def above_range(column: Column = NUMERIC) -> float:
+    """A number the column's range refuses."""
+    assert column.maximum is not None
+    return float(column.maximum) * 10 + 1
