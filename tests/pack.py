@@ -41,3 +41,28 @@ def above_range(column: Column = NUMERIC) -> float:
     """A number the column's range refuses."""
     assert column.maximum is not None
     return float(column.maximum) * 10 + 1
+
+
+#: Whether every input is a number that may not be missing (the shape the scorer's NumPy fast paths serve).
+NUMERIC_ONLY: bool = all(c.kind == "numeric" and not c.nullable for c in CONTRACT.columns)
+
+
+def valid_value(column: Column):  # -> hypothesis strategy (imported here only: not every test needs it)
+    """Any value the column's contract allows (not only ones like the bundled data's)."""
+    from hypothesis import strategies as st
+
+    if column.kind == "numeric":
+        values = st.floats(min_value=column.minimum, max_value=column.maximum,
+                           exclude_min=column.exclusive_minimum, allow_nan=False)  # fmt: skip
+    elif column.kind == "categorical":
+        values = st.sampled_from(column.values)
+    else:
+        values = st.booleans()
+    return values | st.none() if column.nullable else values
+
+
+def valid_row():  # -> hypothesis strategy of lists, in COLUMNS order
+    """One row inside the contract's domain."""
+    from hypothesis import strategies as st
+
+    return st.tuples(*(valid_value(CONTRACT.column(name)) for name in COLUMNS)).map(list)

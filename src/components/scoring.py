@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from src.data.schema import DataContract, InputError, OutOfContract
-from src.features.feature_builder import FeatureBuilder
+from src.features.feature_builder import FeatureBuilder, FeatureValueError
 from src.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -155,7 +155,13 @@ class Scorer:
 
     def _pipeline_proba(self, columns: Columns) -> np.ndarray:
         frame = pd.DataFrame({name: columns[name] for name in self.input_columns}, copy=False)
-        return np.asarray(self.pipeline.predict_proba(frame))
+        try:
+            return np.asarray(self.pipeline.predict_proba(frame))
+        except FeatureValueError:
+            raise
+        except ValueError as exc:  # rows inside the contract that the estimator still refuses (e.g. a feature
+            # too large for its float32): the request's fault, never a server error
+            raise InputError("(input)", f"the model cannot score these rows: {exc}") from None
 
     # --- input checks ----------------------------------------------------------
 
