@@ -24,18 +24,26 @@ def test_split_columns_are_the_model_columns_and_rows_their_width():
     split = _variants()["dataframe_split"]
     assert split["properties"]["columns"]["items"]["enum"] == list(COLUMNS)
     row = split["properties"]["data"]["items"]
-    assert row["minItems"] == row["maxItems"] == 4
-    assert [item["maximum"] for item in row["prefixItems"]] == [30.0, 20.0, 30.0, 15.0]
+    assert row["minItems"] == row["maxItems"] == len(COLUMNS)
+    assert row["prefixItems"] == [CONTRACT.column(name).json_schema() for name in COLUMNS]  # each in its place
 
 
 def test_records_publish_each_measurement_domain_and_refuse_other_keys():
     record = _variants()["dataframe_records"]["items"]["oneOf"][0]
     assert record["required"] == list(COLUMNS) and record["additionalProperties"] is False
-    assert record["properties"]["sepal_width_cm"] == {
+    assert record["properties"] == {name: CONTRACT.column(name).json_schema() for name in COLUMNS}
+
+
+def test_a_bounded_number_publishes_its_bounds():
+    contract = DataContract(
+        "toy", "?", (numeric("width", "Width", unit="cm", minimum=0, maximum=20, exclusive_minimum=True),),
+        Target("kind", ("a", "b")), (Example("a", {"width": 1.0}), Example("b", {"width": 2.0})),
+    )  # fmt: skip
+    assert _variants(contract)["dataframe_records"]["items"]["oneOf"][0]["properties"]["width"] == {
         "type": "number",
         "exclusiveMinimum": 0.0,
         "maximum": 20.0,
-        "description": "Width of the sepal (cm)",
+        "description": "Width (cm)",
     }
 
 
