@@ -202,8 +202,10 @@ class Scorer:
     # --- scoring ---------------------------------------------------------------
 
     def predict_columns(self, columns: Columns) -> Predictions:
-        """Predict already-checked columns (``check_domain`` is the caller's: batch routes bad rows aside)."""
-        probabilities = self._proba(columns)
+        """Predict already-checked columns (``check_domain`` is the caller's: batch routes bad rows aside). No rows
+        give no predictions (an empty batch file): scikit-learn's transformers refuse an empty frame."""
+        empty = not columns or len(next(iter(columns.values()))) == 0
+        probabilities = np.zeros((0, len(self.classes))) if empty else self._proba(columns)
         return Predictions(indices=probabilities.argmax(axis=1), probabilities=probabilities, classes=self.classes)
 
     def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:

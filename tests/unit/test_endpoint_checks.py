@@ -12,9 +12,10 @@ from src.components.alias_watcher import ModelSlot
 from src.components.endpoint_checks import call, served_version, smoke
 from src.components.serving import ServingConfig, create_app
 from src.data.contract import CONTRACT
+from src.utils.config import resolve_settings
 from tests.conftest import free_port
 
-MODEL = "dev.ml_models.ds_iris_species_classifier"  # the in-memory scorer's
+MODEL = resolve_settings(environ={}).model_name_for("dev")  # the in-memory scorer's
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,16 @@ from src.components import inference_log
 from src.components.inference_log import FIXED_PREDICTION_COLUMNS, InferenceLog
 from src.data.contract import CONTRACT
 from tests.conftest import eventually
+from tests.pack import NUMERIC
 
-PROBABILITIES = np.eye(3)
 EXAMPLES = CONTRACT.example_columns()
+LABELS = list(CONTRACT.example_labels)
 CLASSES = list(CONTRACT.classes)
+PROBABILITIES = np.eye(len(LABELS), len(CLASSES))
 
 
 def _predict(log: InferenceLog, request_id: str, version: str) -> None:
-    log.predict(request_id, version, EXAMPLES, CLASSES, PROBABILITIES, latency_ms=0.5, classes=CONTRACT.classes)
+    log.predict(request_id, version, EXAMPLES, LABELS, PROBABILITIES, latency_ms=0.5, classes=CONTRACT.classes)
 
 
 def _rows(path, query):
@@ -32,23 +34,23 @@ def test_every_request_row_prediction_refusal_and_label_is_written_once_closed(t
     log.start()
     for version in ("1", "2"):
         _predict(log, f"req-{version}", version)
-    log.refuse("req-3", "2", 400, "out_of_contract", "petal_length_cm")
-    log.feedback([("req-1", "setosa"), ("req-2", "virginica")])
+    log.refuse("req-3", "2", 400, "out_of_contract", NUMERIC.name)
+    log.feedback([("req-1", CLASSES[0]), ("req-2", CLASSES[-1])])
     log.close()
-    first = CONTRACT.input_names[0]
-    written = _rows(path, f"select request_id, row, model_version, {first}, prediction, probability_setosa, alias "
-                          "from predictions")  # fmt: skip
+    first = NUMERIC.name
+    written = _rows(path, f'select request_id, row, model_version, "{first}", prediction, "probability_{CLASSES[0]}",'
+                          " alias from predictions")  # fmt: skip
     assert sorted(written) == sorted(
         (f"req-{v}", float(i), v, float(x), label, float(i == 0), "production")
         for v in ("1", "2")
-        for i, (x, label) in enumerate(zip(EXAMPLES[first], CLASSES, strict=True))
+        for i, (x, label) in enumerate(zip(EXAMPLES[first], LABELS, strict=True))
     )
     assert _rows(path, "select request_id, model_name, status, reason, field from refusals") == [
-        ("req-3", "m", 400.0, "out_of_contract", "petal_length_cm")
+        ("req-3", "m", 400.0, "out_of_contract", NUMERIC.name)
     ]
     assert sorted(_rows(path, "select request_id, label from feedback")) == [
-        ("req-1", "setosa"),
-        ("req-2", "virginica"),
+        ("req-1", CLASSES[0]),
+        ("req-2", CLASSES[-1]),
     ]
 
 
@@ -60,15 +62,14 @@ def test_the_prediction_table_gets_the_served_version_s_inputs_and_classes(tmp_p
     assert [row[1] for row in _rows(path, "pragma table_info(predictions)")] == list(FIXED_PREDICTION_COLUMNS)
     log.start()
     _predict(log, "r1", "1")
-    other = {"island": np.array(["Dream"], dtype=object), "bill length": np.array([40.5])}
-    log.predict("r2", "2", other, ["Adelie"], np.array([[0.9, 0.1]]), 0.3, classes=("Adelie", "Gentoo"))
+    other = {"toy colour": np.array(["teal"], dtype=object), "toy length": np.array([40.5])}
+    log.predict("r2", "2", other, ["toy_a"], np.array([[0.9, 0.1]]), 0.3, classes=("toy_a", "toy_b"))
     log.close()
     names = [row[1] for row in _rows(path, "pragma table_info(predictions)")]
     assert names == [*FIXED_PREDICTION_COLUMNS, *CONTRACT.input_names, *(f"probability_{c}" for c in CLASSES),
-                     "island", "bill length", "probability_Adelie", "probability_Gentoo"]  # fmt: skip
-    assert _rows(path, 'select island, "bill length", probability_Adelie from predictions where request_id = "r2"') == [
-        ("Dream", 40.5, 0.9)
-    ]
+                     "toy colour", "toy length", "probability_toy_a", "probability_toy_b"]  # fmt: skip
+    query = 'select "toy colour", "toy length", probability_toy_a from predictions where request_id = "r2"'
+    assert _rows(path, query) == [("teal", 40.5, 0.9)]
 
 
 def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
