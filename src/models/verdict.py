@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from src.models.model_registry import VersionInfo
@@ -111,8 +110,3 @@ def _mismatch(run: mlflow_utils.FinishedRun, version: VersionInfo) -> str | None
     if passed != (logged == PASSED):
         return f"logged {Param.VALIDATION_STATUS.value}={logged} but its decision says otherwise"
     return None
-
-
-def validated(settings: Settings) -> Callable[[VersionInfo], bool]:
-    """A predicate for the guard and the watcher: whether the gate passed a version."""
-    return Verdicts(settings).passed
