@@ -36,7 +36,7 @@ SUDO ?=
 REASON ?= make lifecycle: local end-to-end promotion
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-spark services docs features train validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration test-fuzz lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
+.PHONY: help venv venv-spark services docs features train new-model validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration test-fuzz lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ train: $(STAMP) ## train, track and register the model on the embedded store (al
 		$(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
 		--context $(CONTEXT) \
 		--version $(VERSION)
+
+new-model: $(STAMP) ## a new model project from this template: DEST=dir ANSWERS=answers.yml (no ANSWERS: questions)
+	$(if $(DEST),,$(error DEST is needed: make new-model DEST=../my-model ANSWERS=examples/answers/penguins.yml))
+	$(BIN)/python scripts/new_model.py --dest "$(DEST)" $(if $(ANSWERS),--answers "$(ANSWERS)")
 
 validate: $(STAMP) ## validate the version at @dev (exit 1 if it fails the gate)
 	$(BIN)/python scripts/validate_model.py --alias dev

@@ -3,6 +3,7 @@
     python scripts/model_card.py --alias production           # the card of the version at @production
     python scripts/model_card.py --version 3 --output -       # to standard output
     python scripts/model_card.py --check                      # exit 1 if docs/MODEL_CARD.md is stale (no registry)
+    python scripts/model_card.py --preview                    # the card of a training in memory (a new project)
 
 The card joins what training logged with the version's run (data, features,
 metrics per class, confusion matrix), what the registry says now (aliases,
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from src.utils import cli
-from src.utils.config import DEFAULT_MODEL_CARD_CONFIG, PROJECT_ROOT, load_model_card_config
+from src.utils.config import DEFAULT_MODEL_CARD_CONFIG, PROJECT_ROOT, ModelCardConfig, load_model_card_config
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "MODEL_CARD.md"
 
@@ -32,17 +33,24 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--version", help="this version number (of the dev model)")
     parser.add_argument("--card-config", type=Path, default=DEFAULT_MODEL_CARD_CONFIG, help="intended use, limits")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="file to write, or - for standard output")
-    parser.add_argument("--check", action="store_true", help="compare --output with a fresh training, write nothing")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="compare --output with a fresh training, write nothing")
+    mode.add_argument("--preview", action="store_true", help="write the card of a training in memory (no registry)")
     return parser
+
+
+def _preview(card_config: ModelCardConfig) -> str:
+    """The card of version 1.0.0 trained in memory: what ``--check`` compares, and a new project's first card."""
+    from src.models.training import preview_card
+    from src.models.training_plan import TrainingRequest, plan_training
+
+    return preview_card(plan_training(TrainingRequest(version="1.0.0")), card_config)
 
 
 def _check(args: argparse.Namespace, path: Path) -> int:
     from src.models.model_card import normalized
-    from src.models.training import preview_card
-    from src.models.training_plan import TrainingRequest, plan_training
 
-    card_config = load_model_card_config(args.card_config)
-    fresh = normalized(preview_card(plan_training(TrainingRequest(version="1.0.0")), card_config))
+    fresh = normalized(_preview(load_model_card_config(args.card_config)))
     committed = normalized(path.read_text(encoding="utf-8")) if path.is_file() else ""
     if committed == fresh:
         print(f"{path} describes the current training")
@@ -58,6 +66,10 @@ def _write(args: argparse.Namespace) -> int:
     path = Path(args.output)
     if args.check:
         return _check(args, path)
+    if args.preview:
+        cli.write_atomically(path, _preview(card_config))
+        print(f"wrote {path}: the card of a training in memory (make lifecycle, then make model-card, for a release)")
+        return cli.EXIT_OK
     from src.models import model_card
     from src.models.model_registry import Registry, RegistryError
 

@@ -58,6 +58,10 @@ def _mlflow_uris_do_not_leak() -> Iterator[None]:
 SUITE_LATENCY_BUDGET = {"single_row_p99_ms": 1000.0, "batch_p99_ms": 10000.0}
 #: The rollout's live latency check in this suite (``--max-p99-ms``; the shipped default, 100 ms, is the release's).
 SUITE_ROLLOUT_P99_MS = "2000"
+#: How the suite's clients talk to a real ``mlflow server`` it started: one immediate retry. A kept-alive connection
+#: that the server closes as the client reuses it is reset (uvicorn's keep-alive race: seen here as "connection
+#: reset, 1 attempt" in the middle of a lifecycle); a server that is really down still fails in two quick attempts.
+SERVER_CLIENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"}
 
 
 @pytest.fixture(scope="session", autouse=True)

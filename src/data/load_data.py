@@ -181,6 +181,29 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataValidationError(f"{path}: cannot read data file: {exc}") from exc
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise DataValidationError(f"{path}: cannot read the data file: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def read_pinned_table(path: Path, sha256: str) -> pd.DataFrame:
+    """A data file a model pack ships, refused unless its bytes are the ones the pack recorded: a pack's
+    ``load_bundled`` (a training run must not silently learn from an edited copy)."""
+    found = file_sha256(path)
+    if found != sha256:
+        raise DataValidationError(f"{path}: its SHA-256 is {found[:16]}..., the pack recorded "
+                                  f"{sha256[:16]}...: the file changed; if on purpose, record the new digest "
+                                  "(DATA_SHA256 in src/data/contract.py)")  # fmt: skip
+    return read_table(path)
+
+
 def load_dataset(config: DataConfig) -> Dataset:
     """Load, validate and fingerprint the configured training data."""
     if config.source == "file":

@@ -2,6 +2,7 @@
 
     python -m src.features.lifecycle status
     python -m src.features.lifecycle advance <domain>_<feature>_v<version>
+    python -m src.features.lifecycle advance NAME [NAME ...] --to REFACTORED   # step by step, each gate checked
     python -m src.features.lifecycle check
 
 Each step has a gate; ``advance`` refuses, with every unmet condition, when
@@ -167,6 +168,22 @@ def advance(name: str, actor: str, path: Path = LIFECYCLE_FILE) -> tuple[Lifecyc
     return current, target
 
 
+def advance_to(
+    name: str, actor: str, status: str | None, path: Path = LIFECYCLE_FILE
+) -> list[tuple[LifecycleStatus, LifecycleStatus]]:
+    """One step (``status`` None), or step after step until ``status``: each step's gate is checked, so a
+    feature stops where a gate is not met (the error says which); a feature already there does not move."""
+    steps = [advance(name, actor, path)] if status is None else []
+    target = LifecycleStatus(status) if status is not None else None
+    while target is not None:
+        states = load_states(path)
+        current = states.get(name, FeatureState(LifecycleStatus.LOCAL)).status
+        if current.at_least(target):
+            break
+        steps.append(advance(name, actor, path))
+    return steps
+
+
 def check(path: Path = LIFECYCLE_FILE) -> list[str]:
     """Every problem with the lifecycle record (an empty list when it is consistent)."""
     states = load_states(path)
@@ -222,15 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="every feature and its lifecycle status")
-    step = commands.add_parser("advance", help="move a feature one step, if its gate is met")
-    step.add_argument("name")
+    step = commands.add_parser("advance", help="move features one step (or up to --to), if each gate is met")
+    step.add_argument("names", nargs="+", metavar="name")
+    step.add_argument("--to", choices=[s.value for s in LifecycleStatus][1:], help="step on until this status")
     step.add_argument("--actor", help="who advances it (default: git user.email)")
     commands.add_parser("check", help="exit 1 if the lifecycle record is inconsistent")
     args = parser.parse_args(argv)
     try:
         if args.command == "advance":
-            before, after = advance(args.name, current_actor(args.actor))
-            print(f"{args.name}: {before.value} -> {after.value}")
+            for name in args.names:
+                for before, after in advance_to(name, current_actor(args.actor), args.to):
+                    print(f"{name}: {before.value} -> {after.value}")
             return 0
         if args.command == "check":
             problems = check()

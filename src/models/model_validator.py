@@ -335,7 +335,7 @@ def _behaviour_checks(model: PyFuncModel, held_out: _HeldOut) -> list[CheckResul
     contract = logged_contract(model) or CONTRACT
 
     def examples() -> tuple[bool, str]:
-        rows = pd.DataFrame(contract.example_records(), columns=list(contract.input_names))
+        rows = pd.DataFrame(contract.example_columns())  # parsed: an example's 190 is the float the schema takes
         predicted = tuple(str(p) for p in model.predict(rows))
         expected = contract.example_labels
         return predicted == expected, f"example rows predicted {list(predicted)}, expected {list(expected)}"

@@ -40,7 +40,7 @@ from src.models.alias_history import AliasHistory
 from src.models.model_registry import Alias, Registry
 from src.utils.config import CONFIG_DIR, PERMISSION_ORDER, PROJECT_ROOT, load_governance_config, resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
-from tests.conftest import eventually, free_port, fresh_database
+from tests.conftest import SERVER_CLIENT, eventually, free_port, fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,8 @@ def as_user(server: AuthTrackingServer, user: str | None) -> Iterator[None]:
         patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
         patch.delenv("ML_ENV", raising=False)
         patch.delenv("MLOPS_ACTOR", raising=False)
-        patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        for name, value in SERVER_CLIENT.items():
+            patch.setenv(name, value)
         if user is None:
             patch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
             patch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
@@ -282,7 +283,7 @@ def test_an_out_of_band_production_move_is_never_served_and_is_put_back(server, 
     """In aliases mode the data scientist's EDIT moves @production with MLflow's own client; the endpoint never
     serves that version, and the guard puts the alias back by its next pass and records it."""
     model = resolve_settings(environ={}).model_name_for("production")
-    credentials = {"MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    credentials = {"MLFLOW_TRACKING_URI": server.url, **SERVER_CLIENT}
     environ = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_REGISTRY_URI", "ML_ENV", "MLOPS_ACTOR"}}
     port, period = free_port(), 2.0
 

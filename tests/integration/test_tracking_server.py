@@ -24,7 +24,7 @@ from src.models.model_registry import Alias, Registry, RegistryError
 from src.models.promotion import Approval, promote
 from src.utils.config import resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
-from tests.conftest import free_port, fresh_database
+from tests.conftest import SERVER_CLIENT, free_port, fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +74,14 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def env(server: TrackingServer) -> dict[str, str]:
     """The environment of every command: only the tracking URI differs from the embedded default."""
     environment = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_REGISTRY_URI", "ML_ENV"}}
-    return {**environment, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    return {**environment, "MLFLOW_TRACKING_URI": server.url, **SERVER_CLIENT}
 
 
 def _ok(env: dict[str, str], main: Callable[[list[str]], int], *argv: str) -> str:
     """Run a command's main in-process with ``env``'s tracking settings; what it printed (it must succeed)."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
-        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        for key in ("MLFLOW_TRACKING_URI", *SERVER_CLIENT):
             patch.setenv(key, env[key])
         for key in ("MLFLOW_REGISTRY_URI", "ML_ENV"):
             patch.delenv(key, raising=False)
@@ -124,7 +124,7 @@ def test_lifecycle_runs_unchanged_against_the_server(lifecycle, server):
 
 
 def test_refusals_exit_non_zero_against_the_server(env, lifecycle, monkeypatch, capsys):
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+    for key in ("MLFLOW_TRACKING_URI", *SERVER_CLIENT):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     approval = ["--to", "production", "--approved-by", "alice@example.com", "--reason", "x"]
@@ -135,7 +135,7 @@ def test_refusals_exit_non_zero_against_the_server(env, lifecycle, monkeypatch, 
 
 
 def test_server_going_down_mid_promotion_changes_nothing(env, server, lifecycle, monkeypatch):
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+    for key in ("MLFLOW_TRACKING_URI", *SERVER_CLIENT):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     settings = resolve_settings()
