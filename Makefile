@@ -171,7 +171,7 @@ guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY
 uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
 	$(BIN)/python scripts/uc_grants.py
 
-# make bench-serve PACK=penguins: the same benchmark in a project made with another model pack (tests/packs)
+# make bench-serve PACK=penguins: the same benchmark in a project made by make new-model (examples/answers/)
 PACK ?=
 IN_PACK = $(if $(PACK),$(BIN)/python benchmarks/in_pack.py $(PACK) --)
 

@@ -1,8 +1,9 @@
-"""Run a benchmark in a project made with another model pack: ``python benchmarks/in_pack.py penguins -- CMD...``.
+"""Run a benchmark in a project made by ``make new-model``: ``python benchmarks/in_pack.py penguins -- CMD...``.
 
-The project is this repository with the pack's files in place (tests/packs),
-in a temporary directory; the command runs there, its own ``src`` first on the
-path, and the directory is removed afterwards (``make bench-serve PACK=penguins``).
+The project is made from ``examples/answers/<pack>.yml`` in a temporary
+directory (this working tree rendered by copier, the pack drafted from the
+data file); the command runs there, its own ``src`` first on the path, and the
+directory is removed afterwards (``make bench-serve PACK=penguins``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.packs import project_with
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str]) -> int:
@@ -23,11 +22,19 @@ def main(argv: list[str]) -> int:
         print("usage: python benchmarks/in_pack.py PACK -- COMMAND...", file=sys.stderr)
         return 2
     pack, command = argv[0], argv[2:]
+    answers = ROOT / "examples" / "answers" / f"{pack}.yml"
+    if not answers.is_file():
+        print(f"error: no answers {answers} for a project of pack {pack!r}", file=sys.stderr)
+        return 2
     if Path(command[0]).exists():  # the interpreter, named from here (venv/bin/python): the same one there
         command[0] = str(Path(command[0]).absolute())  # not resolve(): the venv's python is a symlink
     with tempfile.TemporaryDirectory(prefix=f"bench-{pack}-") as directory:
-        project = project_with(pack, Path(directory) / pack)
-        print(f"benchmarking in a project with the {pack} pack: {project}", flush=True)
+        project = Path(directory) / pack
+        made = subprocess.run([sys.executable, str(ROOT / "scripts" / "new_model.py"), "--answers", str(answers),
+                               "--dest", str(project)], cwd=ROOT, check=False)  # fmt: skip
+        if made.returncode != 0:
+            return made.returncode
+        print(f"benchmarking in a project made for {pack}: {project}", flush=True)
         env = {**os.environ, "PYTHONPATH": str(project)}
         return subprocess.run(command, cwd=project, env=env, check=False).returncode
 
