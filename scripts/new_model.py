@@ -64,7 +64,7 @@ def _new_model(args: argparse.Namespace) -> int:
     answers = read_answers(args.answers) if args.answers else parse_answers(ask(), "your answers", Path.cwd())
     plan = check(answers, args.dest)
     print(f"making {args.dest}: {len(plan.contract.columns)} input columns, classes {list(plan.contract.classes)} "
-          f"(copier renders the template, then the pack is written and checked; ~1 min)")  # fmt: skip
+          f"(copier renders the template, then the pack is written and checked; ~15 s)")  # fmt: skip
     started = time.monotonic()
     project = generate(plan, args.dest, vcs_ref=args.vcs_ref)
     print(f"made {project.path} in {time.monotonic() - started:.0f} s (commit {project.commit[:12]}).\n"

@@ -93,17 +93,30 @@ def pack_files(plan: Plan) -> dict[str, str]:
     }
 
 
+#: What a new project derives from its pack, as the commands ``make docs`` and ``make uc-grants`` would run them
+#: (module, arguments), in one process of the new project: the drafted features taken through their lifecycle
+#: gates into the feature store, then the catalog, the Unity Catalog grants and the first model card.
+DERIVE_STEPS = (
+    ("src.features.lifecycle", ["advance", "{features}", "--to", "REFACTORED", "--actor", "make new-model"]),
+    ("src.features.feature_store", ["apply"]),
+    ("src.features.lifecycle", ["advance", "{features}", "--to", "REGISTERED", "--actor", "make new-model"]),
+    ("src.features.catalog", []),
+    ("scripts.uc_grants", []),
+    ("scripts.model_card", ["--preview"]),
+)
+_DERIVE = """
+import importlib, sys
+for module, argv in {steps!r}:
+    if importlib.import_module(module).main(argv) != 0:
+        sys.exit(f"{{module}} {{' '.join(argv)}} failed")
+"""
+
+
 def derive(destination: Path, features: Sequence[str]) -> None:
-    """What the new project derives from its pack, run there: the drafted features taken through their lifecycle
-    gates into the feature store, then the catalog, the Unity Catalog grants and the first model card (what
-    ``make docs`` and ``make uc-grants`` write)."""
-    lifecycle = ("-m", "src.features.lifecycle", "advance", *features, "--actor", "make new-model")
-    _run(destination, *lifecycle, "--to", "REFACTORED")
-    _run(destination, "-m", "src.features.feature_store", "apply")
-    _run(destination, *lifecycle, "--to", "REGISTERED")
-    _run(destination, "-m", "src.features.catalog")
-    _run(destination, "scripts/uc_grants.py")
-    _run(destination, "scripts/model_card.py", "--preview")
+    """Run ``DERIVE_STEPS`` in the new project (its own ``src``), stopping at the first that fails."""
+    steps = [(module, [a for arg in argv for a in (features if arg == "{features}" else [arg])])
+             for module, argv in DERIVE_STEPS]  # fmt: skip
+    _run(destination, "-c", _DERIVE.format(steps=steps))
 
 
 def render(template: Path, destination: Path, answers: Answers, vcs_ref: str | None = None) -> None:
