@@ -21,6 +21,8 @@ LABEL_A, LABEL_B = FIRST.label, SECOND.label
 #: A numeric input with an upper bound: the column the tests put wrong numbers in.
 NUMERIC: Column = next(c for c in CONTRACT.columns if c.kind == "numeric" and c.maximum is not None)
 NUMERIC_AT: int = COLUMNS.index(NUMERIC.name)
+#: An input other than ``NUMERIC``: the one a drift test leaves alone.
+OTHER: str = next(name for name in COLUMNS if name != NUMERIC.name)
 #: An input that may not be missing, if the pack has one.
 REQUIRED: Column | None = next((c for c in CONTRACT.columns if not c.nullable), None)
 
@@ -30,6 +32,22 @@ def with_value(row: list[object], column: str, value: object) -> list[object]:
     changed = list(row)
     changed[COLUMNS.index(column)] = value
     return changed
+
+
+def column_arrays(frame, names=COLUMNS) -> dict:  # pandas frame -> {name: NumPy array}
+    """Input columns as the scorer and the monitor take them: numbers as float (a gap is NaN), categories as
+    objects (a gap is None)."""
+    import pandas as pd
+
+    return {name: frame[name].to_numpy(dtype=float) if CONTRACT.column(name).is_numeric
+            else frame[name].map(lambda v: None if pd.isna(v) else str(v)).to_numpy(dtype=object)
+            for name in names}  # fmt: skip
+
+
+def rotated_label(label: str) -> str:
+    """Another class than ``label``: the next one, in the contract's order."""
+    classes = CONTRACT.classes
+    return classes[(classes.index(label) + 1) % len(classes)]
 
 
 def csv_cell(value: object) -> str:

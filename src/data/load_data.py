@@ -159,7 +159,8 @@ def validate_frame(frame: pd.DataFrame, source: str, *, with_target: bool = True
         validated = schema.validate(_normalised(frame), lazy=True)
     except SchemaErrors as errors:
         raise DataValidationError(_describe_failures(errors, source)) from None
-    return validated.reset_index(drop=True)
+    order = [*CONTRACT.input_names, *([CONTRACT.target.name] if with_target else [])]
+    return validated[order].reset_index(drop=True)  # the contract's order, whatever the file's
 
 
 def dataset_digest(frame: pd.DataFrame) -> str:

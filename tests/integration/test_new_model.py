@@ -36,7 +36,11 @@ from src.utils.config import PROJECT_ROOT
 from src.utils.processes import ServerProcess
 from tests.conftest import SUITE_LATENCY_BUDGET, free_port, use_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (PROJECT_ROOT / "copier.yml").is_file(), reason="a project made from the template is not "
+                       "a template itself: it makes no project of its own"),
+]  # fmt: skip
 
 EXAMPLE = PROJECT_ROOT / "examples" / "answers" / "penguins.yml"
 PENGUINS = "dev_catalog.ml_models.eco_penguins_species_classifier"
