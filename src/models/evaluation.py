@@ -66,6 +66,8 @@ def feature_importance(model: Pipeline, features: pd.DataFrame, target: pd.Serie
     coefficient over classes, comparable because features are standardized;
     any other estimator (a gradient-boosting one, say) gets permutation
     importance of the inputs on the given rows (mean accuracy drop, 5 shuffles).
+    A categorical feature's one-hot columns are summed into the feature, so the
+    table names the configured features, whatever the encoding made of them.
     """
     estimator = model[-1]
     if hasattr(estimator, "feature_importances_"):
@@ -79,8 +81,15 @@ def feature_importance(model: Pipeline, features: pd.DataFrame, target: pd.Serie
 
         found = permutation_importance(model, features, target, n_repeats=5, random_state=0, scoring="accuracy")
         values, measure, names = found.importances_mean, "mean accuracy drop when shuffled", features.columns
-    table = pd.DataFrame({"feature": list(names), "importance": values, "measure": measure})
-    return table.sort_values("importance", ascending=False, ignore_index=True)
+    table = pd.DataFrame({"feature": _features_of(list(names), model), "importance": values, "measure": measure})
+    table = table.groupby(["feature", "measure"], as_index=False, sort=False)["importance"].sum()
+    return table[["feature", "importance", "measure"]].sort_values("importance", ascending=False, ignore_index=True)
+
+
+def _features_of(columns: list[str], model: Pipeline) -> list[str]:
+    """The configured feature behind each model column (``island_v1_Biscoe`` -> ``island_v1``)."""
+    features = sorted(getattr(model[0], "features", ()), key=len, reverse=True)
+    return [next((f for f in features if c == f or c.startswith(f"{f}_")), c) for c in columns]
 
 
 def confusion_matrix_figure(evaluation: SplitEvaluation, title: str) -> Figure:

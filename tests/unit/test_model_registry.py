@@ -205,8 +205,9 @@ def test_register_and_promote_use_only_unity_catalog_calls(unity_catalog_setting
     production = settings.model_name_for(Alias.PRODUCTION)
     assert client.models[production]["aliases"]["production"]
     if mode == "catalogs":
-        assert production == "prod_catalog.ml_models.ds_iris_species_classifier"
-        assert settings.model_name_for(Alias.DEV) == "dev_catalog.ml_models.ds_iris_species_classifier"
+        name = settings.registered_model_name.split(".")[-1]
+        assert production == f"prod_catalog.ml_models.{name}"
+        assert settings.model_name_for(Alias.DEV) == f"dev_catalog.ml_models.{name}"
         assert ("copy_model_version", production) in client.calls
     else:
         assert len(client.models) == 1 and "copy_model_version" not in {m for m, _ in client.calls}

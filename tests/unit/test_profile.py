@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from src.data.contract import CONTRACT
 from src.data.profile import BINS, ColumnProfile, ReferenceProfile
+from tests.pack import NUMERIC
 
 
 def test_a_column_is_cut_into_deciles_that_hold_a_tenth_each():
@@ -24,10 +26,13 @@ def test_a_column_with_few_distinct_values_gets_fewer_bins_and_ignores_nans():
 
 
 def test_the_profile_round_trips_through_json(bundled_frame):
-    columns = {"petal_length_cm": bundled_frame["petal_length_cm"].to_numpy()}
-    labels = bundled_frame["species"].tolist()
-    profile = ReferenceProfile.build(columns, labels, labels[:30], CONTRACT.classes)
-    assert profile.class_priors == {s: 1 / 3 for s in CONTRACT.classes}
-    assert profile.prediction_shares == {"setosa": 1.0, "versicolor": 0.0, "virginica": 0.0}
+    columns = {NUMERIC.name: bundled_frame[NUMERIC.name].to_numpy(dtype=float)}
+    labels = bundled_frame[CONTRACT.target.name].tolist()
+    predicted = [CONTRACT.classes[0]] * 30
+    profile = ReferenceProfile.build(columns, labels, predicted, CONTRACT.classes)
+    counts = bundled_frame[CONTRACT.target.name].value_counts(normalize=True)
+    assert profile.class_priors == pytest.approx({c: counts[c] for c in CONTRACT.classes})
+    assert profile.prediction_shares == {c: float(c == CONTRACT.classes[0]) for c in CONTRACT.classes}
     again = ReferenceProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
-    assert again == profile and len(again.columns["petal_length_cm"].sample) == 150
+    present = int(bundled_frame[NUMERIC.name].notna().sum())
+    assert again == profile and len(again.columns[NUMERIC.name].sample) == present

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from src.data.contract import CONTRACT
 from src.features.store_backend import _redis_connection_string, describe, masked, postgres_settings, source_uri
 from src.utils.config import FeatureStoreProfile
 
@@ -50,10 +51,10 @@ def test_a_redis_uri_becomes_feast_s_connection_string(uri, expected):
 def test_passwords_never_reach_messages_or_lineage():
     assert masked(SHARED.registry) == "postgresql://feast:***@db.internal:6543/features?sslmode=require"
     assert "s%40cret" not in describe(SHARED) and "s%40cret" not in source_uri(SHARED)
-    assert source_uri(SHARED).endswith("?sslmode=require&table=iris_prod_iris_features_source")
+    assert source_uri(SHARED).endswith(f"?sslmode=require&table=iris_prod_{CONTRACT.name}_features_source")
 
 
 def test_the_embedded_store_lives_in_its_directory():
     store = FeatureStoreProfile(directory=Path("/tmp/fs"))
     assert describe(store) == "/tmp/fs"
-    assert source_uri(store) == "file:///tmp/fs/iris_features.parquet"
+    assert source_uri(store) == f"file:///tmp/fs/{CONTRACT.name}_features.parquet"

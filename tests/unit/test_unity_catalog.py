@@ -20,14 +20,19 @@ def _privileges(found, group: str, model: str) -> set[str]:
     return {privilege for privilege, kind, name, who in found if who == group and kind == "MODEL" and name == model}
 
 
+def _group(role: str) -> str:
+    return CONFIG.roles[role].unity_catalog_group
+
+
 def test_each_groups_model_privileges_follow_its_permission(catalogs):
     found = grants(CONFIG, catalogs)
     prod, staging = catalogs.model_name_for("production"), catalogs.model_name_for("staging")
-    assert _privileges(found, "iris-data-scientists", prod) == {"EXECUTE"}  # READ
-    assert _privileges(found, "iris-ci-staging", staging) == {"EXECUTE", "CREATE MODEL VERSION", "MANAGE"}  # EDIT
-    assert _privileges(found, "iris-release-managers", prod) == {"EXECUTE", "CREATE MODEL VERSION", "MANAGE"}
-    assert _privileges(found, "iris-scoring-app", prod) == {"EXECUTE"}  # a consumer
-    assert _privileges(found, "iris-scoring-app", staging) == set()
+    consumer = CONFIG.unity_catalog.consumers[0]
+    assert _privileges(found, _group("data_scientist"), prod) == {"EXECUTE"}  # READ
+    assert _privileges(found, _group("ci_staging"), staging) == {"EXECUTE", "CREATE MODEL VERSION", "MANAGE"}  # EDIT
+    assert _privileges(found, _group("release_manager"), prod) == {"EXECUTE", "CREATE MODEL VERSION", "MANAGE"}
+    assert _privileges(found, consumer, prod) == {"EXECUTE"}  # a consumer
+    assert _privileges(found, consumer, staging) == set()
 
 
 def test_every_group_with_a_model_right_may_use_its_catalog_and_schema(catalogs):
@@ -46,9 +51,8 @@ def test_every_role_and_consumer_is_granted_something(catalogs):
 
 def test_names_are_quoted_part_by_part(catalogs):
     sql = grants_sql(CONFIG, catalogs)
-    assert (
-        "GRANT EXECUTE ON MODEL `prod_catalog`.`ml_models`.`ds_iris_species_classifier` TO `iris-scoring-app`;" in sql
-    )
+    quoted = "`.`".join(catalogs.model_name_for("production").split("."))
+    assert f"GRANT EXECUTE ON MODEL `{quoted}` TO `{CONFIG.unity_catalog.consumers[0]}`;" in sql
 
 
 def test_the_committed_grants_match_the_config(capsys):

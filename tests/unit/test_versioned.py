@@ -8,6 +8,7 @@ import pytest
 from src.data.contract import CONTRACT
 from src.features.expressions import ExpressionError
 from src.features.versioned import FeatureDefinition, compute, passthrough, spec_inputs
+from tests.pack import NUMERIC
 
 
 def test_a_definition_is_named_by_convention_and_carries_its_spec():
@@ -15,8 +16,9 @@ def test_a_definition_is_named_by_convention_and_carries_its_spec():
     assert ratio.name == "iris_petal_ratio_v3" and not ratio.is_passthrough
     assert ratio.spec == ("iris_petal_ratio_v3", "numeric", "petal_length_cm / petal_width_cm")
     assert spec_inputs(ratio.spec) == ("petal_length_cm", "petal_width_cm")
-    width = passthrough("iris", "petal_width_cm", "?", "me")
-    assert width.name == "iris_petal_width_cm_v1" and width.is_passthrough and width.problems(CONTRACT) == []
+    column = passthrough(CONTRACT.name, NUMERIC.name, "?", "me")
+    assert column.name == f"{CONTRACT.name}_{NUMERIC.name}_v1" and column.is_passthrough
+    assert column.problems(CONTRACT) == []
 
 
 def test_a_formula_outside_the_language_is_refused_when_defined():
@@ -26,7 +28,7 @@ def test_a_formula_outside_the_language_is_refused_when_defined():
 
 def test_a_definition_that_does_not_fit_the_contract_says_why():
     leaking = FeatureDefinition("iris", "cheat", 1, "?", "me", "species_code * 2")
-    assert leaking.problems(CONTRACT) == ["reads 'species_code', which is not an input column of iris"]
+    assert leaking.problems(CONTRACT) == [f"reads 'species_code', which is not an input column of {CONTRACT.name}"]
     with pytest.raises(ExpressionError, match="a categorical feature is one input column"):
         FeatureDefinition("iris", "bad", 1, "?", "me", "a + b", "categorical")
 
