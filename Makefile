@@ -68,7 +68,7 @@ train: $(STAMP) ## train, track and register the model on the embedded store (al
 		--version $(VERSION)
 
 new-model: $(STAMP) ## a new model project from this template: DEST=dir ANSWERS=answers.yml (no ANSWERS: questions)
-	$(if $(DEST),,$(error DEST is needed: make new-model DEST=../my-model ANSWERS=examples/answers/penguins.yml))
+	$(if $(DEST),,$(error DEST is needed: make new-model DEST=../my-model ANSWERS=my-answers.yml (examples/answers/ has one)))
 	$(BIN)/python scripts/new_model.py --dest "$(DEST)" $(if $(ANSWERS),--answers "$(ANSWERS)")
 
 validate: $(STAMP) ## validate the version at @dev (exit 1 if it fails the gate)

@@ -4,7 +4,7 @@
     python scripts/new_model.py --dest ../churn-model                          # asks the questions instead
 
 The answers file is documented in the README ("Adapt it to your model";
-examples/answers/penguins.yml is one). Every answer is checked first: a
+examples/answers/ holds one). Every answer is checked first: a
 wrong one is one ``error:`` line and nothing is written. The new project is a
 git repository with its own README, configs, model pack (drafted from the
 data file: review it), tests, workflows and manifests; ``copier update`` in it
@@ -37,7 +37,7 @@ QUESTIONS = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    example = "python scripts/new_model.py --answers examples/answers/penguins.yml --dest /tmp/p"
+    example = "python scripts/new_model.py --answers my-answers.yml --dest ../my-model"
     parser = cli.parser("python scripts/new_model.py", __doc__, profile=False, example=example)
     parser.add_argument("--dest", type=Path, required=True, help="directory of the new project (new or empty)")
     parser.add_argument("--answers", type=Path, help="answers file (YAML); without it, the questions are asked")

@@ -20,15 +20,11 @@ from pandera.errors import SchemaErrors
 
 from src.data import contract as pack
 from src.data.contract import CONTRACT
+from src.data.files import DataValidationError, read_table
 from src.data.schema import Column, DataContract
 from src.utils.config import DataConfig
-from src.utils.errors import ProjectError
 
 _MAX_REPORTED_FAILURES = 10
-
-
-class DataValidationError(ProjectError, ValueError):
-    """The data does not match the contract's schema; the message names rows and columns."""
 
 
 @dataclass(frozen=True)
@@ -168,41 +164,6 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(",".join(frame.columns).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:32]
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, with a clear error when it cannot be read."""
-    if not path.is_file():
-        raise DataValidationError(f"{path}: data file not found")
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except (ValueError, OSError) as exc:
-        raise DataValidationError(f"{path}: cannot read data file: {exc}") from exc
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (hex), read in blocks."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise DataValidationError(f"{path}: cannot read the data file: {exc.strerror or exc}") from None
-    return digest.hexdigest()
-
-
-def read_pinned_table(path: Path, sha256: str) -> pd.DataFrame:
-    """A data file a model pack ships, refused unless its bytes are the ones the pack recorded: a pack's
-    ``load_bundled`` (a training run must not silently learn from an edited copy)."""
-    found = file_sha256(path)
-    if found != sha256:
-        raise DataValidationError(f"{path}: its SHA-256 is {found[:16]}..., the pack recorded "
-                                  f"{sha256[:16]}...: the file changed; if on purpose, record the new digest "
-                                  "(DATA_SHA256 in src/data/contract.py)")  # fmt: skip
-    return read_table(path)
 
 
 def load_dataset(config: DataConfig) -> Dataset:

@@ -243,7 +243,7 @@ def numeric(
 
 
 def categorical(name: str, description: str, values: Sequence[str], *, nullable: bool = False) -> Column:
-    """A value out of a fixed list: ``categorical("island", "Island", ["Biscoe", "Dream"])``."""
+    """A value out of a fixed list: ``categorical("colour", "Colour", ["red", "green"])``."""
     return Column(name, "categorical", description, values=tuple(values), nullable=nullable)
 
 

@@ -87,7 +87,7 @@ def feature_importance(model: Pipeline, features: pd.DataFrame, target: pd.Serie
 
 
 def _features_of(columns: list[str], model: Pipeline) -> list[str]:
-    """The configured feature behind each model column (``island_v1_Biscoe`` -> ``island_v1``)."""
+    """The configured feature behind each model column (``colour_v1_red`` -> ``colour_v1``)."""
     features = sorted(getattr(model[0], "features", ()), key=len, reverse=True)
     return [next((f for f in features if c == f or c.startswith(f"{f}_")), c) for c in columns]
 

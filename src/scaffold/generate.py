@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.load_data import DataValidationError, file_sha256, read_table
+from src.data.files import DataValidationError, file_sha256, read_table
 from src.data.schema import DataContract
 from src.models.estimator import EstimatorError, build_classifier
 from src.scaffold import pack_writer

@@ -98,7 +98,7 @@ CONTRACT = DataContract(
 
 def load_bundled() -> pd.DataFrame:
     """The rows of ``data.source: bundled``: the project's data file, refused if it is not the recorded one."""
-    from src.data.load_data import read_pinned_table
+    from src.data.files import read_pinned_table
 
     return read_pinned_table(DATA_FILE, DATA_SHA256).drop(columns=NOT_INPUTS, errors="ignore")
 
@@ -233,7 +233,8 @@ import shutil
 import pytest
 
 from src.data.contract import CONTRACT, DATA_FILE, DATA_SHA256, load_bundled
-from src.data.load_data import DataValidationError, file_sha256, read_pinned_table, validate_frame
+from src.data.files import DataValidationError, file_sha256, read_pinned_table
+from src.data.load_data import validate_frame
 
 
 def test_every_training_row_is_inside_the_domain():

@@ -55,6 +55,7 @@ UNIT_TESTS = {
     "src.data.contract": "unit/test_contract",
     "src.data.schema": "unit/test_schema",
     "src.data.load_data": "unit/test_data",
+    "src.data.files": "unit/test_data",
     "src.features.catalog": "integration/test_catalog",  # needs an applied Feast store
     "src.features.feature_builder": "unit/test_features",
     "src.features.feature_definitions": "unit/test_features",

@@ -85,8 +85,9 @@ def test_governance_names_the_store_the_features_were_registered_in_and_says_whe
     )
     (check,) = validator._governance_checks(_candidate(features), load_model_config(), nowhere)
     assert check.passed
-    assert "registered in feature_store/ (project iris)" in check.detail
-    assert f"the store here is not built ({tmp_path / 'none'} (project iris): make features)" in check.detail
+    project = settings.feature_store.project
+    assert f"registered in feature_store/ (project {project})" in check.detail
+    assert f"the store here is not built ({tmp_path / 'none'} (project {project}): make features)" in check.detail
 
 
 def test_the_candidate_is_named_exactly_once():
@@ -112,7 +113,7 @@ def test_the_report_lists_every_check_and_the_baseline():
 def test_the_example_rows_come_from_the_version_s_logged_contract(memory_scorer, held_out):
     (examples,) = [c for c in validator._behaviour_checks(_Model(memory_scorer.pipeline), held_out)
                    if c.name == "example_rows"]  # fmt: skip
-    assert examples.passed and examples.detail.startswith("example rows predicted ['setosa', 'versicolor'")
+    assert examples.passed and examples.detail.startswith(f"example rows predicted {list(CONTRACT.example_labels)}")
     assert CONTRACT.target.name not in held_out.features.columns
 
 

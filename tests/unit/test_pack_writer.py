@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.data.load_data import DataValidationError, file_sha256
+from src.data.files import DataValidationError, file_sha256
 from src.features.lifecycle_record import LifecycleStatus, load_states
 from src.scaffold import pack_writer
 from src.scaffold.answers import read_answers

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from src.models import train_model
-from src.utils.config import PROJECT_ROOT
+from src.utils.config import PROJECT_ROOT, load_environment_config
 
 PROBE = (
     "import sys; from src.models.train_model import main; code = main(sys.argv[1:]); "
@@ -26,6 +26,6 @@ def test_help_ends_with_the_readme_command(capsys):
         train_model.main(["--help"])
     except SystemExit as exit_:
         assert exit_.code == 0
-    assert (
-        "--experiment /data-science/iris/species_classifier --context full --version 1.0.0" in capsys.readouterr().out
-    )
+    who = load_environment_config().project
+    experiment = f"/{who.team}/{who.project}/{who.model_name}"
+    assert f"--experiment {experiment} --context full --version 1.0.0" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.data.contract import CONTRACT
+from src.data.contract import CONTRACT, load_bundled
 from src.models import training
 from src.models.training_plan import TrainingRequest, plan_training
 from src.utils.git_info import GitInfo
@@ -37,7 +37,7 @@ def test_params_and_tags_use_the_contract_keys(plan, trained):
     build = training._build(plan, trained, git)
     params, tags = training._params(plan, trained), training._run_tags(plan, git, build)
     assert {Param.DATA_DIGEST, Param.SPLIT_TEST_SIZE, Param.RANDOM_SEED, Param.FEATURES} <= set(params)
-    assert params[Param.DATA_ROWS] == 150
+    assert params[Param.DATA_ROWS] == len(load_bundled())
     assert tags[Tag.BUILD_ID] == "42" and tags[Tag.AUTHOR] == "alice" and tags[Tag.GIT_DIRTY] == "false"
     assert tags[Tag.BUILD_FINGERPRINT] == build.fingerprint != ""
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from src.models.training_plan import TrainingRefused, TrainingRequest, plan_training
+from src.utils.config import load_environment_config
+
+WHO = load_environment_config().project
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +16,7 @@ def plan():
 
 
 def test_the_plan_follows_the_naming_conventions(plan):
-    assert plan.run_name == "v1.2.0_full_build_42" and plan.experiment == "/data-science/iris/species_classifier"
+    assert plan.run_name == "v1.2.0_full_build_42" and plan.experiment == f"/{WHO.team}/{WHO.project}/{WHO.model_name}"
     assert plan.feature_set_label.endswith(":v1") and plan.author == "alice"
 
 
