@@ -171,17 +171,17 @@ guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY
 uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
 	$(BIN)/python scripts/uc_grants.py
 
-# make bench-serve PACK=penguins: the same benchmark in a project made by make new-model (examples/answers/)
+# make bench-serve PACK=name: the same benchmark in a project make new-model makes from examples/answers/name.yml
 PACK ?=
 IN_PACK = $(if $(PACK),$(BIN)/python benchmarks/in_pack.py $(PACK) --)
 
-bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart (PACK=penguins)
+bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart (PACK=name)
 	$(IN_PACK) $(BIN)/python benchmarks/bench_train.py
 
-bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app (PACK=penguins)
+bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app (PACK=name)
 	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_serve.py
 
-bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict (PACK=penguins: that pack)
+bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict (PACK=name)
 	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_batch.py
 
 bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
