@@ -1,4 +1,4 @@
-"""Shared fixtures: the Iris frame, configuration files to break, and isolated MLflow stores.
+"""Shared fixtures: the pack's bundled frame, configuration files to break, and isolated MLflow stores.
 
 Every MLflow test gets its own SQLite store under pytest's tmp_path through
 ``MLFLOW_TRACKING_URI`` (which wins over configs/environment.yaml), so no

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from src.data.contract import CONTRACT
 from src.data.schema import Column, Example
+from src.utils.config import resolve_settings
+
+#: The names the pack's model is published under (configs/environment.yaml, the embedded default profile).
+_NAMES = resolve_settings(environ={})
+MODEL: str = _NAMES.model_name_for("dev")
+EXPERIMENT: str = _NAMES.experiment_name
+#: The registered model's own name, the last part of its three-level name: ``{team_code}_{project}_{model_name}``.
+MODEL_SHORT: str = MODEL.rsplit(".", 1)[1]
 
 COLUMNS: list[str] = list(CONTRACT.input_names)
 FIRST: Example = CONTRACT.examples[0]

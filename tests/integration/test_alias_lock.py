@@ -13,10 +13,11 @@ import pytest
 
 from src.models.alias_lock import AliasLock, FileLock, LockTimeout, PostgresLock, RedisLock
 from src.utils.config import PROJECT_ROOT
+from tests.pack import MODEL
 
 pytestmark = pytest.mark.integration
 
-MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+
 LEASE_S = 1.5
 
 #: A process that takes the lock, then either increments a counter file (racing) or writes its name (pausing).

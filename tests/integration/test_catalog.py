@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from src.features import catalog
+from src.features import catalog, lifecycle_record
 from src.features.catalog import CATALOG, render
-from src.features.feature_set import FEATURES
+from src.features.feature_definitions import DEFINITIONS
+from src.features.lifecycle_record import FeatureState, LifecycleStatus, load_states, store_ready
 from src.features.store_backend import FeatureStoreError
-from src.features.store_repository import apply_and_materialize
+from src.features.store_repository import apply_and_materialize, feature_service_name
 from src.utils.config import load_feature_config, resolve_settings
 
 pytestmark = pytest.mark.integration
+
+LOCAL = LifecycleStatus.LOCAL
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +34,17 @@ def test_committed_catalog_is_up_to_date(applied):
 
 def test_catalog_lists_every_feature_with_status_store_and_users(applied):
     text = render()
-    for name in FEATURES:
-        assert f"| `{name}` |" in text
-    row = next(line for line in text.splitlines() if line.startswith("| `iris_petal_ratio_v2` |"))
-    assert row == "| `iris_petal_ratio_v2` | REGISTERED | `log(petal_length_cm / petal_width_cm)` | yes |"
-    section = text.split("### `iris_petal_ratio_v2`", 1)[1].split("###", 1)[0]
-    assert "- feature view: `iris_features`; feature services: `iris_species_features_v1`" in section
-    row = next(line for line in text.splitlines() if line.startswith("| `iris_sepal_ratio_v1` |"))
-    assert "| LOCAL |" in row and row.endswith("| - |")  # LOCAL: not used
-    assert "- feature view: not in the store; feature services: none" in text.split("### `iris_sepal_ratio_v1`")[1]
+    config, states = load_feature_config(), load_states()
+    view, service = f"{resolve_settings().feature_store.project}_features", feature_service_name(config)
+    for definition in DEFINITIONS:
+        name, used = definition.name, definition.name in config.features
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"| {states[name].status.value} |" in row and row.endswith("| yes |" if used else "| - |"), row
+        section = text.split(f"### `{name}`", 1)[1].split("###", 1)[0]
+        if used:
+            assert f"- feature view: `{view}`; feature services: `{service}`" in section
+        elif name not in store_ready():
+            assert "- feature view: not in the store; feature services: none" in section
     assert max(len(line) for line in text.splitlines() if line.startswith("|")) <= 100  # readable at 100 columns
 
 
@@ -49,9 +54,11 @@ def test_the_catalog_needs_the_store(tmp_path, monkeypatch, capsys):
     assert "run `make features` first (the catalog reads the store)" in capsys.readouterr().err
 
 
-def test_a_feature_set_with_a_local_feature_is_not_applied(tmp_path, write_config):
-    path = write_config("feature_config.yaml", {"features": [*load_feature_config().features, "iris_sepal_ratio_v1"]})
+def test_a_feature_set_with_a_local_feature_is_not_applied(tmp_path, monkeypatch):
+    first = load_feature_config().features[0]
+    recorded = lifecycle_record.load_states
+    monkeypatch.setattr(lifecycle_record, "load_states", lambda *a: {**recorded(*a), first: FeatureState(LOCAL)})
     store = resolve_settings(environ={"FEATURE_STORE_DIR": str(tmp_path / "store")}).feature_store
-    with pytest.raises(FeatureStoreError, match=r"not ready for the store: iris_sepal_ratio_v1 \(LOCAL\)"):
-        apply_and_materialize(store, load_feature_config(path))
+    with pytest.raises(FeatureStoreError, match=rf"not ready for the store: {first} \(LOCAL\)"):
+        apply_and_materialize(store, load_feature_config())
     assert not (tmp_path / "store").exists()  # refused before anything was written

@@ -20,11 +20,9 @@ from scripts.cd_rehearsal import Rehearsal
 from scripts.release import approver_from
 from src.utils.config import model_config_path
 from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually
+from tests.pack import COLUMNS, ROW_A
 
 pytestmark = pytest.mark.integration
-
-SETOSA = [5.1, 3.5, 1.4, 0.2]
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 
 
 def _health(url: str) -> dict[str, object]:
@@ -65,7 +63,7 @@ def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         def load() -> None:
             host, port = rehearsal.endpoints["production"].removeprefix("http://").split(":")
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
-            body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
+            body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [ROW_A]}})
             while not stop.is_set():
                 connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
                 response = connection.getresponse()

@@ -23,11 +23,10 @@ from src.models.model_registry import Registry
 from src.utils.config import PROJECT_ROOT
 from src.utils.processes import ServerProcess
 from tests.conftest import eventually, free_port, release_to_staging, use_store
+from tests.pack import COLUMNS, FIRST, LABEL_A, MODEL, ROW_A
 
 pytestmark = pytest.mark.integration
 
-COLUMNS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.7, 2.2]
 SECRET = "test-webhook-secret"
 MAX_BODY = 20_000
 
@@ -89,7 +88,7 @@ def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):
 
     def hammer() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [SETOSA]}})
+        body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [ROW_A]}})
         while not stop.is_set():
             connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
             response = connection.getresponse()
@@ -126,7 +125,7 @@ def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path
     keeps the old version serving and says why; a version that cannot load is refused all the same."""
     port, _, uri = endpoint
     client = MlflowClient(uri, uri)
-    good = client.get_model_version_by_alias("dev_catalog.ml_models.ds_iris_species_classifier", "staging")
+    good = client.get_model_version_by_alias(MODEL, "staging")
     broken = Path(mlflow.artifacts.download_artifacts(good.source, dst_path=str(tmp_path / "broken-model")))
     (broken / "model.skops").write_bytes(b"not a model")  # a version whose model cannot be loaded
     version = client.create_model_version(good.name, source=str(broken), run_id=good.run_id, tags=dict(good.tags))
@@ -136,8 +135,8 @@ def test_a_move_that_bypasses_the_gate_is_never_served(endpoint, store, tmp_path
     assert health["status"] == "degraded" and health["model_version"] == str(good.version)
     assert f"version {version.version} refused by the alias guard" in health["last_reload_error"]
     assert "without a recorded and validated move in the alias history" in health["last_reload_error"]
-    assert _invoke(port, {"instances": [SETOSA]}) == (200, {"predictions": ["setosa"]})
-    refused = 'model_reloads_total{model="dev_catalog.ml_models.ds_iris_species_classifier",outcome="refused"} 1.0'
+    assert _invoke(port, {"instances": [dict(FIRST.values)]}) == (200, {"predictions": [LABEL_A]})
+    refused = f'model_reloads_total{{model="{MODEL}",outcome="refused"}} 1.0'
     assert refused in _request(port, "GET", "/metrics")[1].decode()
     Registry(client).point_alias(good.name, "staging", str(good.version))  # put back: nothing left to report
     eventually(lambda: json.loads(_request(port, "GET", "/health")[1])["last_reload_error"] is None,

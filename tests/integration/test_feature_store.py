@@ -38,16 +38,25 @@ from src.features.store_repository import (
     TIMESTAMP,
     apply_and_materialize,
     entity_frame,
+    feature_service_name,
     registered_features,
 )
 from src.models.training_plan import TrainingRefused, TrainingRequest
 from src.utils.config import CONFIG_DIR, PROJECT_ROOT, FeatureStoreProfile, load_feature_config, resolve_settings
 from src.utils.processes import ServerProcess
 from tests.conftest import free_port, fresh_database, use_store
+from tests.pack import NUMERIC
 
 pytestmark = pytest.mark.integration
 
-SERVICE = "iris_species_features_v1"
+SERVICE = feature_service_name(load_feature_config())
+ROWS = len(load_bundled())
+KEY = CONTRACT.entity_key
+
+
+def _same(left: object, right: object) -> None:
+    """Two columns of values equal, a gap equal to a gap."""
+    pd.testing.assert_series_equal(pd.Series(list(left)), pd.Series(list(right)), check_dtype=False, check_names=False)
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,9 @@ def store(backend):
 
 @pytest.fixture(scope="module")
 def expected():
-    iris = load_bundled()
-    features = build_features(iris.drop(columns="species"), load_feature_config().features)
-    return pd.concat([entity_frame(iris), features], axis=1)
+    data = load_bundled()
+    features = build_features(data.drop(columns=CONTRACT.target.name), load_feature_config().features)
+    return pd.concat([entity_frame(data), features], axis=1)
 
 
 def test_historical_features_are_the_builder_s(store, backend, expected):
@@ -113,7 +122,7 @@ def test_historical_features_are_the_builder_s(store, backend, expected):
 
 
 def test_point_in_time_join_does_not_see_the_future(store, backend, expected):
-    """Flowers asked about before their measurement get no features; the others get theirs."""  # (Iris rows)
+    """Rows asked about before their event get no features; the others get theirs."""
     config = load_feature_config()
     early = expected[[CONTRACT.entity_key, TIMESTAMP]].head(3).assign(**{TIMESTAMP: FIRST_EVENT - timedelta(days=1)})
     late = expected[[CONTRACT.entity_key, TIMESTAMP]].iloc[3:6]
@@ -125,40 +134,44 @@ def test_point_in_time_join_does_not_see_the_future(store, backend, expected):
 
 def test_online_features_by_key_are_the_builder_s(store, backend, expected):
     config = load_feature_config()
-    rows = online_features(store, backend.store, config, [3, 150, 1])
-    want = expected.set_index(CONTRACT.entity_key).loc[[3, 150, 1], list(config.features)].reset_index(drop=True)
+    rows = online_features(store, backend.store, config, [3, ROWS, 1])
+    want = expected.set_index(CONTRACT.entity_key).loc[[3, ROWS, 1], list(config.features)].reset_index(drop=True)
     pd.testing.assert_frame_equal(rows[list(config.features)], want, check_dtype=False)
 
 
-def test_the_endpoint_s_lookup_reads_what_feast_serves_for_every_flower(store, backend):
-    """The fast per-request read equals Feast's get_online_features through the service, for all 150 keys."""
+def test_the_endpoint_s_lookup_reads_what_feast_serves_for_every_row(store, backend):
+    """The fast per-request read equals Feast's get_online_features through the service, for every key."""
     config = load_feature_config()
-    keys = list(range(1, 151))
+    keys = list(range(1, ROWS + 1))
     fast = OnlineLookup(SERVICE, backend.store).inputs(keys)
     served = online_features(store, backend.store, config, keys)
     for name, column in input_features(config.features).items():
-        assert fast[column].tolist() == served[name].tolist()
-    assert fast["petal_length_cm"].tolist() == load_bundled()["petal_length_cm"].tolist()
-    with pytest.raises(FeatureStoreError, match="iris_species_features_v7 is not in the store"):
-        OnlineLookup("iris_species_features_v7", backend.store)
+        _same(fast[column], served[name])
+    _same(fast[NUMERIC.name], load_bundled()[NUMERIC.name])
+    absent = f"{load_feature_config().feature_set.name}_v7"
+    with pytest.raises(FeatureStoreError, match=f"{absent} is not in the store"):
+        OnlineLookup(absent, backend.store)
     with pytest.raises(KeyError) as unknown:
-        OnlineLookup(SERVICE, backend.store).inputs([5, 0, 151])
-    assert unknown.value.args[0] == [0, 151]
+        OnlineLookup(SERVICE, backend.store).inputs([5, 0, ROWS + 1])
+    assert unknown.value.args[0] == [0, ROWS + 1]
 
 
 def test_applied_features_can_be_registered_and_are_then_fingerprinted(store, backend, tmp_path, monkeypatch):
     assert registered_features(backend.store) >= set(load_feature_config().features)
     record = tmp_path / "feature_lifecycle.yaml"
-    record.write_text(lifecycle.LIFECYCLE_FILE.read_text())
+    name = load_feature_config().features[0]
+    content = yaml.safe_load(lifecycle.LIFECYCLE_FILE.read_text())
+    content["features"][name] = {"status": "REFACTORED"}  # one step before the store
+    record.write_text(yaml.safe_dump(content))
     monkeypatch.setattr(lifecycle, "registration_store", lambda: backend.store)
-    assert advance("iris_petal_ratio_v1", "alice", record)[1] is LifecycleStatus.REGISTERED
-    state = load_states(record)["iris_petal_ratio_v1"]
+    assert advance(name, "alice", record)[1] is LifecycleStatus.REGISTERED
+    state = load_states(record)[name]
     assert state.fingerprint and check(record) == []
     assert state.registered_in == label(backend.store)
     header, *lines = status_lines(load_states(record), backend.store)
     assert header.startswith(f"feature store of this profile: {label(backend.store)}: ")
     by_name = {line.split()[0]: line for line in lines}
-    assert by_name["iris_petal_ratio_v1"].endswith(f"registered in {label(backend.store)}; in the store here")
+    assert by_name[name].endswith(f"registered in {label(backend.store)}; in the store here")
 
 
 def _store_feature_config(tmp_path: Path, **changes: object) -> Path:
@@ -180,16 +193,16 @@ def test_training_from_the_store_equals_training_from_local_features(store, back
         source_copy = mlflow.data.get_source(store_run.inputs.dataset_inputs[0].dataset).load(str(tmp_path))
     assert from_store.metrics == local.metrics
     assert store_params["data.digest"] == local_params["data.digest"]  # the very same training rows
-    assert store_params["feature_source"] == "store" and store_params["feature_service"] == "iris_species_features_v1"
-    assert store_params["data.uri"].endswith("#feature_service=iris_species_features_v1")
-    assert len(pd.read_parquet(source_copy)) == 150  # the lineage points at the store's real source table
+    assert store_params["feature_source"] == "store" and store_params["feature_service"] == SERVICE
+    assert store_params["data.uri"].endswith(f"#feature_service={SERVICE}")
+    assert len(pd.read_parquet(source_copy)) == ROWS  # the lineage points at the store's real source table
 
 
 def test_a_feature_service_missing_from_the_store_tracks_nothing(store, backend, tmp_path):
-    other_set = {"name": "iris_species_features", "version": 9}
+    other_set = {"name": load_feature_config().feature_set.name, "version": 9}
     with (
         use_store(tmp_path / "mlflow", created=False),
-        pytest.raises(TrainingRefused, match="iris_species_features_v9 is not in"),
+        pytest.raises(TrainingRefused, match=f"{other_set['name']}_v9 is not in"),
     ):
         run_training(backend.request("1.0.0", feature_config=_store_feature_config(tmp_path, feature_set=other_set)))
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
@@ -211,21 +224,21 @@ def _serve(uri: str, backend: Backend, port: int, log: Path) -> ServerProcess:
 
 
 def test_endpoint_serves_a_key_only_request_from_the_online_store(store, backend, tmp_path):
-    """A request with only flower_id gets the same prediction as one with that flower's measurements."""
+    """A request with only the entity key gets the same prediction as one with that row's inputs."""
     with use_store(tmp_path / "mlflow") as uri:
         run_training(backend.request("1.0.0"))
     port = free_port()
     server = _serve(uri, backend, port, tmp_path / "log.db")
     try:
-        keys = [3, 51, 150]
-        by_key = _post(port, {"dataframe_records": [{"flower_id": key} for key in keys]})
+        keys = [3, ROWS // 2, ROWS]
+        by_key = _post(port, {"dataframe_records": [{KEY: key} for key in keys]})
         rows = load_bundled().loc[[k - 1 for k in keys], list(CONTRACT.input_names)]
-        by_value = _post(port, {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}})
+        by_value = _post(port, {"dataframe_records": json.loads(rows.to_json(orient="records"))})
         assert by_key[0] == 200 and by_key == by_value
-        status, answer = _post(port, {"inputs": {"flower_id": [999]}})
-        assert status == 404 and "flower_id [999]" in answer["message"]
-        status, answer = _post(port, {"dataframe_records": [{"flower_id": "three"}]})
-        assert status == 400 and answer["field"] == "flower_id"
+        status, answer = _post(port, {"inputs": {KEY: [ROWS + 849]}})
+        assert status == 404 and f"{KEY} [{ROWS + 849}]" in answer["message"]
+        status, answer = _post(port, {"dataframe_records": [{KEY: "three"}]})
+        assert status == 400 and answer["field"] == KEY
     finally:
         server.stop()
 

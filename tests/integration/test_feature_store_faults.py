@@ -18,14 +18,18 @@ import redis
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
-from src.features.store_backend import FeatureStoreUnavailable
-from src.features.store_repository import apply_and_materialize
+from src.data.contract import CONTRACT
+from src.features.store_backend import VIEW_NAME, FeatureStoreUnavailable
+from src.features.store_repository import apply_and_materialize, feature_service_name
 from src.models.training_plan import TrainingRefused, TrainingRequest
-from src.utils.config import PROJECT_ROOT, resolve_settings
+from src.utils.config import PROJECT_ROOT, load_feature_config, resolve_settings
 from tests.conftest import eventually, free_port, fresh_database, require_service, use_store
 from tests.integration.test_feature_store import _env_config, _post, _serve, _store_feature_config
+from tests.pack import FIRST
 
 pytestmark = pytest.mark.integration
+
+SERVICE = feature_service_name(load_feature_config())
 
 
 def test_training_from_a_store_never_built_tracks_nothing(tmp_path):
@@ -104,13 +108,13 @@ def test_endpoint_answers_503_when_the_online_store_goes_down(tmp_path, private_
     port = free_port()
     server = _serve(uri, _Backend, port, tmp_path / "log.db")  # type: ignore[arg-type]
     try:
-        assert _post(port, {"inputs": {"flower_id": [7]}})[0] == 200
+        assert _post(port, {"inputs": {CONTRACT.entity_key: [7]}})[0] == 200
         redis_server.kill()
         redis_server.wait()
-        status, answer = _post(port, {"inputs": {"flower_id": [7]}})
+        status, answer = _post(port, {"inputs": {CONTRACT.entity_key: [7]}})
         assert status == 503 and answer["error_code"] == "TEMPORARILY_UNAVAILABLE"
         assert "reading online features" in answer["message"] and url in answer["message"]
-        assert _post(port, {"instances": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+        assert _post(port, {"instances": [dict(FIRST.values)]})[0] == 200
     finally:
         server.stop()
 
@@ -119,33 +123,34 @@ def test_a_feature_view_missing_from_the_store_is_named_and_nothing_runs(tmp_pat
     """Training is refused and the endpoint does not start: no run, no answer from a store without its view."""
     config = _env_config(tmp_path, {"directory": str(tmp_path / "store")})
     store = resolve_settings("prod", config, environ={}).feature_store
-    apply_and_materialize(store).delete_feature_view("iris_features")
+    apply_and_materialize(store).delete_feature_view(VIEW_NAME)
     with use_store(tmp_path / "mlflow") as uri:
         model = run_training(TrainingRequest(version="1.0.0", author="alice", env="prod", environment_config=config))
         request = TrainingRequest(version="1.0.1", env="prod", environment_config=config,
                                   feature_config=_store_feature_config(tmp_path))  # fmt: skip
-        with pytest.raises(TrainingRefused, match=r"feature view iris_features \(of iris_species_features_v1\) is not"):
+        with pytest.raises(TrainingRefused, match=rf"feature view {VIEW_NAME} \(of {SERVICE}\) is not"):
             run_training(request)
         assert [r.info.run_id for r in MlflowClient().search_runs([model.experiment_id])] == [model.run_id]
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(free_port()),
                "--feature-lookup", "--env", "prod", "--env-config", str(config)]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "feature view iris_features (of iris_species_features_v1) is not" in done.stderr
+    assert done.returncode == 2 and f"feature view {VIEW_NAME} (of {SERVICE}) is not" in done.stderr
 
 
 def test_training_rows_without_features_in_the_store_are_named(tmp_path, write_config, bundled_frame):
-    """Ten more flowers than the store knows: refused, naming the first keys, before anything is tracked."""
+    """Ten more rows than the store knows: refused, naming the first keys, before anything is tracked."""
     config = _env_config(tmp_path, {"directory": str(tmp_path / "store")})
     apply_and_materialize(resolve_settings("prod", config, environ={}).feature_store)
-    data = tmp_path / "more_flowers.csv"
+    data = tmp_path / "more_rows.csv"
     pd.concat([bundled_frame, bundled_frame.head(10)], ignore_index=True).to_csv(data, index=False)
     model_config = write_config("model_config.yaml", {"data": {"source": "file", "path": str(data)}})
     request = TrainingRequest(version="1.0.0", env="prod", environment_config=config, model_config=model_config,
                               feature_config=_store_feature_config(tmp_path))  # fmt: skip
     with use_store(tmp_path / "mlflow", created=False), pytest.raises(TrainingRefused) as refused:
         run_training(request)
-    assert "the store has no features for flower_id [151, 152, 153, 154, 155] (10 rows)" in str(refused.value)
+    first = [len(bundled_frame) + i for i in range(1, 6)]
+    assert f"the store has no features for {CONTRACT.entity_key} {first} (10 rows)" in str(refused.value)
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 
 
@@ -161,4 +166,4 @@ def test_make_features_with_the_online_store_down_writes_nothing(tmp_path, postg
             apply_and_materialize(resolve_settings("prod", config, environ={}).feature_store)
         with psycopg.connect(database) as connection:
             tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
-        assert "iris_fault_iris_features_source" not in {name for (name,) in tables}
+        assert f"iris_fault_{VIEW_NAME}_source" not in {name for (name,) in tables}

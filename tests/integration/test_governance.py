@@ -41,6 +41,7 @@ from src.models.model_registry import Alias, Registry
 from src.utils.config import CONFIG_DIR, PERMISSION_ORDER, PROJECT_ROOT, load_governance_config, resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import SERVER_CLIENT, eventually, free_port, fresh_database
+from tests.pack import EXPERIMENT, MODEL
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +144,7 @@ def _probe(server: AuthTrackingServer, user: str, resource: Resource, resource_i
 
 def test_apply_creates_the_users_and_rights_and_a_second_run_changes_nothing(server, applied):
     assert "create user alice@example.com" in applied
-    assert "grant MANAGE on registered model dev_catalog.ml_models.ds_iris_species_classifier" in applied
+    assert f"grant MANAGE on registered model {MODEL}" in applied
     code, again = _apply(server)
     assert code == 0 and "nothing to change" in again
 
@@ -188,7 +189,7 @@ def test_a_refusal_names_the_user_and_the_permission_that_is_missing(server, app
         code = train_model.main(["--version", "auto"])
     error = capsys.readouterr().err
     assert code == 2
-    assert f"refused user {AUDITOR} (403): it needs EDIT on experiment /data-science/iris/species_classifier" in error
+    assert f"refused user {AUDITOR} (403): it needs EDIT on experiment {EXPERIMENT}" in error
     with as_user(server, None):
         assert validate_model.main(["--alias", "dev"]) == 2
     assert "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in capsys.readouterr().err
@@ -293,8 +294,8 @@ def test_an_out_of_band_production_move_is_never_served_and_is_put_back(server, 
 
     endpoint = ServerProcess("endpoint", [sys.executable, "scripts/deploy_endpoint.py", "--alias", "production",
                                           "--port", str(port), "--poll-seconds", "0.3", "--no-inference-log"],
-                             "127.0.0.1", port, "/ping", env=env("iris-endpoint"), log=tmp_path / "endpoint.log",
-                             cwd=PROJECT_ROOT)  # fmt: skip
+                             "127.0.0.1", port, "/ping", env=env(CONFIG.roles["serving"].members[0]),
+                             log=tmp_path / "endpoint.log", cwd=PROJECT_ROOT)  # fmt: skip
     guard_log = (tmp_path / "guard.log").open("wb")
     endpoint.launch()  # the endpoint and the guard start while the data scientist trains
     guard = subprocess.Popen([sys.executable, "scripts/guard_aliases.py", "--every", str(period)],
@@ -380,7 +381,7 @@ def _as(server: AuthTrackingServer, user: str, action) -> str:
 def test_in_catalogs_mode_a_data_scientist_cannot_touch_staging_or_production(server, catalogs):
     with as_user(server, "admin"):
         admin = MlflowClient(server.url, server.url)
-        run = admin.create_run(admin.get_experiment_by_name("/data-science/iris/species_classifier").experiment_id)
+        run = admin.create_run(admin.get_experiment_by_name(EXPERIMENT).experiment_id)
         for name in catalogs.values():
             admin.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
 

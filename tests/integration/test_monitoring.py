@@ -1,6 +1,6 @@
 """Monitoring end to end: a real endpoint writes the inference log, ``monitor_model.py`` judges it.
 
-Stationary traffic passes; petal length +1 cm on 300 requests is found for that
+Stationary traffic passes; a pack's numeric input moved by 0.6 standard deviations on 300 requests is found for that
 input and no other; labels posted to /feedback give the accuracy; two drifted
 passes out of three fire the alert (exit 1) and each pass is a run in the
 model's experiment; and an endpoint killed under load loses only the
@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -26,13 +27,12 @@ from pipelines.training_pipeline import run_training
 from scripts import monitor_model
 from src.data.contract import CONTRACT, load_bundled
 from src.models.training_plan import TrainingRequest
-from src.utils.config import PROJECT_ROOT
+from src.utils.config import PROJECT_ROOT, load_model_config
 from src.utils.processes import ServerProcess
 from tests.conftest import eventually, free_port, use_store
+from tests.pack import EXPERIMENT, NUMERIC
 
 pytestmark = pytest.mark.integration
-
-MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +61,20 @@ def _post(url: str, path: str, body: object, request_id: str | None = None) -> t
 
 
 def _traffic(url: str, prefix: str, rows: int, shift: float = 0.0, seed: int = 0) -> list[tuple[str, str]]:
-    """``rows`` one-row requests drawn from Iris (petal length shifted); returns (request ID, true species)."""
-    iris = load_bundled()
+    """``rows`` one-row requests drawn from the bundled data, ``NUMERIC`` moved by ``shift`` of its standard
+    deviations; returns (request ID, true label)."""
+    data = load_bundled()
+    moved = data[NUMERIC.name] + shift * float(data[NUMERIC.name].std())
+    data = data.assign(**{NUMERIC.name: moved.clip(upper=NUMERIC.maximum)})
     rng = np.random.default_rng(seed)
     sent = []
     for index in range(rows):
-        flower = iris.iloc[int(rng.integers(0, len(iris)))]
-        values = [float(flower[c]) + (shift if c == "petal_length_cm" else 0.0) for c in CONTRACT.input_names]
+        row = data.iloc[int(rng.integers(0, len(data)))]
+        values = {c: None if pd.isna(row[c]) else row[c].item() if hasattr(row[c], "item") else row[c]
+                  for c in CONTRACT.input_names}  # fmt: skip
         request_id = f"{prefix}-{index}"
         assert _post(url, "/invocations", {"instances": [values]}, request_id)[0] == 200
-        sent.append((request_id, str(flower[CONTRACT.target.name])))
+        sent.append((request_id, str(row[CONTRACT.target.name])))
     return sent
 
 
@@ -104,21 +108,22 @@ def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_dr
         code, calm = _monitor(log, tmp_path / "calm", "--last", "300")
         assert code == 0 and calm["status"] == "ok", calm
         (version,) = calm["versions"]
-        assert version["labelled"] == 100 and 0.9 <= version["accuracy"] <= 1.0
-        _flushed(log, [i for i, _ in _traffic(endpoint.url, "shifted", 300, shift=1.0, seed=1)])
+        floor = load_model_config().validation.thresholds["val_accuracy"]
+        assert version["labelled"] == 100 and floor <= version["accuracy"] <= 1.0
+        _flushed(log, [i for i, _ in _traffic(endpoint.url, "shifted", 300, shift=0.6, seed=1)])
         code, drifted = _monitor(log, tmp_path / "drifted", "--last", "300")
     assert code == 0 and drifted["status"] == "drift" and not drifted["alert"]  # 1 breach of the last 3: no alert yet
     found = {f["name"] for f in drifted["versions"][0]["drift"]["features"] if f["drifted"]}
-    assert found & set(CONTRACT.input_names) == {"petal_length_cm"}
+    assert found & set(CONTRACT.input_names) == {NUMERIC.name}
     code, again = _monitor(log, tmp_path / "again", "--last", "300")
     assert code == 1 and again["alert"]  # 2 of the last 3 windows breached
     report = (tmp_path / "again" / "report.html").read_text()
-    assert "ALERT" in report and "petal_length_cm" in report
+    assert "ALERT" in report and NUMERIC.name in report
     client = MlflowClient()
-    runs = client.search_runs(client.get_experiment_by_name("/data-science/iris/species_classifier").experiment_id,
+    runs = client.search_runs(client.get_experiment_by_name(EXPERIMENT).experiment_id,
                               "tags.`monitoring.alias` = 'dev'", order_by=["attributes.start_time DESC"])  # fmt: skip
     assert [r.data.tags["monitoring.breached"] for r in runs[:3]] == ["true", "true", "false"]
-    assert runs[0].data.metrics["drift_psi_petal_length_cm"] > 0.2 and runs[0].data.tags["monitoring.alert"] == "true"
+    assert runs[0].data.metrics[f"drift_psi_{NUMERIC.name}"] > 0.2 and runs[0].data.tags["monitoring.alert"] == "true"
     assert runs[0].info.run_name.startswith("v1.0.0_monitoring_")
 
 

@@ -19,10 +19,11 @@ from src.models.training_plan import TrainingRequest
 from src.utils.config import CONFIG_DIR, load_model_config, resolve_settings
 from src.utils.keys import Tag
 from tests.conftest import use_store
+from tests.pack import MODEL_SHORT
 
 pytestmark = pytest.mark.integration
 
-DEV, STAGING, PROD = (f"{c}_catalog.ml_models.ds_iris_species_classifier" for c in ("dev", "staging", "prod"))
+DEV, STAGING, PROD = (f"{c}_catalog.ml_models.{MODEL_SHORT}" for c in ("dev", "staging", "prod"))
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,21 @@ from src.models.model_registry import Alias, Registry, RegistryError
 from src.models.model_validator import ValidationRefused, validate_version
 from src.models.promotion import Approval, PromotionRefused, promote, rollback
 from src.models.training_plan import TrainingRequest
-from src.utils.config import CONFIG_DIR, PROJECT_ROOT, Settings, load_model_config, model_config_path, resolve_settings
+from src.utils.config import (
+    CONFIG_DIR,
+    PROJECT_ROOT,
+    Settings,
+    load_model_card_config,
+    load_model_config,
+    model_config_path,
+    resolve_settings,
+)
 from tests.conftest import SUITE_ROLLOUT_P99_MS, free_port, use_store
+from tests.pack import MODEL
 
 pytestmark = pytest.mark.integration
 
-MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+
 AUTHOR = "alice@example.com"
 
 
@@ -277,7 +286,8 @@ def test_failed_validation_blocks_promotion_and_moves_nothing(at, strict_config,
     assert not decision.passed
     assert decision.failed_checks == ("feature_lifecycle", "metric_val_accuracy")
     governance = next(check for check in decision.checks if check.name == "feature_lifecycle")
-    assert governance.detail.startswith("iris_sepal_length_cm_v1 is REFACTORED; this gate needs REGISTERED")
+    first = next(n for n, s in lifecycle_record.load_states().items() if s.status.value == "REGISTERED")
+    assert governance.detail.startswith(f"{first} is REFACTORED; this gate needs REGISTERED")
     assert decision.baseline_version == "1"
     assert here.registry.version(MODEL, "2").tags["validation.status"] == "failed"
     refusal = (
@@ -529,7 +539,10 @@ def test_each_version_logs_its_card_and_its_summary_is_the_description(at):
         "model_card/facts.json",
     }
     description = client.get_model_version(MODEL, "1").description
-    assert description.startswith("v1.0.0 (full) by alice") and "Intended use: Classify an iris flower" in description
+    assert (
+        description.startswith("v1.0.0 (full) by alice")
+        and f"Intended use: {load_model_card_config().intended_use[0][:20]}" in description
+    )
 
 
 def test_the_card_of_production_shows_the_verdict_the_checks_and_the_history(at, tmp_path, capsys):

@@ -25,10 +25,9 @@ from src.models.promotion import Approval, promote
 from src.utils.config import resolve_settings
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import SERVER_CLIENT, free_port, fresh_database
+from tests.pack import MODEL
 
 pytestmark = pytest.mark.integration
-
-MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
 
 
 @dataclass

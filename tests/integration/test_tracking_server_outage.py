@@ -33,10 +33,11 @@ from src.models.model_registry import Registry
 from src.utils.config import PROJECT_ROOT, TrackingClientProfile
 from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import eventually, free_port
+from tests.pack import EXPERIMENT, FIRST, LABEL_A, MODEL
 
 pytestmark = pytest.mark.integration
 
-MODEL = "dev_catalog.ml_models.ds_iris_species_classifier"
+
 #: A command must fail within this (the profile's worst case per request, twice: a request and its cleanup).
 BOUND_S = 2 * TrackingClientProfile().worst_case_s
 
@@ -175,7 +176,7 @@ def _state(url: str) -> tuple[dict[str, str], list[object]]:
     aliases = {}
     if registry.model_exists(MODEL):
         aliases = {a: v.version for a in ("dev", "staging", "production") if (v := registry.version_at(MODEL, a))}
-    return aliases, AliasHistory("/data-science/iris/species_classifier_registry_audit", client).events()
+    return aliases, AliasHistory(f"{EXPERIMENT}_registry_audit", client).events()
 
 
 def _fails_within_bound(outage: Outage, command: Callable[[], int], capsys: pytest.CaptureFixture[str]) -> str:
@@ -253,12 +254,12 @@ def test_the_endpoint_keeps_serving_while_the_registry_is_down_says_so_and_recov
     endpoint = ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=tmp_path / "endpoint.log",
                              cwd=PROJECT_ROOT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+    body = json.dumps({"instances": [dict(FIRST.values)]}).encode()
 
     def predicts() -> bool:
         request = urllib.request.Request(f"{base}/invocations", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
-            return "setosa" in json.dumps(json.loads(response.read())["predictions"][0])
+            return json.loads(response.read())["predictions"] == [LABEL_A]
 
     def health() -> dict[str, object]:
         return json.loads(_get(f"{base}/health")[1])

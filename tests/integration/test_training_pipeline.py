@@ -8,6 +8,7 @@ was created.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,16 +21,27 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipelines.training_pipeline import MODEL_REQUIREMENTS, run_training
-from src.data.contract import CONTRACT, bundled_uri
+from src.data.contract import CONTRACT, bundled_uri, load_bundled
 from src.data.load_data import load_dataset
+from src.features.feature_set import get_feature
 from src.models.training_plan import TrainingRefused, TrainingRequest
-from src.utils.config import PROJECT_ROOT, DataConfig, load_feature_config, model_config_path
+from src.utils.config import (
+    PROJECT_ROOT,
+    DataConfig,
+    load_environment_config,
+    load_feature_config,
+    load_model_config,
+    model_config_path,
+)
 from tests.conftest import use_store
+from tests.pack import EXPERIMENT, LABEL_A, LABEL_B, MODEL, MODEL_SHORT, NUMERIC, ROW_A, ROW_B, above_range
 
 pytestmark = pytest.mark.integration
 
-MODEL_NAME = "dev_catalog.ml_models.ds_iris_species_classifier"
-EXPERIMENT = "/data-science/iris/species_classifier"
+MODEL_NAME = MODEL
+CONFIG = load_model_config()
+WHO = load_environment_config().project
+FEATURE_SET = f"{load_feature_config().feature_set.name}:v{load_feature_config().feature_set.version}"
 
 
 @pytest.fixture(scope="module")
@@ -78,23 +90,27 @@ def test_experiment_keeps_artifacts_beside_the_store(store, run, client):
 def test_parameters_cover_hyperparameters_data_and_features(run):
     params = run.data.params
     features = load_feature_config().features
-    assert params["model.type"] == "LogisticRegression"
-    assert params["model.class"] == "sklearn.linear_model.LogisticRegression"
-    assert params["model.C"] == "1.0" and params["model.max_iter"] == "1000"
-    assert params["random_seed"] == "42"
-    assert params["split.test_size"] == "0.2" and params["split.val_rows"] == "30"
-    assert params["data.source"] == "bundled" and params["data.rows"] == "150"
+    assert params["model.type"] == CONFIG.model.type
+    assert params["model.class"] == CONFIG.model.estimator
+    assert all(params[f"model.{key}"] == str(value) for key, value in CONFIG.model.params.items())
+    assert params["random_seed"] == str(CONFIG.random_seed)
+    rows = len(load_bundled())
+    assert params["split.test_size"] == str(CONFIG.split.test_size)
+    assert params["split.val_rows"] == str(math.ceil(CONFIG.split.test_size * rows))
+    assert params["data.source"] == "bundled" and params["data.rows"] == str(rows)
     assert params["data.digest"] == load_dataset(DataConfig()).digest
     assert params["features"] == ",".join(features)
-    assert params["feature.iris_petal_ratio"] == "v2"
-    assert params["feature_set.name"] == "iris_species_features" and params["feature_set.version"] == "1"
+    for feature in map(get_feature, features):
+        assert params[f"feature.{feature.domain}_{feature.base_name}"] == f"v{feature.version}"
+    feature_set = load_feature_config().feature_set
+    assert params["feature_set.name"] == feature_set.name and params["feature_set.version"] == str(feature_set.version)
 
 
 def test_metrics_cover_training_and_validation(run):
     for split in ("train", "val"):
         for metric in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "log_loss"):
             assert f"{split}_{metric}" in run.data.metrics
-    assert run.data.metrics["val_accuracy"] >= 0.9
+    assert run.data.metrics["val_accuracy"] >= CONFIG.validation.thresholds["val_accuracy"]
 
 
 def test_tags_trace_version_context_build_code_and_author(run):
@@ -107,7 +123,7 @@ def test_tags_trace_version_context_build_code_and_author(run):
     assert len(tags["git_sha"]) == 40 or tags["git_sha"] == "unknown"
     assert tags["git_branch"]
     assert tags["env"] == "dev"
-    assert tags["feature_set"] == "iris_species_features:v1"
+    assert tags["feature_set"] == FEATURE_SET
 
 
 def test_artifacts_hold_importance_confusion_matrix_and_report(client, run, tmp_path):
@@ -129,22 +145,22 @@ def test_artifacts_hold_importance_confusion_matrix_and_report(client, run, tmp_
 def test_dataset_lineage_is_a_run_input(run):
     (dataset_input,) = run.inputs.dataset_inputs
     dataset = dataset_input.dataset
-    assert dataset.name == "iris"
+    assert dataset.name == CONTRACT.name
     assert dataset.digest == run.data.params["data.digest"]
     assert json.loads(dataset.source)["uri"] == bundled_uri()
     assert {tag.key: tag.value for tag in dataset_input.tags}["mlflow.data.context"] == "training"
     schema_columns = {column["name"] for column in json.loads(dataset.schema)["mlflow_colspec"]}
-    assert schema_columns == {*CONTRACT.input_names, "species"}
+    assert schema_columns == {*CONTRACT.input_names, CONTRACT.target.name}
 
 
 def test_logged_model_has_full_signature_over_raw_measurements(model_dir):
     info = mlflow.models.Model.load(str(model_dir / "MLmodel"))
     assert info.signature.inputs.input_names() == list(CONTRACT.input_names)
     assert info.signature.outputs is not None
-    assert info.metadata["feature_set"] == "iris_species_features:v1"
+    assert info.metadata["feature_set"] == FEATURE_SET
     assert info.flavors["sklearn"]["serialization_format"] == "skops"
     example = json.loads((model_dir / "input_example.json").read_text())
-    assert example["columns"] == list(CONTRACT.input_names) and len(example["data"]) == 3
+    assert example["columns"] == list(CONTRACT.input_names) and len(example["data"]) == len(CONTRACT.classes)
 
 
 def test_logged_model_pins_its_requirements(model_dir):
@@ -163,27 +179,27 @@ def test_version_is_registered_three_level_with_tags_and_dev_alias(trained, clie
     version = client.get_model_version(MODEL_NAME, trained.registered.version)  # @dev may have moved since
     assert "dev" in trained.registered.alias
     assert version.run_id == run.info.run_id
-    assert "LogisticRegression" in version.description
-    assert version.tags["owner"] == "data-science@example.com"
+    assert CONFIG.model.type in version.description
+    assert version.tags["owner"] == WHO.owner
     assert version.tags["use_case"]
     assert version.tags["data_lineage"] == f"{bundled_uri()}#digest={run.data.params['data.digest']}"
-    assert version.tags["feature_set"] == "iris_species_features:v1"
+    assert version.tags["feature_set"] == FEATURE_SET
     assert version.tags["author"] == "alice@example.com"
     model = client.get_registered_model(MODEL_NAME)
-    assert model.description.startswith("Classify iris flowers")
-    assert model.tags["owner"] == "data-science@example.com"
+    assert model.description.startswith(WHO.use_case[:20])
+    assert model.tags["owner"] == WHO.owner
 
 
 def test_registered_model_serves_from_its_own_code_in_a_fresh_process(trained, store, tmp_path):
     script = (
         "import sys, json, mlflow, pandas as pd\n"
         f"model = mlflow.pyfunc.load_model('models:/{MODEL_NAME}@dev')\n"
-        "rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], columns=json.loads(sys.argv[1]))\n"
+        "rows = pd.DataFrame(json.loads(sys.argv[2]), columns=json.loads(sys.argv[1]))\n"
         "print(json.dumps([str(p) for p in model.predict(rows)]))\n"
         "print(sys.modules['src.features.feature_definitions'].__file__)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(list(CONTRACT.input_names))],
+        [sys.executable, "-c", script, json.dumps(list(CONTRACT.input_names)), json.dumps([ROW_A, ROW_B])],
         cwd=tmp_path,  # not the project root
         env={**os.environ, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]},
         capture_output=True,
@@ -192,7 +208,7 @@ def test_registered_model_serves_from_its_own_code_in_a_fresh_process(trained, s
         timeout=120,
     )
     predictions, module_file = done.stdout.strip().splitlines()[-2:]
-    assert json.loads(predictions) == ["setosa", "virginica"]
+    assert json.loads(predictions) == [LABEL_A, LABEL_B]
     assert str(store) in module_file and "/code/src/features/" in module_file
 
 
@@ -228,10 +244,10 @@ def test_config_error_tracks_nothing(store_uri, tmp_path):
 
 
 def test_bad_data_tracks_nothing(store_uri, tmp_path, bundled_frame):
-    data = tmp_path / "iris.csv"
-    bundled_frame.assign(petal_width_cm=-1.0).to_csv(data, index=False)
+    data = tmp_path / "data.csv"
+    bundled_frame.assign(**{NUMERIC.name: above_range()}).to_csv(data, index=False)
     config = _bad_model_config(tmp_path, data={"source": "file", "path": str(data)})
-    with pytest.raises(TrainingRefused, match="column 'petal_width_cm', row 0: outside the allowed range"):
+    with pytest.raises(TrainingRefused, match=f"column '{NUMERIC.name}', row 0: outside the allowed range"):
         run_training(TrainingRequest(version="1.0.0", model_config=config))
     assert not Path(store_uri.removeprefix("sqlite:///")).exists()
 
@@ -343,5 +359,5 @@ def test_failed_first_version_leaves_no_empty_registered_model(trained, client, 
         run_training(TrainingRequest(version="1.0.3", context="full"))
     monkeypatch.undo()
     names = {model.name for model in client.search_registered_models()}
-    assert "fresh_catalog.ml_models.ds_iris_species_classifier" not in names
+    assert f"fresh_catalog.ml_models.{MODEL_SHORT}" not in names
     assert MODEL_NAME in names
