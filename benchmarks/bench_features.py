@@ -4,10 +4,10 @@ For the embedded store (Parquet file source, SQLite online store) and, when
 the machine's PostgreSQL and Redis answer, the shared one (PostgreSQL SQL
 registry and offline store, Redis online store):
 
-- apply + materialise the 150 Iris flowers (``make features``);
+- apply + materialise the bundled rows (``make features``);
 - build the point-in-time training set through the feature service (150 rows);
-- read one flower's features online through the feature service;
-- an endpoint request carrying only ``flower_id`` vs one carrying the
+- read one row's features online through the feature service;
+- an endpoint request carrying only the entity key vs one carrying the
   measurements (one keep-alive client, sequential requests): the difference
   is what the lookup adds.
 
@@ -42,8 +42,13 @@ from benchmarks.bench_serve import COLUMNS, Server, _port, load  # noqa: E402
 
 POSTGRES = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BY_KEY = json.dumps({"inputs": {"flower_id": [42]}}).encode()
-BY_VALUE = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[5.5, 2.3, 4.0, 1.3]]}}).encode()
+
+
+def _requests(data: object, key: str) -> tuple[bytes, bytes]:
+    """Row 42 of the bundled data asked for by its entity key, and by its inputs."""
+    by_key = json.dumps({"inputs": {key: [42]}}).encode()
+    row = json.loads(data[COLUMNS].iloc[[41]].to_json(orient="records"))  # type: ignore[index]
+    return by_key, json.dumps({"dataframe_records": row}).encode()
 
 
 def _fresh_process_seconds(code: str, runs: int = 3) -> float:
@@ -98,7 +103,7 @@ def _shared_backends() -> Iterator[dict[str, str] | None]:
 
 
 def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, model_uri: str, seconds: float) -> None:
-    from src.data.contract import load_bundled
+    from src.data.contract import CONTRACT, load_bundled
     from src.features.store_backend import open_store
     from src.features.store_reads import OnlineLookup, training_inputs
     from src.features.store_repository import apply_and_materialize, feature_service_name
@@ -109,10 +114,10 @@ def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, mode
     env_config = workdir / "environment.yaml"
     env_config.write_text(yaml.safe_dump(content))
     store = resolve_settings("dev", env_config, environ={}).feature_store
-    config, iris = load_feature_config(), load_bundled()
+    config, data = load_feature_config(), load_bundled()
     try:
         apply_ms = _timed(lambda: apply_and_materialize(store, config), 3)
-        training_ms = _timed(lambda: training_inputs(iris, config, store), 7)
+        training_ms = _timed(lambda: training_inputs(data, config, store), 7)
         lookup = OnlineLookup(feature_service_name(config), store)
         online_ms = _timed(lambda: lookup.inputs([42]), 300)
         print(f"{label:<15} apply+materialise {statistics.median(apply_ms):7.0f} ms | point-in-time training set "
@@ -125,13 +130,14 @@ def bench_backend(label: str, feature_store: dict[str, str], workdir: Path, mode
                                 "--inference-log", str(workdir / "log.db")], env, port)  # fmt: skip
         server.start()
         try:
-            values = load(port, BY_VALUE, 1, seconds)
-            keys = load(port, BY_KEY, 1, seconds)
+            by_key, by_value = _requests(data, CONTRACT.entity_key)
+            values = load(port, by_value, 1, seconds)
+            keys = load(port, by_key, 1, seconds)
         finally:
             server.stop()
         assert values[3] == 0 and keys[3] == 0, "non-200 answers during the benchmark"
         print(f"{'':<15} endpoint, measurements: p50 {values[1]:.2f} / p99 {values[2]:.2f} ms ({values[0]:,.0f} req/s)"
-              f" | flower_id only: p50 {keys[1]:.2f} / p99 {keys[2]:.2f} ms ({keys[0]:,.0f} req/s)"
+              f" | {CONTRACT.entity_key} only: p50 {keys[1]:.2f} / p99 {keys[2]:.2f} ms ({keys[0]:,.0f} req/s)"
               f" -> the lookup adds p50 {keys[1] - values[1]:.2f} ms, p99 {keys[2] - values[2]:.2f} ms")  # fmt: skip
     finally:
         if feature_store.get("online_store"):

@@ -1,7 +1,8 @@
 """Benchmark: one monitoring pass over 1,000,000 logged requests (target <= 5 s).
 
-Writes an inference log of N one-row requests (Iris rows resampled, half of
-them with petal length +1 cm, so the pass has drift to find), then times what
+Writes an inference log of N one-row requests (the bundled rows resampled, half
+of them with the first bounded numeric input moved by one standard deviation, so
+the pass has drift to find), then times what
 ``monitor_model.py`` does with it apart from the MLflow run: read the window
 out of SQLite, judge it against a reference profile (KS, PSI, chi-square,
 latency percentiles, accuracy from 10% labelled requests) and render the
@@ -24,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.components.inference_log import TABLES, create_tables  # noqa: E402
+from src.components.inference_log import FIXED_PREDICTION_COLUMNS, create_tables, quoted  # noqa: E402
 from src.data.contract import CONTRACT, load_bundled  # noqa: E402
 from src.data.profile import ReferenceProfile  # noqa: E402
 from src.monitoring.log_reader import WindowSpec, read_window  # noqa: E402
@@ -36,28 +37,34 @@ TARGET_S = 5.0
 
 
 def _write_log(path: Path, rows: int) -> ReferenceProfile:
-    iris = load_bundled()
+    data = load_bundled()
     rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(iris), rows)
-    values = iris[list(CONTRACT.input_names)].to_numpy()[picks]
-    values[rows // 2 :, 2] += 1.0
-    truth = iris[CONTRACT.target.name].to_numpy()[picks]
-    probabilities = np.eye(3)[rng.integers(0, 3, rows)]
+    picks = rng.integers(0, len(data), rows)
+    values = data[list(CONTRACT.input_names)].to_numpy()[picks]
+    shifted = next(c for c in CONTRACT.columns if c.kind == "numeric" and c.maximum is not None)
+    values[rows // 2 :, CONTRACT.input_names.index(shifted.name)] += float(data[shifted.name].std())
+    truth = data[CONTRACT.target.name].to_numpy()[picks]
+    classes = len(CONTRACT.classes)
+    probabilities = np.eye(classes)[rng.integers(0, classes, rows)]
+    inputs = list(CONTRACT.input_names)
+    layout = [*FIXED_PREDICTION_COLUMNS, *inputs, *(f"probability_{c}" for c in CONTRACT.classes)]
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
         create_tables(connection)
-        marks = ", ".join("?" for _ in TABLES["predictions"])
+        for name in layout[len(FIXED_PREDICTION_COLUMNS) :]:  # a version's inputs and classes, as the log adds them
+            connection.execute(f"ALTER TABLE predictions ADD COLUMN {quoted(name)}")
+        names, marks = ", ".join(map(quoted, layout)), ", ".join("?" for _ in layout)
         connection.executemany(
-            f"INSERT INTO predictions VALUES ({marks})",
-            ((f"r{i}", 0, f"2026-11-27T00:00:{i % 60:02d}.000+00:00", "m", "1", "production", *values[i],
-              truth[i], *probabilities[i], 0.3) for i in range(rows)),
+            f"INSERT INTO predictions ({names}) VALUES ({marks})",
+            ((f"r{i}", 0, f"2026-11-27T00:00:{i % 60:02d}.000+00:00", "m", "1", "production", truth[i], 0.3,
+              *values[i], *probabilities[i]) for i in range(rows)),
         )  # fmt: skip
         connection.executemany(
             "INSERT INTO feedback VALUES (?, ?, ?)",
             ((f"r{i}", "2026-11-27T01:00:00.000+00:00", truth[i]) for i in range(0, rows, 10)),
         )
-    columns = {c: iris[c].to_numpy() for c in CONTRACT.input_names}
-    labels = iris[CONTRACT.target.name].tolist()
+    columns = {c: data[c].to_numpy() for c in CONTRACT.input_names}
+    labels = data[CONTRACT.target.name].tolist()
     return ReferenceProfile.build(columns, labels, labels, CONTRACT.classes)
 
 
