@@ -54,15 +54,12 @@ class ColumnAnswer(_Frozen):
     nullable: bool | None = None
 
 
-class Answers(_Frozen):
-    """Everything ``make new-model`` needs. Paths are relative to the answers file."""
+class Answers(ProjectIdentity):
+    """Everything ``make new-model`` needs: the identity of ``configs/environment.yaml`` (the same names, checked
+    by the same rules), the catalogs, the data and the estimator. Paths are relative to the answers file."""
 
-    team: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
-    team_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*$")]
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    model_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    owner: Annotated[str, Field(min_length=1)]
-    use_case: Annotated[str, Field(min_length=1)]
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     description: str = ""
     catalogs: Catalogs = Catalogs()
     schema_name: CatalogName = Field("ml_models", alias="schema")
@@ -84,8 +81,7 @@ class Answers(_Frozen):
 
     @property
     def identity(self) -> ProjectIdentity:
-        return ProjectIdentity(team=self.team, team_code=self.team_code, project=self.project,
-                               model_name=self.model_name, owner=self.owner, use_case=self.use_case)  # fmt: skip
+        return ProjectIdentity(**self.model_dump(include=set(ProjectIdentity.model_fields)))
 
     @property
     def model_spec(self) -> ModelSpec:
