@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     rollout.add_argument("--max-p99-ms", type=float, default=100.0, help="latency check of one-row requests")
     rollout.add_argument("--no-rollback", action="store_true", help="leave @production alone when checks fail")
     cli.actor_option(rollout)
+    examples = commands.add_parser(
+        "examples",
+        help="print a curl command for each payload shape, with an example row of the data contract",
+        epilog="example:\n  python scripts/deploy_endpoint.py examples --url http://127.0.0.1:8001",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    examples.add_argument("--url", default="http://127.0.0.1:8001", help="the endpoint (default: make serve's)")
     return parser
 
 
@@ -198,9 +205,18 @@ def rollout(args: argparse.Namespace) -> int:
     return cli.EXIT_OK if outcome.passed else cli.EXIT_FAILED
 
 
+def examples(args: argparse.Namespace) -> int:
+    """The requests a user can paste, for this project's contract: no registry is read."""
+    from src.components.endpoint_checks import curl_commands
+    from src.data.contract import CONTRACT
+
+    print("\n".join(curl_commands(args.url, CONTRACT)))
+    return cli.EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"smoke": smoke, "rollout": rollout}
+    commands = {"smoke": smoke, "rollout": rollout, "examples": examples}
     return cli.run(lambda: commands.get(args.command, serve)(args))
 
 

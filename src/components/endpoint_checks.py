@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 import time
 import urllib.error
 import urllib.request
@@ -91,6 +92,20 @@ def payloads(contract: DataContract, example: Example) -> dict[str, tuple[bytes,
     csv.writer(text, lineterminator="\n").writerows([columns, ["" if v is None else v for v in row]])
     shapes["csv"] = (text.getvalue().encode(), "text/csv")
     return shapes
+
+
+def curl_commands(url: str, contract: DataContract) -> list[str]:
+    """A copy-paste-ready ``curl`` for each payload shape, each sending one example row of the contract.
+
+    The docs cannot list a project's columns, so the endpoint's users get them from the contract itself
+    (``python scripts/deploy_endpoint.py examples``)."""
+    target = f"{url.rstrip('/')}/invocations"
+    commands = []
+    for body, media in payloads(contract, contract.examples[0]).values():  # one row shows every shape
+        data = "--data-binary" if media == "text/csv" else "-d"
+        commands.append(f"curl -s {target} -H {shlex.quote(f'Content-Type: {media}')} {data} "
+                        f"{shlex.quote(body.decode())}")  # fmt: skip
+    return commands
 
 
 def served_version(health: dict[str, Any]) -> str:

@@ -62,6 +62,6 @@ def test_a_file_that_is_not_answers_is_refused(tmp_path):
 
 def test_the_readme_s_answers_example_parses(tmp_path):
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("**Adapt it to your model: `make new-model`.**", 1)[1].split("```yaml\n", 1)[1]
+    block = readme.split("## Adapt it to your model", 1)[1].split("```yaml\n", 1)[1]
     answers = parse_answers(yaml.safe_load(block.split("```", 1)[0]), "README.md", tmp_path)
     assert (answers.project, answers.target, answers.columns["bill_length_mm"].unit) == ("penguins", "species", "mm")

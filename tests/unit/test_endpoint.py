@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from src.components.endpoint import EndpointOptions, build_app
+from src.data.contract import CONTRACT
 from src.models.model_registry import RegistryError
 from src.utils.config import resolve_settings
 
@@ -24,3 +25,12 @@ def test_an_unset_alias_is_refused_with_its_name(store_uri):
     configure_tracking(settings)
     with pytest.raises(RegistryError, match="holds @production"):
         build_app(settings, EndpointOptions(alias="production"))
+
+
+def test_the_examples_command_prints_one_curl_per_payload_shape_of_this_project_s_contract(capsys):
+    from scripts.deploy_endpoint import main
+
+    assert main(["examples", "--url", "http://endpoint.internal:8080"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("curl -s http://endpoint.internal:8080/invocations") == 5
+    assert all(f'"{name}"' in printed for name in CONTRACT.input_names)

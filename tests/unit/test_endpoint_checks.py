@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 
@@ -86,3 +87,18 @@ def test_waiting_for_a_version_returns_what_is_served_when_time_is_up(url):
 )  # fmt: skip
 def test_a_rollout_counts_only_when_every_worker_serves_the_version(health, expected):
     assert served_version(health) == expected
+
+
+def test_each_printed_curl_command_is_answered_with_the_example_s_class(url):
+    from src.components.endpoint_checks import curl_commands
+
+    commands = curl_commands(url + "/", CONTRACT)
+    answers = []
+    for command in commands:
+        words = shlex.split(command)  # as the shell would split it
+        assert words[:3] == ["curl", "-s", f"{url}/invocations"] and words[3] == "-H"
+        media = words[4].removeprefix("Content-Type: ")
+        status, body = call(words[2], words[6].encode(), media=media)
+        answers.append((words[5], status, body.get("predictions")))
+    label = CONTRACT.examples[0].label
+    assert answers == [(flag, 200, [label]) for flag in ["-d"] * 4 + ["--data-binary"]]
