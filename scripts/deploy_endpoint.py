@@ -120,7 +120,9 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from src.components.endpoint import EndpointOptions, build_app
+    from src.utils.native_threads import limit_for_serving
 
+    limit_for_serving()  # one row at a time scores fastest on one native thread (src/utils/native_threads.py)
     settings = cli.settings_from(args)
     options = EndpointOptions(
         alias=args.alias,

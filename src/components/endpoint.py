@@ -25,6 +25,7 @@ from src.utils.config import Settings
 from src.utils.errors import ProjectError
 from src.utils.logging import get_logger
 from src.utils.mlflow_utils import configure_tracking
+from src.utils.native_threads import limit_for_serving
 
 logger = get_logger(__name__)
 
@@ -142,6 +143,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
 def worker_app(settings: Settings, options: EndpointOptions) -> FastAPI:
     """One worker's app: uvicorn calls this (pickled as a ``partial``) in each spawned worker process."""
     configure_tracking(settings)  # a spawned process starts with MLflow pointed nowhere
+    limit_for_serving()  # each worker scores on one native thread (src/utils/native_threads.py)
     if options.shared_dir is not None:
         dead = forget_dead_workers(metrics_dir(options.shared_dir))
         if dead:

@@ -309,6 +309,16 @@ class DataContract:
             raise ContractError(f"contract {self.name!r}: the target and the entity key are not input columns")
         object.__setattr__(self, "by_name", {column.name: column for column in self.columns})
         self._check_examples()
+        # A whole number written for a numeric column is a float: MLflow's schema refuses int64 for a double
+        # column, so an example row must be sendable as it stands (to pyfunc, in a payload, by the gate).
+        object.__setattr__(self, "examples", tuple(self._as_declared(example) for example in self.examples))
+
+    def _as_declared(self, example: Example) -> Example:
+        def value(name: str, given: object) -> object:
+            numeric = self.by_name[name].kind == "numeric" and isinstance(given, int) and not isinstance(given, bool)
+            return float(given) if numeric else given
+
+        return Example(example.label, {name: value(name, given) for name, given in example.values.items()})
 
     def _check_examples(self) -> None:
         unknown = sorted({e.label for e in self.examples} - set(self.target.classes))

@@ -22,7 +22,7 @@ from src.components.endpoint_checks import served_version
 from src.utils.config import PROJECT_ROOT, resolve_settings
 from src.utils.processes import ServerProcess
 from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually, free_port, release_to_staging, signed_webhook, use_store
-from tests.pack import MODEL
+from tests.pack import MODEL, ROW_A
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ SECRET = "workers-webhook-secret"
 SERVED = f'model="{MODEL}"'
 REQUESTS = f'model_requests_total{{{SERVED},status="200"}}'
 RELOADS = f'model_reloads_total{{{SERVED},outcome="succeeded"}}'
-ONE_ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+ONE_ROW = json.dumps({"instances": [ROW_A]})
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT, load_model_config
 from src.utils.processes import ServerProcess
 from tests.conftest import eventually, free_port, use_store
-from tests.pack import EXPERIMENT, NUMERIC
+from tests.pack import EXPERIMENT, NUMERIC, ROW_A
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +150,7 @@ def test_an_endpoint_killed_under_load_loses_only_what_it_had_not_flushed(store,
     stop = threading.Event()
 
     def load(worker: int) -> None:
-        body = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+        body = {"instances": [ROW_A]}
         index = 0
         while not stop.is_set():
             request_id = f"w{worker}-{index}"

@@ -83,7 +83,7 @@ def test_run_is_named_by_convention_and_finished(trained, run, client):
 def test_experiment_keeps_artifacts_beside_the_store(store, run, client):
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.artifact_location == (store / "mlartifacts").as_uri() + EXPERIMENT
-    assert experiment.tags["team"] == "data-science"
+    assert experiment.tags["team"] == EXPERIMENT.split("/")[1]  # /{team}/{project}/{model_name}
     assert not (PROJECT_ROOT / "mlruns").exists()
 
 

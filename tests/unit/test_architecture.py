@@ -97,6 +97,7 @@ UNIT_TESTS = {
     "src.utils.logging": "unit/test_logging",
     "src.utils.mlflow_utils": "unit/test_mlflow_utils",
     "src.utils.naming": "unit/test_naming",
+    "src.utils.native_threads": "unit/test_native_threads",
     "src.utils.processes": "unit/test_processes",
     "src.utils.tracking_store": "unit/test_tracking_store",
 }

@@ -110,6 +110,12 @@ def test_a_contract_checks_its_columns_and_names_every_violation():
                                                 "['Biscoe', 'Dream', 'Torgersen']"}  # fmt: skip
 
 
+def test_a_whole_number_in_an_example_is_a_float_as_mlflow_s_double_column_wants():
+    first = _contract().examples[0].values
+    assert (first["age_years"], type(first["age_years"])) == (30.0, float)
+    assert (first["smoker"], first["island"]) == (False, "Dream")  # other kinds as written
+
+
 def test_a_contract_round_trips_through_its_logged_form():
     contract = _contract()
     assert DataContract.from_dict(contract.to_dict()) == contract
