@@ -3,7 +3,7 @@
 scikit-learn's histogram gradient boosting, and NumPy's BLAS, start a parallel region per call on as many threads
 as there are cores. For one row that buys nothing, and when the cores are busy (other workers, other pods, the
 load generator) a thread of the region waits for a core: measured on this 2-core machine with both cores busy,
-one-row ``predict`` of the penguins pipeline went from p99 21 ms on one thread to 114 ms on two, and to seconds
+one-row ``predict`` of a gradient-boosting pipeline went from p99 21 ms on one thread to 114 ms on two, and to seconds
 under a test suite's load. A serving process scales with workers and replicas, not with threads per request, so
 the endpoint and the gate's one-row latency check run on one native thread; batch keeps them all.
 """
