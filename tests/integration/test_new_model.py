@@ -228,15 +228,17 @@ def test_mlflow_s_own_loader_serves_both_side_by_side(both):
 # --- copier update -------------------------------------------------------------------------
 
 
-def test_copier_update_brings_a_platform_change_and_keeps_the_pack(made, project):
-    template, root, _ = made
+def test_copier_update_brings_a_platform_change_and_keeps_the_pack(made, project, tmp_path):
+    template, made_root, _ = made
+    assert _git(made_root, "status", "--porcelain") == ""  # what the lifecycle wrote is ignored: copier needs that
+    root = tmp_path / "clone"  # a clone of the project, which the update changes (the other tests read the made one)
+    _git(tmp_path, "clone", "--quiet", str(made_root), str(root))
     pack = {name: (root / name).read_bytes() for name in PACK_FILES}
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     processes = template / "src" / "utils" / "processes.py"
     processes.write_text(processes.read_text() + "\n\n#: A platform change of template v2.\nTEMPLATE_V2 = True\n")
     _git(template, "commit", "--quiet", "--all", "-m", "template v2: a platform change")
     _git(template, "tag", "v2")
-    assert _git(root, "status", "--porcelain") == ""  # what the lifecycle wrote is ignored: copier needs a clean tree
     copier = Path(sys.executable).with_name("copier")
     done = subprocess.run([str(copier), "update", "--trust", "--defaults", "--quiet", "--vcs-ref", "v2"], cwd=root,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -246,6 +248,7 @@ def test_copier_update_brings_a_platform_change_and_keeps_the_pack(made, project
     updated = yaml.safe_load((root / ".copier-answers.yml").read_text())
     assert updated["_commit"] == "v2" and {k: v for k, v in updated.items() if k != "_commit"} == {
         k: v for k, v in answers.items() if k != "_commit"}  # fmt: skip
-    tests = project.run("-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+    clone = Project(root, Path(project.env["ML_MODEL_CONFIG"]))
+    tests = clone.run("-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                         "tests/unit/test_contract.py", "tests/unit/test_features.py")  # fmt: skip
     assert tests.returncode == 0, tests.stdout[-2000:]
