@@ -22,7 +22,7 @@ from src.utils.config import model_config_path
 from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually
 from tests.pack import COLUMNS, ROW_A
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 def _health(url: str) -> dict[str, object]:

@@ -38,6 +38,7 @@ from tests.conftest import SUITE_LATENCY_BUDGET, free_port, use_store
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.system,
     pytest.mark.skipif(not (PROJECT_ROOT / "copier.yml").is_file(), reason="a project made from the template is not "
                        "a template itself: it makes no project of its own"),
 ]  # fmt: skip

@@ -167,6 +167,10 @@ def against(outage: Outage, monkeypatch: pytest.MonkeyPatch) -> Outage:
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", outage.url)
     for name in ("ML_ENV", "ALIAS_LOCK_URI", *TrackingClientProfile().environment()):
         monkeypatch.delenv(name, raising=False)
+    # No sleep between the attempts (a variable set wins over the profile): the attempts, their count in the error
+    # and the bound stay the profile's, and MLflow's own defaults (8 attempts, 120 s each) would still fail the bound.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
     return outage
 
 
