@@ -309,7 +309,7 @@ class Routes:
 
     def prometheus(self) -> Response:
         if self.log is not None:
-            self.metrics.log_dropped.set(self.log.dropped)
+            self.metrics.dropped(self.log.dropped)
             refused = self.log.feedback_refused  # counted by the log's writer: reported here, as it grows
             self.metrics.feedback_refused.inc(refused - self._feedback_refused_reported)
             self._feedback_refused_reported = refused

@@ -8,8 +8,12 @@ Each app gets its own registry, so several apps in one process (tests, a
 benchmark) never mix their counts. Under several workers
 (``src.components.workers``) every value also lands in the shared files,
 and ``exposition`` sums all workers: a scrape of any worker sees the whole
-endpoint. Gauges that describe one worker (the version it serves) keep a
-``pid`` label instead of being summed. Which of the two an app is, its
+endpoint. The served version is an info series, as Prometheus names them:
+``model_version_info{model, alias, version} 1``. Gauges that describe one
+worker (the version it serves) keep a ``pid`` label instead of being summed. One process also exposes the usual
+``process_*``, ``python_gc_*`` and ``python_info`` series; several workers do
+not (prometheus_client cannot sum them across processes). No ``_created``
+series: they double every counter's series and no rule reads them. Which of the two an app is, its
 ``shared_dir`` says, never the environment: ``import feast`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` to a directory of its own, which every process
 started afterwards inherits.
@@ -20,7 +24,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -57,7 +72,10 @@ class Metrics:
         """``model``: the served model's name (every series' ``model`` label); ``shared_dir``: the workers'
         metrics directory, or None for a single process."""
         self.model_name, self.shared_dir = model, shared_dir
+        disable_created_metrics()  # process-wide, and idempotent
         self.registry = registry = CollectorRegistry()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            registry.register(collector)  # this process's own figures (not shown under several workers)
         self._requests = Counter("model_requests_total", "Scoring requests by HTTP status", ["model", "status"],
                                  registry=registry)  # fmt: skip
         self._errors = Counter("model_request_errors_total", "Refused requests by reason", ["model", "reason"],
@@ -71,8 +89,9 @@ class Metrics:
         ).labels(model)
         self._rows = Counter("model_predictions_total", "Predicted rows by class", ["model", "prediction"],
                              registry=registry)  # fmt: skip
-        self.model = Gauge("model_version", "Version being served", ["model", "alias"], registry=registry,
-                           multiprocess_mode="liveall")  # fmt: skip
+        self.model = Gauge("model_version_info", "The version being served (1; 0: served before, by a worker)",
+                           ["model", "alias", "version"], registry=registry, multiprocess_mode="liveall")  # fmt: skip
+        self._served: dict[str, str] = {}
         self._reloads = Counter("model_reloads_total", "Alias reloads by outcome", ["model", "outcome"],
                                 registry=registry)  # fmt: skip
         self.feedback = Counter("model_feedback_labels_total", "True labels received on /feedback", ["model"],
@@ -81,11 +100,17 @@ class Metrics:
             "model_feedback_refused_total", "Feedback labels refused: unknown request ID, or no valid token",
             ["model"], registry=registry,
         ).labels(model)  # fmt: skip
-        self.log_dropped = Gauge("model_inference_log_dropped", "Requests not logged: the log writer fell behind",
-                                 ["model"], registry=registry, multiprocess_mode="livesum").labels(model)  # fmt: skip
+        self.log_dropped = Counter("model_inference_log_dropped", "Requests not logged: the log writer fell behind",
+                                   ["model"], registry=registry).labels(model)  # fmt: skip
+        self._dropped_reported = 0
         self.registry_up = Gauge("model_registry_reachable", "1 if the last alias check could read the registry",
                                  ["model"], registry=registry, multiprocess_mode="livemin").labels(model)  # fmt: skip
         self.registry_up.set(1)
+
+    def dropped(self, total: int) -> None:
+        """The log writer's count of requests it dropped so far (it only grows): the counter follows it."""
+        self.log_dropped.inc(max(total - self._dropped_reported, 0))
+        self._dropped_reported = max(total, self._dropped_reported)
 
     def requests(self, status: str) -> Counter:
         return self._requests.labels(self.model_name, status)
@@ -100,8 +125,16 @@ class Metrics:
         return self._reloads.labels(self.model_name, outcome)
 
     def serving(self, alias: str, version: str) -> None:
-        """The version this process serves for ``alias`` (a gauge per worker under several workers)."""
-        self.model.labels(self.model_name, alias).set(float(version))
+        """The version this process serves for ``alias``: its info series at 1, the one it served before gone (at 0
+        under several workers: their shared files keep every series a worker wrote)."""
+        previous = self._served.get(alias)
+        if previous is not None and previous != version:
+            if self.shared_dir is None:
+                self.model.remove(self.model_name, alias, previous)
+            else:
+                self.model.labels(self.model_name, alias, previous).set(0)
+        self.model.labels(self.model_name, alias, version).set(1)
+        self._served[alias] = version
 
     def _shared_registry(self) -> CollectorRegistry | None:
         """Every worker's values of this endpoint's metrics, from the shared files (None with one process)."""
@@ -121,9 +154,9 @@ class Metrics:
         if registry is None:
             return {}
         return {
-            sample.labels["pid"]: str(int(sample.value))
+            sample.labels["pid"]: sample.labels["version"]
             for metric in registry.collect()
-            if metric.name == "model_version"
+            if metric.name == "model_version_info"
             for sample in metric.samples
-            if alive(int(sample.labels["pid"]))
+            if sample.value == 1 and alive(int(sample.labels["pid"]))
         }

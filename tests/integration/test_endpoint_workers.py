@@ -104,8 +104,9 @@ def test_a_webhook_to_one_worker_swaps_every_worker_and_the_rollout_sees_all(end
     workers = _health(port)["workers"]
     assert len(workers) == 2 and set(workers.values()) == {version}, workers
     assert _metric(port, RELOADS) - reloads_before == 2  # one per worker, each counted in its own process, summed
-    gauges = re.findall(r'^model_version\{.*pid="(\d+)"\} (\S+)$', _get(port, "GET", "/metrics").decode(), re.M)
-    assert {pid: float(value) for pid, value in gauges} == {pid: float(version) for pid in workers}
+    served = re.findall(r"^model_version_info\{(.*)\} 1\.0$", _get(port, "GET", "/metrics").decode(), re.M)
+    labels = [dict(re.findall(r'(\w+)="([^"]*)"', series)) for series in served]
+    assert {series["pid"]: series["version"] for series in labels} == {pid: version for pid in workers}
     assert "Warning" not in log.read_text() and "Traceback" not in log.read_text()  # a swap warns of nothing
 
 

@@ -181,7 +181,8 @@ def test_health_version_metrics_and_openapi(client):
     metrics = _request(port, "GET", "/metrics")[1].decode()
     served = f'model="{MODEL}"'
     assert f'model_requests_total{{{served},status="200"}}' in metrics and f'{served},status="400"}}' in metrics
-    assert "model_request_latency_seconds_bucket" in metrics and f'model_version{{alias="staging",{served}}}' in metrics
+    assert "model_request_latency_seconds_bucket" in metrics
+    assert f'model_version_info{{alias="staging",{served},version=' in metrics
     schema = json.loads(_request(port, "GET", "/openapi.json")[1])
     body = schema["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]
     split = next(v for v in body["schema"]["oneOf"] if "dataframe_split" in v["properties"])

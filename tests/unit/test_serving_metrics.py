@@ -30,7 +30,7 @@ def test_every_metric_is_exposed_under_its_name():
         'model_request_errors_total{model="m",reason="bad_input"} 1.0',
         'model_request_latency_seconds_bucket{le="0.005",model="m"} 1.0',
         'model_predictions_total{model="m",prediction="setosa"} 2.0',
-        'model_version{alias="staging",model="m"} 4.0',
+        'model_version_info{alias="staging",model="m",version="4"} 1.0',
         'model_reloads_total{model="m",outcome="failed"} 1.0',
     ):
         assert line in text
@@ -59,7 +59,7 @@ def test_under_several_workers_any_worker_exposes_every_workers_counts(tmp_path,
     text = first.exposition().decode()
     assert "feast_" not in text  # the endpoint's metrics only, as with a single process
     assert 'model_requests_total{model="m",status="200"} 6.0' in text
-    assert f'model_version{{alias="staging",model="m",pid="{os.getpid()}"}} 5.0' in text
+    assert f'model_version_info{{alias="staging",model="m",pid="{os.getpid()}",version="5"}} 1.0' in text
     # the dead worker's version is not one the endpoint serves
     assert second.worker_versions() == {"1": "4", str(os.getpid()): "5"}
 
@@ -72,3 +72,23 @@ def test_a_single_process_has_no_worker_list_whatever_directory_the_environment_
     alone.requests("200").inc(2)
     assert alone.worker_versions() == {}
     assert 'model_requests_total{model="m",status="200"} 2.0' in alone.exposition().decode()
+
+
+def test_the_served_version_is_an_info_series_and_a_swap_leaves_one():
+    metrics = Metrics("m")
+    metrics.serving("staging", "4")
+    metrics.serving("staging", "5")
+    served = [line for line in generate_latest(metrics.registry).decode().splitlines()
+              if line.startswith("model_version_info{")]  # fmt: skip
+    assert served == ['model_version_info{alias="staging",model="m",version="5"} 1.0']
+
+
+def test_one_process_shows_its_process_figures_and_no_created_series():
+    metrics = Metrics("m")
+    metrics.requests("200").inc()
+    metrics.dropped(3)
+    metrics.dropped(5)
+    text = generate_latest(metrics.registry).decode()
+    assert "process_cpu_seconds_total" in text and "python_gc_collections_total" in text
+    assert "_created" not in text
+    assert 'model_inference_log_dropped_total{model="m"} 5.0' in text
