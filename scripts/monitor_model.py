@@ -99,11 +99,10 @@ def _print_summary(result: MonitoringResult, output: Path, run_id: str) -> None:
     print(f"{result.model}@{result.alias}, {result.window}: {result.requests} requests, "
           f"{result.refused_share:.1%} refused -> {result.status.upper()}{alert}")  # fmt: skip
     for version in result.versions:
-        drifted = ", ".join(version.drift.drifted_features) if version.drift and version.drift.sufficient else "-"
         accuracy = f"{version.accuracy:.3f} ({version.labelled} labels)" if version.accuracy is not None else "-"
         p99 = version.latency.get("latency_p99_ms")
         latency = f", p99 {p99:.2f} ms" if p99 is not None else ""
-        print(f"  version {version.version}: {version.requests} requests, drifted: {drifted}, "
+        print(f"  version {version.version}: {version.requests} requests, drifted: {version.drift_summary}, "
               f"accuracy: {accuracy}{latency}")  # fmt: skip
     print(f"  report: {output / 'report.html'}\n  run:    {run_id}")
 

@@ -52,6 +52,15 @@ class VersionReport:
     def breached(self) -> bool:
         return self.drift is not None and self.drift.breached
 
+    @property
+    def drift_summary(self) -> str:
+        """What a person reads of the version's drift: the drifted features, ``none``, or why it was not judged."""
+        if self.drift is None:
+            return "not judged (no reference profile)"
+        if not self.drift.sufficient:
+            return "not judged (too few requests)"
+        return ", ".join(self.drift.drifted_features) or "none"
+
 
 @dataclass
 class MonitoringResult:

@@ -116,3 +116,15 @@ def test_a_derived_feature_is_recomputed_with_the_version_s_own_formula(bundled_
                       window_text="all")  # fmt: skip
     assert "double_v9" in {f.name for f in result.versions[0].drift.features}
     assert result.versions[0].drift.features[-1].psi > 0.2  # the shifted input, doubled
+
+
+def test_the_summary_names_the_drifted_features_none_or_why_not_judged(profile, bundled_frame, memory_scorer):
+    steady = _predictions(bundled_frame, memory_scorer, 300, "1")
+    shifted = _predictions(bundled_frame, memory_scorer, 300, "2", shift=0.6, seed=1)
+    few = _predictions(bundled_frame, memory_scorer, 5, "3", seed=2)
+    result = evaluate(_window(pd.concat([steady, shifted, few])), {"1": profile, "2": profile, "3": profile},
+                      MonitoringThresholds(), model="m", alias="production", window_text="all")  # fmt: skip
+    assert [v.drift_summary for v in result.versions] == ["none", NUMERIC.name, "not judged (too few requests)"]
+    unprofiled = evaluate(_window(steady), {"1": None}, MonitoringThresholds(), model="m", alias="production",
+                          window_text="all")  # fmt: skip
+    assert unprofiled.versions[0].drift_summary == "not judged (no reference profile)"
