@@ -108,12 +108,13 @@ serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SER
 
 # Tests run in random order (pytest-randomly prints the seed; --randomly-seed=N replays an order) on one worker
 # more than the cores (the integration tests wait on their servers and processes: on 2 cores, 3 workers took
-# 5 min 23 s where 2 took 6 min 15 s), a test file per worker (--dist loadfile), so a module's fixtures are built once.
+# 5 min 23 s where 2 took 6 min 15 s), a test file per worker (--dist loadfile), so a module's fixtures are built
+# once, integration files first (tests/conftest.py; --no-loadscope-reorder keeps that order).
 PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
-PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Coverage of src/ (failing under 85%) in CI (CI=true) or with COVERAGE=1: coverage's tracer on Python 3.11 costs
-# about 1.5 min of make test here (7 min 3 s with it, 5 min 23 s without).
+# about a minute of make test here.
 COVERAGE ?= $(filter true,$(CI))
 COVERAGE_ARGS = $(if $(COVERAGE),--cov=src --cov-report=term:skip-covered --cov-fail-under=85)
 

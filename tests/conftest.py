@@ -39,6 +39,16 @@ if TYPE_CHECKING:
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, whose order it keeps within each group
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration modules first, unit modules after: the long modules (their servers and processes) start while
+    every worker is free, and the short unit files fill the workers' ends (with ``--no-loadscope-reorder``, xdist
+    hands out files in this order instead of by their number of tests). Measured on 2 cores, same seed: make test
+    with coverage 7 min 3 s before, 4 min 20 s after; run to run it varies by a minute or two (which servers
+    happen to start together)."""
+    items.sort(key=lambda item: not item.get_closest_marker("integration"))
+
+
 @pytest.fixture(autouse=True)
 def _mlflow_uris_do_not_leak() -> Iterator[None]:
     """Put MLflow's URI variables back after each test: a command run in-process points MLflow at its profile's

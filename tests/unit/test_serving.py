@@ -322,15 +322,19 @@ def _signed(body: bytes, secret: str = SECRET, stamp: str | None = None) -> dict
     ("body", "headers", "status"),
     [
         (b"\xff\xfe not utf-8", {"X-MLflow-Signature": "v1,abc", "X-MLflow-Delivery-Id": "d"}, 401),
-        (b"{}", {**_signed(b"{}"), "X-MLflow-Timestamp": "9" * 5000}, 401),  # int() of it would raise
-        (b"\xff\xfe not utf-8", _signed(b"\xff\xfe not utf-8"), 400),  # signed, but no JSON
-        (b"not json", _signed(b"not json"), 400),
-        (b"[1, 2]", _signed(b"[1, 2]"), 400),  # JSON, but not an event
+        (b"{}", {"X-MLflow-Timestamp": "9" * 5000}, 401),  # signed, but int() of the timestamp would raise
+        (b"\xff\xfe not utf-8", None, 400),  # signed, but no JSON
+        (b"not json", None, 400),
+        (b"[1, 2]", None, 400),  # JSON, but not an event
         (b"{" + b" " * 70_000 + b"}", {}, 413),  # far over any registry event
     ],
     ids=["non-utf8-unsigned", "huge-timestamp", "non-utf8-signed", "non-json", "json-list", "too-large"],
 )
 def test_every_malformed_webhook_is_a_4xx(client, body, headers, status):
+    # Signed when the test runs (None: signed as is), not when it is collected: a signature is only good for
+    # minutes, and the unit tests may run long after collection.
+    if headers is None or "X-MLflow-Timestamp" in headers:
+        headers = {**_signed(body), **(headers or {})}
     assert client.post("/webhooks/mlflow", content=body, headers=headers).status_code == status
 
 
