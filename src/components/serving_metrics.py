@@ -8,12 +8,13 @@ Each app gets its own registry, so several apps in one process (tests, a
 benchmark) never mix their counts. Under several workers
 (``src.components.workers``) every value also lands in the shared files,
 and ``exposition`` sums all workers: a scrape of any worker sees the whole
-endpoint. The served version is an info series, as Prometheus names them:
-``model_version_info{model, alias, version} 1``. Gauges that describe one
-worker (the version it serves) keep a ``pid`` label instead of being summed. One process also exposes the usual
-``process_*``, ``python_gc_*`` and ``python_info`` series; several workers do
-not (prometheus_client cannot sum them across processes). No ``_created``
-series: they double every counter's series and no rule reads them. Which of the two an app is, its
+endpoint. Gauges that describe one worker (the version it serves) keep a
+``pid`` label instead of being summed. The served version is an info series,
+as Prometheus names them: ``model_version_info{model, alias, version} 1``.
+One process also exposes the usual ``process_*``, ``python_gc_*`` and
+``python_info`` series; several workers do not (prometheus_client cannot sum
+them across processes). No ``_created`` series: they double every counter's
+series and no rule reads them. Which of the two an app is, its
 ``shared_dir`` says, never the environment: ``import feast`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` to a directory of its own, which every process
 started afterwards inherits.
