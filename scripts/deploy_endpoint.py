@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="bodies of N bytes or more are scored on a thread, so they do not stall small ones",
     )
-    parser.add_argument("--inference-log", type=Path, help="SQLite inference log (default: logs/inference_<alias>.db)")
+    parser.add_argument("--inference-log", metavar="FILE_OR_URI",
+                        help="a SQLite file or a postgresql:// URI (default: the profile's inference_log, else "
+                        "logs/inference_<alias>.db)")  # fmt: skip
     parser.add_argument("--log-retention-days", type=float, help="delete inference-log rows older than this")
     parser.add_argument("--no-alias-guard", action="store_true",
                         help="serve whatever @staging/@production point to, sanctioned or not")  # fmt: skip

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     window.add_argument("--last", type=int, help="the last N requests")
     window.add_argument("--since", help="UTC ISO time the window starts at (inclusive)")
     parser.add_argument("--until", help="UTC ISO time the window ends at (exclusive; with --since)")
-    parser.add_argument("--log", action="append", help="inference log file or glob (repeatable; default: the config's)")
+    parser.add_argument("--log", action="append",
+                        help="inference log: a file, a glob or a postgresql:// URI (repeatable; default: the "
+                        "profile's inference_log, else the monitoring config's files)")  # fmt: skip
     parser.add_argument("--config", type=Path, default=DEFAULT_MONITORING_CONFIG, help="monitoring thresholds")
     parser.add_argument("--output-dir", type=Path, help="where result.json and report.html go (default: reports/...)")
     parser.add_argument(
@@ -77,9 +79,10 @@ def _monitor(args: argparse.Namespace) -> int:
     from src.monitoring.log_reader import read_window
     from src.monitoring.monitor import prometheus_text, run_pass
 
-    patterns = args.log or config.log_patterns(args.alias)
-    window = read_window(patterns, args.alias, spec)
     settings = cli.settings_from(args)
+    # the log the endpoints write: --log, else the profile's shared one, else the config's files
+    sources = args.log or ([settings.inference_log] if settings.inference_log else config.log_patterns(args.alias))
+    window = read_window(sources, args.alias, spec, model_name=settings.model_name_for(args.alias))
     result, html, run_id = run_pass(settings, args.alias, window, spec.describe(), config.thresholds, report.render)
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     output = args.output_dir or PROJECT_ROOT / "reports" / "monitoring" / f"{args.alias}_{stamp}"

@@ -42,7 +42,8 @@ class EndpointOptions:
     max_body_bytes: int = 1_000_000
     off_loop_bytes: int = 65_536
     poll_seconds: float = 10.0
-    inference_log: Path | None = None
+    #: A SQLite file or a ``postgresql://`` URI; None: the profile's shared log, else ``logs/inference_<alias>.db``.
+    inference_log: Path | str | None = None
     webhook_secret: str | None = None
     #: Required as ``Authorization: Bearer <token>`` on ``POST /feedback`` when set.
     feedback_token: str | None = None
@@ -54,10 +55,11 @@ class EndpointOptions:
     #: The directory several workers share (metrics, webhook nudges); None for a single process.
     shared_dir: Path | None = None
 
-    def log_path(self) -> Path | None:
+    def log_target(self, shared: str | None = None) -> Path | str | None:
+        """Where this endpoint logs: the option, else the profile's shared log (``shared``), else a file per alias."""
         if not self.log_enabled:
             return None
-        return self.inference_log or Path("logs") / f"inference_{self.alias}.db"
+        return self.inference_log or shared or Path("logs") / f"inference_{self.alias}.db"
 
 
 def _guard(settings: Settings, name: str, alias: str) -> Callable[[str], str | None]:
@@ -89,7 +91,7 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         max_body_bytes=options.max_body_bytes,
         off_loop_bytes=options.off_loop_bytes,
         poll_seconds=options.poll_seconds,
-        inference_log=options.log_path(),
+        inference_log=options.log_target(settings.inference_log),
         webhook_secret=options.webhook_secret,
         feedback_token=options.feedback_token,
     )

@@ -59,7 +59,7 @@ class ServingConfig:
     #: small one (head-of-line blocking); the default is ~1,000 rows of four columns as JSON.
     off_loop_bytes: int = 65_536
     poll_seconds: float = 10.0
-    inference_log: Path | None = None
+    inference_log: Path | str | None = None
     webhook_secret: str | None = None
     #: If set, ``POST /feedback`` needs ``Authorization: Bearer <token>`` (``ENDPOINT_FEEDBACK_TOKEN``).
     feedback_token: str | None = None

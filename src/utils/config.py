@@ -31,6 +31,7 @@ ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_REGISTRY_URI = "MLFLOW_REGISTRY_URI"
 ENV_CATALOG = "UNITY_CATALOG_NAME"
 ENV_ALIAS_LOCK = "ALIAS_LOCK_URI"
+ENV_INFERENCE_LOG = "INFERENCE_LOG_URI"
 #: The lock services an alias lock may live in (src/models/alias_lock.py).
 LOCK_SCHEMES = ("postgresql", "redis", "rediss")
 ENV_FEATURE_STORE_DIR = "FEATURE_STORE_DIR"
@@ -258,6 +259,9 @@ class Profile(_Frozen):
     #: The lock service that serialises alias moves: ``postgresql://...`` (advisory lock) or ``redis://...``
     #: (lease with a fencing token). Omitted: a file lock beside an embedded SQLite store, else a registry-tag lease.
     alias_lock: str | None = None
+    #: ``postgresql://...``: the inference log every replica writes and monitoring reads. Omitted: a SQLite file
+    #: per host (``logs/inference_<alias>.db``).
+    inference_log: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -265,6 +269,11 @@ class Profile(_Frozen):
     @classmethod
     def _lock_service(cls, uri: str | None) -> str | None:
         return _uri_with_scheme(uri, LOCK_SCHEMES, "alias_lock")
+
+    @field_validator("inference_log")
+    @classmethod
+    def _log_database(cls, uri: str | None) -> str | None:
+        return _uri_with_scheme(uri, ("postgresql",), "inference_log")
 
 
 PromotionMode = Literal["aliases", "catalogs"]
@@ -304,6 +313,8 @@ class Settings(_Frozen):
     feature_store: FeatureStoreProfile = FeatureStoreProfile(directory=PROJECT_ROOT / "feature_store")
     tracking_client: TrackingClientProfile = TrackingClientProfile()
     alias_lock: str | None = None
+    #: The shared inference log (``postgresql://``), or None for a SQLite file per host.
+    inference_log: str | None = None
 
     @property
     def experiment_name(self) -> str:
@@ -463,8 +474,9 @@ class MonitoringConfig(_Frozen):
     """The contents of ``configs/monitoring.yaml``."""
 
     thresholds: MonitoringThresholds = MonitoringThresholds()
-    #: Inference logs to read, as globs; ``{alias}`` is replaced by the monitored alias.
-    logs: list[str] = Field(default_factory=lambda: ["logs/inference_{alias}*.db"])
+    #: Inference logs to read, as globs (``{alias}`` is replaced by the monitored alias), when the profile names no
+    #: shared log. Every file is read and its rows of the alias kept: a challenger logs into its champion's file.
+    logs: list[str] = Field(default_factory=lambda: ["logs/inference_*.db"])
 
     def log_patterns(self, alias: str) -> list[str]:
         """The globs for ``alias``, relative ones taken from the repository root."""
@@ -512,6 +524,15 @@ def _alias_lock(uri: str | None) -> str | None:
         raise ConfigError(f"{ENV_ALIAS_LOCK}: {exc}") from None
 
 
+def _inference_log(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    try:
+        return _uri_with_scheme(uri, ("postgresql",), "inference_log")
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_INFERENCE_LOG}: {exc}") from None
+
+
 def resolve_settings(
     env: str | None = None,
     path: Path = DEFAULT_ENVIRONMENT_CONFIG,
@@ -520,8 +541,8 @@ def resolve_settings(
     """Pick a profile (``--env``, then ``$ML_ENV``, then the default) and apply overrides.
 
     ``MLFLOW_TRACKING_URI``, ``MLFLOW_REGISTRY_URI``, ``UNITY_CATALOG_NAME``,
-    ``FEATURE_STORE_DIR`` and ``ALIAS_LOCK_URI`` win over the file, so CI and
-    shared backends need no edited config.
+    ``FEATURE_STORE_DIR``, ``ALIAS_LOCK_URI`` and ``INFERENCE_LOG_URI`` win over
+    the file, so CI and shared backends need no edited config.
     """
     environ = os.environ if environ is None else environ
     config = load_environment_config(path)
@@ -557,6 +578,7 @@ def resolve_settings(
         feature_store=feature_store,
         tracking_client=profile.tracking_client,
         alias_lock=_alias_lock(environ.get(ENV_ALIAS_LOCK)) or profile.alias_lock,
+        inference_log=_inference_log(environ.get(ENV_INFERENCE_LOG)) or profile.inference_log,
     )
 
 

@@ -3,8 +3,9 @@
 Stationary traffic passes; a pack's numeric input moved by 0.6 standard deviations on 300 requests is found for that
 input and no other; labels posted to /feedback give the accuracy; two drifted
 passes out of three fire the alert (exit 1) and each pass is a run in the
-model's experiment; and an endpoint killed under load loses only the
-requests it had not yet flushed.
+model's experiment; an endpoint killed under load loses only the
+requests it had not yet flushed; and two replicas writing one PostgreSQL log
+are judged in one pass, one of them killed under load.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from mlflow import MlflowClient
 
@@ -28,8 +30,8 @@ from scripts import monitor_model
 from src.data.contract import CONTRACT, load_bundled
 from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT, load_model_config
-from src.utils.processes import ServerProcess
-from tests.conftest import eventually, free_port, use_store
+from src.utils.processes import ServerProcess, start_together
+from tests.conftest import eventually, free_port, fresh_database, use_store
 from tests.pack import EXPERIMENT, NUMERIC, ROW_A
 
 pytestmark = pytest.mark.integration
@@ -43,14 +45,16 @@ def store(tmp_path_factory):
         yield root, uri
 
 
-def _endpoint(store, log: Path) -> ServerProcess:
+def _endpoint(store, log: Path | str, output: Path | None = None) -> ServerProcess:
+    """An endpoint at @dev logging into ``log``: a SQLite file or a PostgreSQL URI (its output beside it, or at
+    ``output``)."""
     _, uri = store
     port = free_port()
     command = [sys.executable, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(port),
                "--poll-seconds", "60", "--inference-log", str(log)]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
-    return ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=log.with_suffix(".out"),
-                         cwd=PROJECT_ROOT)  # fmt: skip
+    output = output or Path(log).with_suffix(".out")
+    return ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=output, cwd=PROJECT_ROOT)
 
 
 def _post(url: str, path: str, body: object, request_id: str | None = None) -> tuple[int, dict[str, str]]:
@@ -177,3 +181,50 @@ def test_an_endpoint_killed_under_load_loses_only_what_it_had_not_flushed(store,
         assert kept == sorted(kept, reverse=True), f"client {worker}: a request lost between two logged ones"
     lost = [request_id for sent in answered.values() for request_id in sent if request_id not in logged]
     print(f"answered {sum(map(len, answered.values()))}, logged {len(logged)}, lost {len(lost)} (the unflushed tail)")
+
+
+def _in_database(uri: str) -> set[str]:
+    with psycopg.connect(uri) as connection:
+        return {row[0] for row in connection.execute("select request_id from inference_log.predictions")}
+
+
+def test_two_replicas_share_one_postgresql_log_and_one_pass_judges_both(store, tmp_path, postgres_dsn, monkeypatch):
+    """The shared sink: two endpoint processes write one PostgreSQL log; the profile's INFERENCE_LOG_URI points
+    ``monitor_model.py`` at it; one replica killed with SIGKILL under load loses at most its unflushed tail."""
+    with fresh_database(postgres_dsn, "inflog_replicas") as uri:
+        replicas = [_endpoint(store, uri, tmp_path / f"replica_{n}.out") for n in range(2)]
+        start_together(replicas)
+        with replicas[0], replicas[1]:
+            sent = {
+                n: [i for i, _ in _traffic(replica.url, f"r{n}", 120, seed=n)] for n, replica in enumerate(replicas)
+            }
+            eventually(lambda: set(sent[0]) | set(sent[1]) <= _in_database(uri), "both replicas' requests written")
+            answered: list[str] = []
+            stop = threading.Event()
+
+            def load() -> None:
+                index = 0
+                while not stop.is_set():
+                    try:
+                        _post(replicas[1].url, "/invocations", {"instances": [ROW_A]}, f"k-{index}")
+                    except OSError:
+                        return
+                    answered.append(f"k-{index}")
+                    index += 1
+
+            client = threading.Thread(target=load)
+            client.start()
+            eventually(lambda: len(answered) >= 200 and {"k-0"} <= _in_database(uri), "load on the second replica")
+            os.killpg(replicas[1].process.pid, signal.SIGKILL)
+            stop.set()
+            client.join(timeout=60)
+            logged = _in_database(uri)
+            lost = [request_id for request_id in answered if request_id not in logged]
+            print(f"killed replica: answered {len(answered)}, lost {len(lost)} (its unflushed tail)")
+            assert answered[: len(answered) - len(lost)] == [r for r in answered if r in logged]  # a tail, no gap
+            monkeypatch.setenv("INFERENCE_LOG_URI", uri)
+            code = monitor_model.main(["--alias", "dev", "--output-dir", str(tmp_path / "shared")])
+        result = json.loads((tmp_path / "shared" / "result.json").read_text())
+    # judged (0 or 1: the repeated row drifts, and whether that alerts depends on earlier passes), never refused (2)
+    assert code in (0, 1) and result["requests"] == 240 + len(answered) - len(lost), result
+    assert result["files"] == [uri]

@@ -12,10 +12,11 @@ from src.models.model_registry import RegistryError
 from src.utils.config import resolve_settings
 
 
-def test_each_alias_gets_its_own_inference_log():
-    assert EndpointOptions(alias="staging").log_path() == Path("logs") / "inference_staging.db"
-    assert EndpointOptions(alias="dev", inference_log=Path("x.db")).log_path() == Path("x.db")
-    assert EndpointOptions(alias="dev", log_enabled=False).log_path() is None
+def test_each_alias_gets_its_own_inference_log_unless_the_profile_shares_one():
+    assert EndpointOptions(alias="staging").log_target() == Path("logs") / "inference_staging.db"
+    assert EndpointOptions(alias="dev", inference_log=Path("x.db")).log_target("postgresql://h/db") == Path("x.db")
+    assert EndpointOptions(alias="dev").log_target("postgresql://h/db") == "postgresql://h/db"
+    assert EndpointOptions(alias="dev", log_enabled=False).log_target("postgresql://h/db") is None
 
 
 def test_an_unset_alias_is_refused_with_its_name(store_uri):

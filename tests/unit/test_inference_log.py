@@ -10,6 +10,7 @@ import numpy as np
 from src.components import inference_log
 from src.components.inference_log import FIXED_PREDICTION_COLUMNS, InferenceLog
 from src.data.contract import CONTRACT
+from src.monitoring import log_sinks
 from tests.conftest import eventually
 from tests.pack import NUMERIC
 
@@ -76,7 +77,7 @@ def test_rows_older_than_the_retention_are_swept(tmp_path, monkeypatch):
     path = tmp_path / "inference.db"
     old = (datetime.now(UTC) - timedelta(days=10)).isoformat(timespec="milliseconds")
     with sqlite3.connect(path) as connection:
-        inference_log.create_tables(connection)
+        log_sinks.create_tables(connection)
         connection.execute("insert into feedback values ('old', ?, 'setosa')", (old,))  # (request_id, ts, label)
     log = InferenceLog(path, retention_days=7, flush_seconds=0.05)
     log.start()
@@ -117,9 +118,8 @@ def test_a_backlog_is_written_in_bounded_transactions_and_whole_requests(tmp_pat
     log = InferenceLog(tmp_path / "inference.db")  # not started: a backlog builds up
     for index in range(4):
         _predict(log, f"r{index}", "1")
-    taken = log._take()  # whole requests until 5 rows are reached: two of three rows
-    ((_, _layout), rows), *others = taken.items()
-    assert not others and [row[:2] for row in rows] == [(f"r{i}", j) for i in range(2) for j in range(3)]
+    batch, *others = log._take()  # whole requests until 5 rows are reached: two of three rows
+    assert not others and [row[:2] for row in batch.rows] == [(f"r{i}", j) for i in range(2) for j in range(3)]
     log.start()
     log.close()
     assert len(_rows(tmp_path / "inference.db", "select * from predictions")) == 6  # the two requests left
@@ -145,7 +145,7 @@ def test_two_writers_of_one_file_add_a_new_version_s_columns_once(tmp_path):
 def test_a_batch_the_file_refuses_is_counted_and_the_writer_keeps_writing(tmp_path, monkeypatch):
     log = InferenceLog(tmp_path / "inference.db", flush_seconds=0.05)
     failing = {"left": 1}
-    original = inference_log._insert
+    original = log_sinks._insert
 
     def insert_once_refused(connection, table, columns, rows):
         if failing["left"]:
@@ -153,7 +153,7 @@ def test_a_batch_the_file_refuses_is_counted_and_the_writer_keeps_writing(tmp_pa
             raise sqlite3.OperationalError("database is locked")
         return original(connection, table, columns, rows)
 
-    monkeypatch.setattr(inference_log, "_insert", insert_once_refused)
+    monkeypatch.setattr(log_sinks, "_insert", insert_once_refused)
     _predict(log, "lost", "1")
     log.start()
     eventually(lambda: log.dropped == 1, "the refused batch counted")

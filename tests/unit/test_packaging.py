@@ -76,7 +76,10 @@ def test_the_deployment_matches_the_image_and_the_endpoint():
     assert {"ALIAS", "MLFLOW_TRACKING_URI", "ML_ENV"} <= set(config["data"])
     assert "$(ALIAS)" in container["args"]
     mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
-    assert container["securityContext"]["readOnlyRootFilesystem"] and {"/app/logs", "/tmp"} <= mounted
+    assert container["securityContext"]["readOnlyRootFilesystem"] and mounted == {"/tmp"}
+    # nothing that matters on an emptyDir: the inference log is the shared one (INFERENCE_LOG_URI, in the Secret)
+    assert "--inference-log" not in container["args"]
+    assert "INFERENCE_LOG_URI" in (PROJECT_ROOT / "deploy" / "k8s" / "configmap.yaml").read_text()
 
 
 def test_the_service_autoscaler_and_disruption_budget_select_the_deployment():
