@@ -14,6 +14,12 @@ the version (``/health``), runs the release checks (``smoke``, the expected
 version, every payload shape, a p99 of one-row requests) and exits 1 on any
 failure; a production rollout that fails is rolled back to the previous
 production version (recorded in the alias history) unless ``--no-rollback``.
+``--challenger ALIAS`` adds a second alias beside ``--alias`` (the champion):
+``--canary P`` lets it answer P% of requests (sticky by ``--route-key-header``,
+``X-Request-Id`` by default), ``--shadow [P]`` has it score P% (default 100) of
+them off the request path, logged and never returned (``src.components.traffic``);
+``ENDPOINT_CHALLENGER``, ``ENDPOINT_CANARY_PERCENT``, ``ENDPOINT_SHADOW_PERCENT`` and
+``ENDPOINT_ROUTE_KEY_HEADER`` set the same (a Kubernetes ConfigMap).
 ``--workers N`` runs N processes on one socket (``src.components.workers``):
 each follows the alias, ``/metrics`` sums them all and ``/health`` lists the
 version each serves; ``rollout`` waits until every worker serves the version.
@@ -36,6 +42,7 @@ from typing import TYPE_CHECKING
 from src.utils import cli
 
 if TYPE_CHECKING:
+    from src.components.traffic import TrafficPlan
     from src.data.schema import DataContract
 
 
@@ -44,6 +51,45 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percent between 0 and 100, got {text!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"expected a percent between 0 and 100, got {value:g}")
+    return value
+
+
+def _env_percent(name: str) -> float | None:
+    """A percent from the environment (a ConfigMap), or None; a bad value stops the command with one line."""
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        return _percent(text)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: ${name}: {exc}") from None
+
+
+def _plan(args: argparse.Namespace) -> TrafficPlan | None:
+    """The traffic plan the arguments describe (None: the champion alone), or a usage error."""
+    from src.components.traffic import PlanError, TrafficPlan
+
+    if args.challenger is None:
+        if args.canary is not None or args.shadow is not None:
+            raise cli.UsageError("--canary and --shadow need a --challenger alias")
+        return None
+    if args.canary is None and args.shadow is None:
+        raise cli.UsageError(f"--challenger {args.challenger}: say --canary PERCENT or --shadow [PERCENT]")
+    mode = "canary" if args.canary is not None else "shadow"
+    percent = args.canary if args.canary is not None else args.shadow
+    try:
+        return TrafficPlan(args.alias, args.challenger, mode, percent, args.route_key_header)
+    except PlanError as exc:
+        raise cli.UsageError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-alias-guard", action="store_true",
                         help="serve whatever @staging/@production point to, sanctioned or not")  # fmt: skip
     parser.add_argument("--no-inference-log", action="store_true", help="log nothing (monitoring then has no data)")
+    traffic = parser.add_argument_group("traffic plan: a challenger beside the champion (--alias)")
+    traffic.add_argument("--challenger", choices=cli.ALIASES, default=os.environ.get("ENDPOINT_CHALLENGER") or None,
+                         help="the challenger's alias ($ENDPOINT_CHALLENGER)")  # fmt: skip
+    share = traffic.add_mutually_exclusive_group()
+    share.add_argument("--canary", type=_percent, metavar="PERCENT", default=_env_percent("ENDPOINT_CANARY_PERCENT"),
+                       help="the share of requests the challenger answers ($ENDPOINT_CANARY_PERCENT)")  # fmt: skip
+    share.add_argument("--shadow", type=_percent, metavar="PERCENT", nargs="?", const=100.0,
+                       default=_env_percent("ENDPOINT_SHADOW_PERCENT"),
+                       help="the share of requests the challenger also scores, logged and never returned "
+                       "(default 100; $ENDPOINT_SHADOW_PERCENT)")  # fmt: skip
+    traffic.add_argument("--route-key-header", default=os.environ.get("ENDPOINT_ROUTE_KEY_HEADER") or "X-Request-Id",
+                         help="the header whose value pins a request to one side (default X-Request-Id)")  # fmt: skip
     parser.add_argument(
         "--feature-lookup",
         action="store_true",
@@ -114,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     from src.components.workers import listening_socket, own_metrics_environment
 
+    plan = _plan(args)
     try:  # a taken port is said in one line, before seconds of model loading, and nothing is started
         listening_socket(args.host, args.port).close()
     except OSError as exc:
@@ -138,6 +197,7 @@ def serve(args: argparse.Namespace) -> int:
         feedback_token=os.environ.get("ENDPOINT_FEEDBACK_TOKEN") or None,
         feature_lookup=args.feature_lookup,
         alias_guard=not args.no_alias_guard,
+        plan=plan,
     )
     project_path = list(sys.path)
     app, scorer = build_app(settings, options)  # with several workers: the same checks, before any worker starts
@@ -145,6 +205,8 @@ def serve(args: argparse.Namespace) -> int:
     workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(f"serving {handle.name} version {handle.version} (@{args.alias}) on http://{args.host}:{args.port}"
           f"{workers}", flush=True)  # fmt: skip
+    if plan is not None:
+        print(f"traffic: {plan.describe()}", flush=True)
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False, log_level="warning",
                     loop="uvloop", http="httptools")  # fmt: skip

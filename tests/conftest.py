@@ -263,6 +263,23 @@ def memory_scorer(bundled_frame):
     return Scorer(handle, model, CONTRACT)
 
 
+@pytest.fixture(scope="session")
+def challenger_scorer(memory_scorer, bundled_frame):
+    """Version 2 of the in-memory model, fitted on rotated labels: it disagrees with ``memory_scorer`` on every row,
+    so a test can tell whose answer a client got (traffic plans, shadows)."""
+    from dataclasses import replace
+
+    from sklearn.base import clone
+
+    from src.components.scoring import Scorer
+    from src.data.contract import CONTRACT
+    from tests.pack import rotated_label
+
+    model = clone(memory_scorer.pipeline)
+    model.fit(bundled_frame.loc[:, list(CONTRACT.input_names)], bundled_frame[CONTRACT.target.name].map(rotated_label))
+    return Scorer(replace(memory_scorer.handle, version="2", alias="staging"), model, CONTRACT)
+
+
 #: How long a test waits for something that happens on its own (a swap, a flush, a guard pass) before it fails.
 #: Generous on purpose: it bounds a failure, never a pass, so a busy machine only makes a test slower.
 PATIENCE_S = 120.0

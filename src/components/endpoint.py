@@ -17,8 +17,9 @@ from fastapi import FastAPI
 from src.components.alias_watcher import AliasWatcher, ModelSlot
 from src.components.inference_log import InferenceLog
 from src.components.scoring import Scorer, load_guarded, load_scorer
-from src.components.serving import ServingConfig, create_app
+from src.components.serving import Challenger, ServingConfig, create_app
 from src.components.serving_metrics import Metrics
+from src.components.traffic import TrafficPlan
 from src.components.workers import Nudge, forget_dead_workers, metrics_dir
 from src.models.model_registry import Registry, RegistryError
 from src.utils.config import Settings
@@ -54,6 +55,8 @@ class EndpointOptions:
     alias_guard: bool = True
     #: The directory several workers share (metrics, webhook nudges); None for a single process.
     shared_dir: Path | None = None
+    #: A challenger beside ``alias`` (canary or shadow; ``src.components.traffic``); None: ``alias`` answers all.
+    plan: TrafficPlan | None = None
 
     def log_target(self, shared: str | None = None) -> Path | str | None:
         """Where this endpoint logs: the option, else the profile's shared log (``shared``), else a file per alias."""
@@ -80,11 +83,47 @@ def _first_scorer(settings: Settings, name: str, alias: str, guarded: bool) -> S
         raise EndpointRefused(str(refused)) from None
 
 
+def _follower(
+    settings: Settings, options: EndpointOptions, alias: str, metrics: Metrics
+) -> tuple[ModelSlot, AliasWatcher]:
+    """One alias as served: its first version (as the guard allows) in a slot, and the watcher that follows it."""
+    name = settings.model_name_for(alias)
+    refuse = _guard(settings, name, alias) if options.alias_guard else None
+    slot, registry = ModelSlot(_first_scorer(settings, name, alias, options.alias_guard)), Registry()
+
+    def resolve() -> str | None:
+        found = registry.version_at(name, alias)
+        return found.version if found else None
+
+    watcher = AliasWatcher(
+        slot,
+        model_name=name,
+        alias=alias,
+        poll_seconds=options.poll_seconds,
+        metrics=metrics,
+        resolve=resolve,
+        load=lambda version: load_scorer(name, alias=alias, version=version),
+        refuse=refuse,
+        why_missing=lambda: (
+            "the alias is not set"
+            if registry.model_exists(name)
+            else "the model no longer exists "
+            "under this name (renamed or deleted: the alias guard puts a renamed one back)"
+        ),
+    )
+    return slot, watcher
+
+
 def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Scorer]:
-    """The app serving the profile's model at ``options.alias``, following the alias; and the scorer it starts with."""
+    """The app serving the profile's model at ``options.alias`` (and the plan's challenger), following the aliases;
+    and the scorer it starts with."""
     name = settings.model_name_for(options.alias)
-    refuse = _guard(settings, name, options.alias) if options.alias_guard else None
-    scorer = _first_scorer(settings, name, options.alias, options.alias_guard)
+    plan = options.plan
+    if plan is not None and plan.champion != options.alias:
+        raise EndpointRefused(f"the traffic plan's champion @{plan.champion} is not the served alias @{options.alias}")
+    if plan is not None and plan.challenger is not None and options.feature_lookup:
+        raise EndpointRefused("a challenger with --feature-lookup is not served: the online lookup reads the "
+                              "champion's feature service, which another version may not share")  # fmt: skip
     config = ServingConfig(
         model_name=name,
         alias=options.alias,
@@ -94,34 +133,22 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
         inference_log=options.log_target(settings.inference_log),
         webhook_secret=options.webhook_secret,
         feedback_token=options.feedback_token,
+        plan=plan if plan is not None and plan.challenger is not None else None,
     )
     shared_metrics = metrics_dir(options.shared_dir) if options.shared_dir else None
-    slot, metrics, registry = ModelSlot(scorer), Metrics(name, shared_metrics), Registry()
-
-    def resolve() -> str | None:
-        found = registry.version_at(name, options.alias)
-        return found.version if found else None
-
-    watcher = AliasWatcher(
-        slot,
-        model_name=name,
-        alias=options.alias,
-        poll_seconds=options.poll_seconds,
-        metrics=metrics,
-        resolve=resolve,
-        load=lambda version: load_scorer(name, alias=options.alias, version=version),
-        refuse=refuse,
-        why_missing=lambda: (
-            "the alias is not set"
-            if registry.model_exists(name)
-            else "the model no longer exists "
-            "under this name (renamed or deleted: the alias guard puts a renamed one back)"
-        ),
-    )
+    metrics = Metrics(name, shared_metrics)
+    slot, watcher = _follower(settings, options, options.alias, metrics)
+    scorer = slot.scorer
+    challenger = None
+    if config.plan is not None and config.plan.challenger is not None:
+        challenger_slot, challenger_watcher = _follower(settings, options, config.plan.challenger, metrics)
+        challenger = Challenger(challenger_slot, challenger_watcher)
     log = None
     if config.inference_log:
         log = InferenceLog(config.inference_log, model_name=name, alias=options.alias,
                            retention_days=options.log_retention_days)  # fmt: skip
+        if challenger is not None and config.plan is not None:
+            log.model_names[config.plan.challenger or ""] = challenger.slot.scorer.handle.name
     lookup = None
     if options.feature_lookup:  # imports feast (~4.5 s) only when asked for
         from src.features.store_reads import OnlineLookup
@@ -137,8 +164,11 @@ def build_app(settings: Settings, options: EndpointOptions) -> tuple[FastAPI, Sc
     if options.shared_dir is not None:
         nudge = Nudge(options.shared_dir / "alias-moved")
         nudge.follow(watcher.poke)
+        if challenger is not None and challenger.watcher is not None:
+            nudge.follow(challenger.watcher.poke)
         notify = nudge.send
-    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup, notify=notify)
+    app = create_app(slot, config, metrics=metrics, watcher=watcher, log=log, lookup=lookup, notify=notify,
+                     challenger=challenger)  # fmt: skip
     return app, scorer
 
 

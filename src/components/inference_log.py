@@ -94,6 +94,9 @@ class InferenceLog:
     ) -> None:
         self.sink: LogSink = open_sink(target)  # its tables exist now: a bad target stops the endpoint here
         self.model_name, self.alias = model_name, alias
+        #: The registered model behind each alias that logs here, when not ``model_name`` (a challenger in another
+        #: catalog, under ``promotion_mode: catalogs``).
+        self.model_names: dict[str, str] = {}
         # A deque, not a queue: append and popleft are atomic, and nothing wakes the writer per request (a
         # blocking queue's wake-up per request cost ~8% of one-row throughput in thread switches).
         self._queue: deque[tuple[str, int, object]] = deque()
@@ -127,7 +130,8 @@ class InferenceLog:
     def refuse(
         self, request_id: str, version: str, status: int, reason: str, field: str | None, *, alias: str | None = None
     ) -> None:
-        row = (request_id, _now(), self.model_name, version, self.alias if alias is None else alias, status, reason,
+        alias = self.alias if alias is None else alias
+        row = (request_id, _now(), self.model_names.get(alias, self.model_name), version, alias, status, reason,
                field or "")  # fmt: skip
         self._enqueue("refusals", 1, [row])
 
@@ -160,7 +164,8 @@ class InferenceLog:
         shares = np.concatenate([item[7] for item in group]).T.tolist()
         version, alias, served = first[2], first[3], first[4]
         rows = list(zip(np.repeat(request_ids, counts).tolist(), (np.arange(total) - starts).tolist(),
-                        np.repeat(stamps, counts).tolist(), repeat(self.model_name, total), repeat(version, total),
+                        np.repeat(stamps, counts).tolist(), repeat(self.model_names.get(alias, self.model_name), total),
+                        repeat(version, total),
                         repeat(alias, total), chain.from_iterable(item[6] for item in group),
                         np.repeat(latencies, counts).tolist(), repeat(served, total),
                         *(values.tolist() for values in inputs), *shares, strict=True))  # fmt: skip

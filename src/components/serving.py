@@ -41,7 +41,9 @@ from src.components.inference_log import InferenceLog
 from src.components.openapi import request_schema
 from src.components.payloads import JSON_MEDIA, UnsupportedMediaType, parse_body, parse_keys
 from src.components.scoring import Columns, InputError, OutOfContract, Predictions, Scorer
-from src.components.serving_metrics import Metrics
+from src.components.serving_metrics import Lane, Metrics
+from src.components.shadow import ShadowScorer
+from src.components.traffic import Router, TrafficPlan
 from src.components.webhook import WEBHOOK_MAX_BODY_BYTES, WebhookVerifier
 
 #: A key-only request's features, looked up in the online store (``KeyError``: unknown key; ``ConnectionError``).
@@ -63,6 +65,20 @@ class ServingConfig:
     webhook_secret: str | None = None
     #: If set, ``POST /feedback`` needs ``Authorization: Bearer <token>`` (``ENDPOINT_FEEDBACK_TOKEN``).
     feedback_token: str | None = None
+    #: A challenger beside ``alias`` (canary or shadow); None: ``alias`` answers everything.
+    plan: TrafficPlan | None = None
+
+    @property
+    def traffic(self) -> TrafficPlan:
+        return self.plan or TrafficPlan(self.alias)
+
+
+@dataclass
+class Challenger:
+    """The plan's second alias as served: its slot (hot-swapped like the champion's) and its watcher."""
+
+    slot: ModelSlot
+    watcher: AliasWatcher | None = None
 
 
 #: HTTP status -> the ``error_code`` MLflow's clients know.
@@ -70,12 +86,12 @@ _ERROR_CODES = {404: "RESOURCE_DOES_NOT_EXIST", 413: "REQUEST_LIMIT_EXCEEDED", 4
                 503: "TEMPORARILY_UNAVAILABLE"}  # fmt: skip
 
 
-def _error(status: int, message: str, field: str | None = None) -> Response:
+def _error(status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None) -> Response:
     code = _ERROR_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
     body = {"error_code": code, "message": message}
     if field:
         body["field"] = field
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def _json(content: object, status: int = 200) -> Response:
@@ -84,6 +100,8 @@ def _json(content: object, status: int = 200) -> Response:
 
 #: The header that carries a request's ID: the client's if it sends one, else generated; always answered.
 REQUEST_ID_HEADER = "X-Request-Id"
+#: The headers that say which version, under which alias, answered a scoring request.
+VERSION_HEADER, ALIAS_HEADER = "X-Model-Version", "X-Model-Alias"
 _MAX_REQUEST_ID = 128
 
 
@@ -145,24 +163,38 @@ class Routes:
         log: InferenceLog | None,
         lookup: Lookup | None,
         notify: Callable[[], None] | None,
+        challenger: Challenger | None = None,
     ) -> None:
         self.slot, self.config, self.metrics = slot, config, metrics
         self.watcher, self.log, self.lookup, self.notify = watcher, log, lookup, notify
         self.webhooks = WebhookVerifier(config.webhook_secret) if config.webhook_secret else None
         self._feedback_refused_reported = 0
+        plan = config.traffic
+        if (plan.challenger is None) != (challenger is None):
+            raise ValueError("a traffic plan with a challenger needs the challenger's slot, and only then")
+        self.plan, self.router, self.challenger = plan, Router(plan), challenger
+        self._canary = challenger is not None and plan.mode == "canary"
+        self.shadow = None
+        if challenger is not None and plan.mode == "shadow":
+            self.shadow = ShadowScorer(challenger.slot, plan.challenger or "", metrics, log)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """The watcher and the log run while the app does."""
-        if self.watcher is not None:
-            self.watcher.start()
+        """The watchers, the shadow scorer and the log run while the app does."""
+        watchers = [w for w in (self.watcher, self.challenger.watcher if self.challenger else None) if w is not None]
+        for watcher in watchers:
+            watcher.start()
         if self.log is not None:
             self.log.start()
+        if self.shadow is not None:
+            self.shadow.start()
         try:
             yield
         finally:
-            if self.watcher is not None:
-                self.watcher.stop()
+            for watcher in watchers:
+                watcher.stop()
+            if self.shadow is not None:
+                self.shadow.close()  # before the log closes: its last answers are logged
             if self.log is not None:
                 self.log.close()
 
@@ -170,21 +202,34 @@ class Routes:
 
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
-        scorer = self.slot.scorer  # one version for the whole request, even if a swap happens meanwhile
         request_id = _request_id(request)
+        key = request.headers.get(self.plan.key_header) if self.challenger is not None else None
+        if self._canary and self.router.picks_challenger(key):
+            alias, slot = self.plan.challenger or "", self.challenger.slot  # type: ignore[union-attr]
+        else:
+            alias, slot = self.config.alias, self.slot
+        scorer = slot.scorer  # one version for the whole request, even if a swap happens meanwhile
+        version = scorer.handle.version
+        lane = self.metrics.lane(alias, version)
+        headers = {REQUEST_ID_HEADER: request_id, VERSION_HEADER: version, ALIAS_HEADER: alias}
         try:
-            response = await self._score(request, scorer, request_id)
+            payload, media, answer = await self._score(request, scorer, request_id, alias, lane)
+            response = Response(answer.body, media_type="application/json", headers=headers)
         except _Refusal as refused:
-            self.metrics.errors(refused.reason).inc()
+            lane.errors(refused.reason).inc()
             if self.log is not None:
-                self.log.refuse(request_id, scorer.handle.version, refused.status, refused.reason, refused.field)
-            response = _error(refused.status, refused.message, refused.field)
-        self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.requests(str(response.status_code)).inc()
-        response.headers[REQUEST_ID_HEADER] = request_id
+                self.log.refuse(request_id, version, refused.status, refused.reason, refused.field, alias=alias)
+            response = _error(refused.status, refused.message, refused.field, headers)
+        else:
+            if self.shadow is not None and self.router.picks_challenger(key):
+                self.shadow.submit(request_id, payload, media, answer.labels)
+        lane.latency.observe(time.perf_counter() - started)
+        lane.requests(str(response.status_code)).inc()
         return response
 
-    async def _score(self, request: Request, scorer: Scorer, request_id: str) -> Response:
+    async def _score(
+        self, request: Request, scorer: Scorer, request_id: str, alias: str, lane: Lane
+    ) -> tuple[bytes, str, _Answer]:
         payload = await self._body(request)
         media = request.headers.get("content-type", JSON_MEDIA).split(";")[0].strip().lower()
         started = time.perf_counter()
@@ -195,12 +240,12 @@ class Routes:
         else:
             answer = self._answer(payload, media, scorer)
         for label, count in answer.counts.items():
-            self.metrics.rows(label).inc(count)
+            lane.rows(label).inc(count)
         if self.log is not None:
             latency_ms = (time.perf_counter() - started) * 1000
             self.log.predict(request_id, scorer.handle.version, answer.columns, answer.labels,
-                             answer.predictions.probabilities, latency_ms, scorer.classes)  # fmt: skip
-        return Response(answer.body, media_type="application/json")
+                             answer.predictions.probabilities, latency_ms, scorer.classes, alias=alias)  # fmt: skip
+        return payload, media, answer
 
     def _answer(self, payload: bytes, media: str, scorer: Scorer) -> _Answer:
         """Parse, check, score and encode one body (no shared state touched: it may run on a worker thread)."""
@@ -272,7 +317,7 @@ class Routes:
         if self.log is None:
             return _error(404, "feedback needs the inference log (--inference-log), which is off on this endpoint")
         try:
-            labels = feedback_labels(await self._body(request), self.slot.scorer.classes)
+            labels = feedback_labels(await self._body(request), self._classes())
         except _Refusal as refused:
             return _error(refused.status, refused.message)
         except ValueError as exc:
@@ -281,16 +326,22 @@ class Routes:
         self.metrics.feedback.inc(len(labels))
         return _json({"accepted": len(labels)}, status=202)
 
+    def _classes(self) -> tuple[str, ...]:
+        """The labels feedback may carry: the champion's classes, and the challenger's."""
+        classes = tuple(self.slot.scorer.classes)
+        if self.challenger is not None:
+            classes += tuple(c for c in self.challenger.slot.scorer.classes if c not in classes)
+        return classes
+
     def ping(self) -> Response:
         return Response("\n", media_type="application/json")
 
     def health(self) -> dict[str, object]:
         slot, current = self.slot, self.slot.scorer.handle
-        workers = self.metrics.worker_versions()
+        workers = self.metrics.worker_versions(self.config.alias)
+        slots = [slot, *([self.challenger.slot] if self.challenger else [])]
         return {
-            "status": "ok"
-            if all(e is None for e in (slot.last_reload_error, slot.registry_error, slot.alias_error))
-            else "degraded",
+            "status": "ok" if all(_healthy(s) for s in slots) else "degraded",
             "model_name": current.name,
             "model_version": current.version,
             "alias": self.config.alias,
@@ -302,6 +353,29 @@ class Routes:
             "registry_error": slot.registry_error,
             "alias_error": slot.alias_error,
             **({"worker": str(os.getpid()), "workers": workers} if workers else {}),
+            **({"traffic": self._traffic()} if self.challenger else {}),
+        }
+
+    def _traffic(self) -> dict[str, object]:
+        """The plan as served: the challenger's alias, version, mode, share and state."""
+        assert self.challenger is not None
+        slot, plan = self.challenger.slot, self.plan
+        return {
+            "plan": plan.describe(),
+            "champion": {"alias": plan.champion, "version": self.slot.scorer.handle.version},
+            "challenger": {
+                "alias": plan.challenger,
+                "model_name": slot.scorer.handle.name,
+                "version": slot.scorer.handle.version,
+                "mode": plan.mode,
+                "percent": plan.percent,
+                "key_header": plan.key_header,
+                "loaded_at": slot.loaded_at.isoformat(timespec="seconds"),
+                "last_reload_error": slot.last_reload_error,
+                "registry_error": slot.registry_error,
+                "alias_error": slot.alias_error,
+                **({"workers": w} if (w := self.metrics.worker_versions(plan.challenger or "")) else {}),
+            },
         }
 
     def version(self) -> dict[str, str]:
@@ -332,12 +406,29 @@ class Routes:
         if not isinstance(event, dict):
             return _error(400, "a signed delivery whose body is not a JSON object")
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        relevant = event.get("entity") == "model_version_alias" and data.get("name") == self.config.model_name
-        if relevant and data.get("alias") == self.config.alias and self.watcher is not None:
-            self.watcher.poke()
+        names = {self.slot.scorer.handle.name, self.config.model_name}
+        if self.challenger is not None:
+            names.add(self.challenger.slot.scorer.handle.name)
+        relevant = event.get("entity") == "model_version_alias" and data.get("name") in names
+        watcher = self._watcher_of(str(data.get("alias")), str(data.get("name")))
+        if relevant and watcher is not None:
+            watcher.poke()
             if self.notify is not None:
                 self.notify()
         return _json({"accepted": bool(relevant)})
+
+    def _watcher_of(self, alias: str, name: str) -> AliasWatcher | None:
+        """The watcher following ``name@alias``, if this endpoint serves it."""
+        if alias == self.config.alias and name in {self.config.model_name, self.slot.scorer.handle.name}:
+            return self.watcher
+        if self.challenger is not None and alias == self.plan.challenger \
+                and name == self.challenger.slot.scorer.handle.name:  # fmt: skip
+            return self.challenger.watcher
+        return None
+
+
+def _healthy(slot: ModelSlot) -> bool:
+    return all(error is None for error in (slot.last_reload_error, slot.registry_error, slot.alias_error))
 
 
 def _bearer_is(request: Request, token: str) -> bool:
@@ -363,18 +454,24 @@ def create_app(
     log: InferenceLog | None = None,
     lookup: Lookup | None = None,
     notify: Callable[[], None] | None = None,
+    challenger: Challenger | None = None,
 ) -> FastAPI:
-    """The FastAPI application serving ``slot``; the watcher and log are started and stopped with it.
+    """The FastAPI application serving ``slot``; the watchers and log are started and stopped with it.
 
-    ``notify`` is called when a registry webhook says the alias moved (beside
+    ``notify`` is called when a registry webhook says an alias moved (beside
     waking this app's watcher): under several workers it wakes the others.
+    ``challenger`` serves the second alias of ``config.plan``.
     """
     metrics = metrics or Metrics(config.model_name)
     scorer = slot.scorer
     metrics.serving(config.alias, scorer.handle.version)
-    routes = Routes(slot, config, metrics, watcher=watcher, log=log, lookup=lookup, notify=notify)
+    if challenger is not None and config.plan is not None and config.plan.challenger is not None:
+        metrics.serving(config.plan.challenger, challenger.slot.scorer.handle.version)
+    routes = Routes(slot, config, metrics, watcher=watcher, log=log, lookup=lookup, notify=notify,
+                    challenger=challenger)  # fmt: skip
     app = FastAPI(
         title=f"{config.model_name}@{config.alias}",
+        summary=f"Traffic: {config.traffic.describe()}",
         version=scorer.handle.version,
         description=f"{scorer.contract.description} MLflow scoring protocol (POST /invocations): predicts "
         f"{scorer.contract.target.name} ({', '.join(scorer.classes)}).",

@@ -1,8 +1,11 @@
-"""The endpoint's Prometheus metrics: requests, refusals by reason, latency, predicted classes, reloads.
+"""The endpoint's Prometheus metrics: requests, refusals by reason, latency, predicted classes, reloads, shadows.
 
 Every name starts with ``model_`` and every series carries the served model's
 name as its ``model`` label, so one Prometheus scrapes the endpoints of many
-models with one set of alert rules (``monitoring/alerts.yml``).
+models with one set of alert rules (``monitoring/alerts.yml``). Requests,
+refusals, latency and predictions also carry the ``alias`` and ``version``
+that answered (``lane``): a champion and its canary are told apart, and rules
+that sum by model still see the whole endpoint.
 
 Each app gets its own registry, so several apps in one process (tests, a
 benchmark) never mix their counts. Under several workers
@@ -66,6 +69,37 @@ class _EndpointMetricsOnly(Collector):
         return (metric for metric in self.collector.collect() if metric.name.startswith(PREFIX))
 
 
+class Lane:
+    """The series of one alias and version: their children made once (``labels`` costs ~1 us a call)."""
+
+    def __init__(self, metrics: Metrics, alias: str, version: str) -> None:
+        model = metrics.model_name
+        self._labels = (model, alias, version)
+        self._metrics = metrics
+        self.latency = metrics._latency.labels(model, alias, version)
+        self._requests: dict[str, Counter] = {}
+        self._errors: dict[str, Counter] = {}
+        self._rows: dict[str, Counter] = {}
+
+    def requests(self, status: str) -> Counter:
+        found = self._requests.get(status)
+        if found is None:
+            found = self._requests[status] = self._metrics._requests.labels(*self._labels, status)
+        return found
+
+    def errors(self, reason: str) -> Counter:
+        found = self._errors.get(reason)
+        if found is None:
+            found = self._errors[reason] = self._metrics._errors.labels(*self._labels, reason)
+        return found
+
+    def rows(self, prediction: str) -> Counter:
+        found = self._rows.get(prediction)
+        if found is None:
+            found = self._rows[prediction] = self._metrics._rows.labels(*self._labels, prediction)
+        return found
+
+
 class Metrics:
     """Prometheus metrics of one endpoint (its own registry, so apps in one process do not mix)."""
 
@@ -77,19 +111,26 @@ class Metrics:
         self.registry = registry = CollectorRegistry()
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             registry.register(collector)  # this process's own figures (not shown under several workers)
-        self._requests = Counter("model_requests_total", "Scoring requests by HTTP status", ["model", "status"],
+        answered = ["model", "alias", "version"]
+        self._requests = Counter("model_requests_total", "Scoring requests by HTTP status", [*answered, "status"],
                                  registry=registry)  # fmt: skip
-        self._errors = Counter("model_request_errors_total", "Refused requests by reason", ["model", "reason"],
+        self._errors = Counter("model_request_errors_total", "Refused requests by reason", [*answered, "reason"],
                                registry=registry)  # fmt: skip
-        self.latency = Histogram(
+        self._latency = Histogram(
             "model_request_latency_seconds",
             "Time spent in /invocations",
-            ["model"],
+            answered,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=registry,
-        ).labels(model)
-        self._rows = Counter("model_predictions_total", "Predicted rows by class", ["model", "prediction"],
+        )
+        self._rows = Counter("model_predictions_total", "Predicted rows by class", [*answered, "prediction"],
                              registry=registry)  # fmt: skip
+        self._lanes: dict[tuple[str, str], Lane] = {}
+        self._shadow = Counter("model_shadow_requests_total", "Requests scored in shadow by outcome",
+                               ["model", "alias", "outcome"], registry=registry)  # fmt: skip
+        self._shadow_rows = Counter("model_shadow_rows_total", "Shadow-scored rows: agree or disagree with the "
+                                    "answer returned", ["model", "alias", "version", "agreement"],
+                                    registry=registry)  # fmt: skip
         self.model = Gauge("model_version_info", "The version being served (1; 0: served before, by a worker)",
                            ["model", "alias", "version"], registry=registry, multiprocess_mode="liveall")  # fmt: skip
         self._served: dict[str, str] = {}
@@ -113,14 +154,18 @@ class Metrics:
         self.log_dropped.inc(max(total - self._dropped_reported, 0))
         self._dropped_reported = max(total, self._dropped_reported)
 
-    def requests(self, status: str) -> Counter:
-        return self._requests.labels(self.model_name, status)
+    def lane(self, alias: str, version: str) -> Lane:
+        """The request series of ``alias`` at ``version`` (made at first use)."""
+        found = self._lanes.get((alias, version))
+        if found is None:
+            found = self._lanes[(alias, version)] = Lane(self, alias, version)
+        return found
 
-    def errors(self, reason: str) -> Counter:
-        return self._errors.labels(self.model_name, reason)
+    def shadow(self, alias: str, outcome: str) -> Counter:
+        return self._shadow.labels(self.model_name, alias, outcome)
 
-    def rows(self, prediction: str) -> Counter:
-        return self._rows.labels(self.model_name, prediction)
+    def shadow_rows(self, alias: str, version: str, agreement: str) -> Counter:
+        return self._shadow_rows.labels(self.model_name, alias, version, agreement)
 
     def reloads(self, outcome: str) -> Counter:
         return self._reloads.labels(self.model_name, outcome)
@@ -149,8 +194,8 @@ class Metrics:
         """The text format for ``/metrics``: this app's values, or every worker's under several workers."""
         return generate_latest(self._shared_registry() or self.registry)
 
-    def worker_versions(self) -> dict[str, str]:
-        """The version each living worker serves, by process ID ({} with one process)."""
+    def worker_versions(self, alias: str) -> dict[str, str]:
+        """The version each living worker serves at ``alias``, by process ID ({} with one process)."""
         registry = self._shared_registry()
         if registry is None:
             return {}
@@ -159,5 +204,5 @@ class Metrics:
             for metric in registry.collect()
             if metric.name == "model_version_info"
             for sample in metric.samples
-            if sample.value == 1 and alive(int(sample.labels["pid"]))
+            if sample.value == 1 and sample.labels["alias"] == alias and alive(int(sample.labels["pid"]))
         }

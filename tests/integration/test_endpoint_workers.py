@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 
 SECRET = "workers-webhook-secret"
 SERVED = f'model="{MODEL}"'
-REQUESTS = f'model_requests_total{{{SERVED},status="200"}}'
+#: The answered requests of every version (``_metric`` sums the samples that start so).
+REQUESTS = 'model_requests_total{alias="staging",model="' + MODEL + '",status="200",'
 RELOADS = f'model_reloads_total{{{SERVED},outcome="succeeded"}}'
 ONE_ROW = json.dumps({"instances": [ROW_A]})
 
@@ -65,10 +66,9 @@ def _health(port: int) -> dict:
 
 
 def _metric(port: int, sample: str) -> float:
-    """One sample of ``/metrics`` (0 before it is first counted)."""
+    """The samples of ``/metrics`` that start with ``sample``, summed (0 before they are first counted)."""
     text = _get(port, "GET", "/metrics").decode()
-    found = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return sum(float(found) for found in re.findall(rf"^{re.escape(sample)}\S* (\S+)$", text, re.MULTILINE))
 
 
 def test_requests_spread_over_both_workers_and_any_worker_reports_them_all(endpoint):

@@ -180,7 +180,9 @@ def test_health_version_metrics_and_openapi(client):
     assert json.loads(_request(port, "GET", "/version")[1])["mlflow_version"].startswith("3.17")
     metrics = _request(port, "GET", "/metrics")[1].decode()
     served = f'model="{MODEL}"'
-    assert f'model_requests_total{{{served},status="200"}}' in metrics and f'{served},status="400"}}' in metrics
+    version = health["model_version"]
+    answered = f'model_requests_total{{alias="staging",{served},status="200",version="{version}"}}'
+    assert answered in metrics and f'{served},status="400",version="{version}"}}' in metrics
     assert "model_request_latency_seconds_bucket" in metrics
     assert f'model_version_info{{alias="staging",{served},version=' in metrics
     schema = json.loads(_request(port, "GET", "/openapi.json")[1])
