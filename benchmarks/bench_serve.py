@@ -10,7 +10,13 @@ one-row requests, with a lower p99. The endpoint also runs with two workers
 (``--workers 2``): at concurrency 8 its p99 must stay within 1.5x of one
 worker's, and its requests/s must not be lower.
 
-Usage: ``python benchmarks/bench_serve.py [--seconds S] [--rounds N]`` (``make bench-serve``).
+Then the cost of logging and of a shadow, in alternating pairs: four endpoints
+run side by side (no log; the SQLite log; the shared PostgreSQL log, when
+``BENCH_POSTGRES_DSN`` or the local server answers; the SQLite log with a
+challenger scoring every request in shadow) and take one-row c=8 load in turn,
+``--pairs`` times. Target: the log costs at most 5% of the unlogged throughput.
+
+Usage: ``python benchmarks/bench_serve.py [--seconds S] [--rounds N] [--pairs P]`` (``make bench-serve``).
 """
 
 from __future__ import annotations
@@ -152,10 +158,67 @@ def _port() -> int:
         return probe.getsockname()[1]
 
 
+POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_log() -> str | None:
+    """A fresh database for the shared log's pair, or None (said) when no PostgreSQL answers."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=3, autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS bench_inference_log WITH (FORCE)")
+            admin.execute("CREATE DATABASE bench_inference_log")
+    except Exception as exc:  # any failure: the pair is skipped, and said
+        print(f"no PostgreSQL at {POSTGRES_DSN} ({exc}): the shared log's pair is skipped", file=sys.stderr)
+        return None
+    return POSTGRES_DSN.rsplit("/", 1)[0] + "/bench_inference_log"
+
+
+def log_cost(python: str, env: dict[str, str], directory: str, name: str, seconds: float, pairs: int) -> None:
+    """One-row c=8 throughput of endpoints that differ only in what they log, loaded in turn ``pairs`` times."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, "staging", "1")  # the shadow's challenger: the same version
+    base = [python, "scripts/deploy_endpoint.py", "--alias", "dev", "--no-alias-guard"]
+    variants = {"no log": ["--no-inference-log"], "SQLite log": ["--inference-log", f"{directory}/pairs.db"]}
+    database = _postgres_log()
+    if database is not None:
+        variants["PostgreSQL log"] = ["--inference-log", database]
+    variants["SQLite log + shadow"] = ["--inference-log", f"{directory}/shadow.db", "--challenger", "staging",
+                                       "--shadow", "100"]  # fmt: skip
+    servers = []
+    for label, extra in variants.items():
+        port = _port()
+        servers.append(Server(label, [*base, "--port", str(port), *extra], env, port))
+    rates: dict[str, list[float]] = {server.label: [] for server in servers}
+    try:
+        for server in servers:
+            server.start()
+        for pair in range(pairs):
+            for server in servers:
+                rates[server.label].append(load(server.port, ONE_ROW, 8, seconds)[0])
+            print(f"pair {pair + 1}/{pairs} done", file=sys.stderr)
+    finally:
+        for server in servers:
+            server.stop()
+    unlogged = statistics.median(rates["no log"])
+    print(f"\n1 row, c=8, {pairs} alternating runs each (median req/s, cost against no log):")
+    for label, values in rates.items():
+        median = statistics.median(values)
+        runs = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"  {label:<20} {median:>7,.0f} req/s  cost {1 - median / unlogged:>6.1%}   ({runs})")
+    worst = max(1 - statistics.median(rates[label]) / unlogged for label in rates if label.endswith(" log"))
+    print(f"the inference log costs at most {worst:.1%} of one-row throughput "
+          f"({'meets' if worst <= 0.05 else 'misses'} the <= 5% target)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pairs", type=int, default=5, help="alternating runs of the logging variants (0: none)")
+    parser.add_argument("--only-log-cost", action="store_true", help="measure only the logging variants")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as directory:
         name = train_into(Path(directory))
@@ -164,6 +227,10 @@ def main() -> int:
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "PATH": path}
         python = sys.executable
+        if args.pairs:
+            log_cost(python, env, directory, name, args.seconds, args.pairs)
+        if args.only_log_cost:
+            return 0
         ports = [_port(), _port(), _port(), _port(), _port(), _port()]
         servers = [
             Server("this endpoint", [python, "scripts/deploy_endpoint.py", "--alias", "dev", "--port", str(ports[0]),

@@ -202,7 +202,10 @@ class InferenceLog:
         closing = False
         while not closing:
             closing = self._closing.wait(self._flush_seconds)
-            while batches := self._take():
+            # what was queued by now, and no more: a writer that also took what arrived while it wrote would commit
+            # tiny transactions back to back (their fixed cost was ~70 us per one-row request at 2,000 req/s)
+            due = self._queued_rows
+            while (closing or self._taken_rows < due) and (batches := self._take()):
                 try:
                     self.feedback_refused += self.sink.write(batches)
                 except SinkError as exc:  # a locked file or a database gone loses this batch, never the writer
