@@ -102,9 +102,10 @@ image: ## build the endpoint's image (needs a Docker engine: CI's runners have o
 tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
-serve: $(STAMP) ## REST endpoint for the model at ALIAS (production) on port SERVE_PORT (8001); WORKERS=N processes; FEATURE_LOOKUP=1: by entity key
+serve: $(STAMP) ## REST endpoint for ALIAS (production) on SERVE_PORT (8001); WORKERS=N; FEATURE_LOOKUP=1; CHALLENGER=alias CANARY=P|SHADOW=P
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) --workers $(WORKERS) \
-		$(if $(FEATURE_LOOKUP),--feature-lookup)
+		$(if $(FEATURE_LOOKUP),--feature-lookup) $(if $(CHALLENGER),--challenger $(CHALLENGER)) \
+		$(if $(CANARY),--canary $(CANARY)) $(if $(SHADOW),--shadow $(SHADOW))
 
 # Tests run in random order (pytest-randomly prints the seed; --randomly-seed=N replays an order) on one worker
 # more than the cores (the integration tests wait on their servers and processes: on 2 cores, 3 workers took

@@ -6,7 +6,9 @@
 Started here and stopped at the end (process groups, fresh databases dropped):
 an ``mlflow server`` with basic-auth on PostgreSQL (its users on PostgreSQL),
 configs/governance.yaml applied to it, and a staging and a production endpoint
-running as the serving role's identity, each following its alias. A version
+running as the serving role's identity, each following its alias (the
+production endpoint serves @staging as its canary to a quarter of requests,
+as ``--challenger staging --canary 25``). A version
 is released first so that the endpoints have something to serve (as they do in
 a real environment); then ``scripts/release.py`` runs as the workflows run it,
 as the CI identity for staging and as the release manager for production (the
@@ -46,6 +48,8 @@ def _member(role: str) -> str:
 
 CI, RELEASE, ENDPOINT = _member("ci_staging"), _member("release_manager"), _member("serving")
 APPROVER = "carol@example.com"
+#: The share of production requests the canary (@staging) answers in the rehearsal.
+CANARY_PERCENT = 25
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,6 +166,8 @@ class Rehearsal:
             command = [sys.executable, "scripts/deploy_endpoint.py", "--env", "staging", "--alias", alias,
                        "--port", str(port), "--poll-seconds", "0.5",
                        "--inference-log", str(self.root / f"inference_{alias}.db")]  # fmt: skip
+            if alias == "production":
+                command += ["--challenger", "staging", "--canary", str(CANARY_PERCENT)]
             endpoint = ServerProcess(f"{alias} endpoint", command, "127.0.0.1", port, "/ping",
                                      env=self.environment(ENDPOINT), log=self.root / f"endpoint_{alias}.log",
                                      cwd=PROJECT_ROOT)  # fmt: skip
@@ -175,11 +181,57 @@ class Rehearsal:
         """``scripts/release.py`` as the workflow runs it, as the workflow's identity."""
         from scripts import release
 
-        argv = [target, "--url", self.endpoints[target], "--summary", str(self.root / f"summary_{target}.md"), *extra]
-        if target == "production":
+        url = self.endpoints["production" if target == "canary" else target]
+        argv = [target, "--url", url, "--summary", str(self.root / f"summary_{target}.md"), *extra]
+        if target in ("production", "canary"):
             argv += ["--approved-by", APPROVER, "--reason", "rehearsal"]
+        if target == "canary":
+            argv += ["--log", str(self.root / "inference_production.db")]
         with self.as_user(CI if target == "staging" else RELEASE):
             return release.main(argv)
+
+
+@contextmanager
+def load_on(url: str, clients: int = 2) -> Iterator[list[int]]:
+    """One-row requests from ``clients`` keep-alive clients while inside (a release must not fail one); yields the
+    statuses answered so far (a connection that fails records 0)."""
+    import http.client
+    import json
+    import threading
+
+    from src.data.contract import CONTRACT
+
+    example = CONTRACT.examples[0].values
+    body = json.dumps({"dataframe_split": {"columns": list(CONTRACT.input_names),
+                                           "data": [[example[c] for c in CONTRACT.input_names]]}})  # fmt: skip
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def client(number: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        sent = 0
+        while not stop.is_set():
+            try:  # a routing key per request: the canary's share is drawn from the keys
+                connection.request("POST", "/invocations", body, {"Content-Type": "application/json",
+                                                                  "X-Request-Id": f"load-{number}-{sent}"})  # fmt: skip
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+            except (OSError, http.client.HTTPException):
+                statuses.append(0)
+                connection.close()
+            sent += 1
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
 
 
 def _check(code: int, step: str) -> None:
@@ -198,9 +250,14 @@ def _rehearse(args: argparse.Namespace) -> int:
         r.start_endpoints()
         ready = time.monotonic()
         code = r.release("staging")
-        if code == 0 and args.target == "production":
-            code = r.release("production")
-        for target in ("staging", "production"):
+        if code == 0 and args.target == "production":  # cd-production.yml's default: the canary, watched, promoted
+            with load_on(r.endpoints["production"]) as statuses:
+                code = r.release("canary", "--watch-seconds", "20", "--min-requests", "20")
+            failed = sum(status != 200 for status in statuses)
+            print(f"\nproduction endpoint under load through the canary and its promotion: {len(statuses)} "
+                  f"requests, {failed} failed")  # fmt: skip
+            code = code or (1 if failed else 0)
+        for target in ("staging", "canary"):
             summary = Path(directory) / f"summary_{target}.md"
             if summary.is_file():
                 print(

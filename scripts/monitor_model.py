@@ -10,6 +10,13 @@ model's experiment, and exits 1 when an alert fires (``alert_m`` of the last
 ``alert_n`` windows breached; configs/monitoring.yaml), 0 otherwise, 2 when it
 could not run (no log, a corrupt log, a backend down). ``--alert-webhook`` (or
 ``$MONITORING_WEBHOOK_URL``) receives a Slack-compatible JSON POST on an alert.
+
+``--challenger ALIAS`` compares instead: the challenger (canary or shadow)
+against the champion ``--alias`` on the same window (agreement, class shares,
+latency, refusals, live accuracy; ``src.monitoring.comparison``), writes
+``comparison.json`` and exits 1 when the challenger is not fit to take over.
+
+    python scripts/monitor_model.py --alias production --challenger staging --since 2026-12-03T10:00
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from src.utils.config import DEFAULT_MONITORING_CONFIG, PROJECT_ROOT, load_monit
 if TYPE_CHECKING:
     from src.monitoring.log_reader import WindowSpec
     from src.monitoring.monitor import MonitoringResult
+    from src.utils.config import MonitoringConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         "--prometheus-textfile", type=Path, help="also write the result as Prometheus text (textfile collector)"
     )
     parser.add_argument("--alert-webhook", default=os.environ.get("MONITORING_WEBHOOK_URL"), help="POST alerts here")
+    parser.add_argument("--challenger", choices=cli.ALIASES,
+                        help="compare this alias's traffic with --alias's instead (canary or shadow)")  # fmt: skip
     return parser
 
 
@@ -72,16 +82,37 @@ def _window(args: argparse.Namespace) -> WindowSpec:
     return WindowSpec(since=args.since, until=args.until, last=args.last)
 
 
+def _compare(args: argparse.Namespace, config: MonitoringConfig, spec: WindowSpec) -> int:
+    from src.monitoring.comparison import CanaryRules, compare
+    from src.monitoring.log_reader import log_sources_for, read_window
+
+    if args.challenger == args.alias:
+        raise cli.UsageError("--challenger must be another alias than --alias")
+    settings = cli.settings_from(args)
+    windows = [(alias, read_window(log_sources_for(settings, args.log, config, alias), alias, spec,
+                                   model_name=settings.model_name_for(alias)))
+               for alias in (args.alias, args.challenger)]  # fmt: skip
+    result = compare(windows[0], windows[1], CanaryRules())
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    output = args.output_dir or PROJECT_ROOT / "reports" / "monitoring" / f"{args.challenger}_vs_{args.alias}_{stamp}"
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "comparison.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
+    print(f"@{args.challenger} against @{args.alias}, {spec.describe()}:\n{result.summary()}\n  written: "
+          f"{output / 'comparison.json'}")  # fmt: skip
+    return cli.EXIT_OK if result.fit else cli.EXIT_FAILED
+
+
 def _monitor(args: argparse.Namespace) -> int:
     config = load_monitoring_config(args.config)  # refused before MLflow loads
     spec = _window(args)
+    if args.challenger is not None:
+        return _compare(args, config, spec)
     from src.monitoring import alerting, report
-    from src.monitoring.log_reader import read_window
+    from src.monitoring.log_reader import log_sources_for, read_window
     from src.monitoring.monitor import prometheus_text, run_pass
 
     settings = cli.settings_from(args)
-    # the log the endpoints write: --log, else the profile's shared one, else the config's files
-    sources = args.log or ([settings.inference_log] if settings.inference_log else config.log_patterns(args.alias))
+    sources = log_sources_for(settings, args.log, config, args.alias)
     window = read_window(sources, args.alias, spec, model_name=settings.model_name_for(args.alias))
     result, html, run_id = run_pass(settings, args.alias, window, spec.describe(), config.thresholds, report.render)
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")

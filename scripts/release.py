@@ -2,6 +2,7 @@
 
     python scripts/release.py staging --url https://model-staging.internal --build-id 123
     python scripts/release.py production --url https://model.internal --approved-by carol --reason CHG-42 [--version 7]
+    python scripts/release.py canary --url https://model.internal --approved-by carol --reason CHG-42
 
 staging: train (the --env profile, build ID in the run name) -> validate (a
 failed gate stops here: nothing is promoted) -> promote to @staging -> roll out
@@ -10,6 +11,13 @@ production: the version at @staging (a --version that is not it is refused:
 production gets exactly what staging validated) -> promote to @production with
 the approver and reason -> roll out (a failed check rolls @production back,
 recorded) -> monitoring enabled for the version (tag monitoring.enabled_since).
+canary: the production endpoint serves @staging as its canary (``make serve
+ALIAS=production CHALLENGER=staging CANARY=10``): wait until it serves the
+version @staging holds, watch the live figures of both sides for
+--watch-seconds (and until the challenger has --min-requests), then promote it
+as ``production`` does if it is fit (``src.monitoring.comparison``), else roll
+@staging back (recorded in the alias history: the canary then serves the
+previous staging version) and exit 1.
 Each step prints its own report; --summary FILE (default $GITHUB_STEP_SUMMARY)
 gets the verdict, the checks against the champion and the model card in Markdown.
 Exit 0 released, 1 stopped by a gate or a failed rollout, 2 could not run.
@@ -25,12 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from src.monitoring.comparison import CanaryRules
 from src.utils import cli
 from src.utils.config import DEFAULT_ENVIRONMENT_CONFIG
 from src.utils.errors import ProjectError
 
 if TYPE_CHECKING:
     from src.components.rollout import RolloutOutcome
+    from src.monitoring.comparison import Comparison
     from src.utils.config import Settings
 
 
@@ -38,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = cli.parser("python scripts/release.py", __doc__, profile=False,
                         example="python scripts/release.py staging --url http://127.0.0.1:8001")  # fmt: skip
     steps = parser.add_subparsers(dest="target", required=True)
-    for name in ("staging", "production"):
+    for name in ("staging", "production", "canary"):
         step = steps.add_parser(name, help=f"release to @{name}")
         step.add_argument("--env", default="staging", help="profile whose model carries the aliases (default staging)")
         step.add_argument("--env-config", type=Path, default=DEFAULT_ENVIRONMENT_CONFIG, help="environment YAML")
@@ -49,13 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     staging = steps.choices["staging"]
     staging.add_argument("--build-id", default=os.environ.get("BUILD_ID") or os.environ.get("GITHUB_RUN_ID"))
     staging.add_argument("--config", help="model config (thresholds) for training and validation")
-    production = steps.choices["production"]
-    production.add_argument("--version", help="the version to release (default: the one at @staging)")
-    who = production.add_mutually_exclusive_group(required=True)
-    who.add_argument("--approved-by", help="the approver")
-    who.add_argument("--approval-from-github", action="store_true",
-                     help="the reviewer who approved this run's deployment (GitHub API)")  # fmt: skip
-    production.add_argument("--reason", required=True, help="the change ticket or reason")
+    for name in ("production", "canary"):
+        production = steps.choices[name]
+        production.add_argument("--version", help="the version to release (default: the one at @staging)")
+        who = production.add_mutually_exclusive_group(required=True)
+        who.add_argument("--approved-by", help="the approver")
+        who.add_argument("--approval-from-github", action="store_true",
+                         help="the reviewer who approved this run's deployment (GitHub API)")  # fmt: skip
+        production.add_argument("--reason", required=True, help="the change ticket or reason")
+    canary = steps.choices["canary"]
+    canary.add_argument("--watch-seconds", type=float, default=600.0, help="how long the canary is watched at least")
+    canary.add_argument("--min-requests", type=int, default=200, help="requests the canary must answer first")
+    canary.add_argument("--max-wait-seconds", type=float, help="give up (and roll back) after this (default 3x watch)")
+    canary.add_argument("--log", action="append", help="the inference log (default: the profile's, else logs/)")
+    canary.add_argument("--latency-ratio", type=float, default=CanaryRules.latency_ratio,
+                        help="the canary's p99 may be at most this times the champion's")  # fmt: skip
     return parser
 
 
@@ -156,6 +174,62 @@ def production(args: argparse.Namespace) -> int:
     return cli.EXIT_OK if outcome.passed else cli.EXIT_FAILED
 
 
+def canary(args: argparse.Namespace) -> int:
+    """Watch @staging as the production endpoint's canary; promote it if fit, else roll @staging back."""
+    from src.components.rollout import wait_for_challenger
+    from src.models.model_registry import Alias, Registry
+    from src.models.promotion import rollback
+
+    settings = cli.settings_from(args)
+    staged = Registry().version_at(settings.model_name_for("staging"), "staging")
+    if staged is None:
+        return cli.refuse("nothing holds @staging: release to staging first (cd-staging)")
+    _step("canary", f"version {staged.version} (@staging) as the canary of {args.url}")
+    started = datetime.now(UTC)
+    wait_for_challenger(args.url, "staging", staged.version, timeout_s=args.timeout)
+    comparison = _watch(args, settings, started)
+    print(comparison.summary())
+    if comparison.fit:
+        return production(args)
+    reason = "canary not fit: " + "; ".join(comparison.problems)
+    move = rollback(settings, Alias.STAGING, actor=cli.current_actor(None), reason=reason)
+    print(move.describe())
+    _summary(args, settings, "cd-canary", settings.model_name_for("staging"), staged.version,
+             f"**The canary was not fit ({'; '.join(comparison.problems)}): @staging rolled back.**")  # fmt: skip
+    print(f"\ncd-canary: version {staged.version} not released; @staging back at {move.to_version}")
+    return cli.EXIT_FAILED
+
+
+def _watch(args: argparse.Namespace, settings: Settings, since: datetime) -> Comparison:
+    """Compare the two sides every few seconds until watched long enough with enough canary traffic (or given up)."""
+    import time
+
+    from src.monitoring.comparison import compare
+    from src.monitoring.log_reader import WindowSpec, log_sources_for, read_window
+    from src.utils.config import load_monitoring_config
+
+    config = load_monitoring_config()
+    rules = CanaryRules(min_requests=args.min_requests, latency_ratio=args.latency_ratio)
+    spec = WindowSpec(since=since.isoformat(timespec="milliseconds"))
+    deadline = time.monotonic() + (args.max_wait_seconds or 3 * args.watch_seconds)
+    watched_until = time.monotonic() + args.watch_seconds
+    while True:
+        time.sleep(min(5.0, max(args.watch_seconds / 10, 0.5)))
+        windows = [(alias, read_window(log_sources_for(settings, args.log, config, alias), alias, spec,
+                                       model_name=settings.model_name_for(alias)))
+                   for alias in ("production", "staging")]  # fmt: skip
+        comparison = compare(windows[0], windows[1], rules)
+        now = time.monotonic()
+        print(
+            f"  watched {args.watch_seconds - max(watched_until - now, 0):.0f} s: canary "
+            f"{comparison.challenger.requests} requests, champion {comparison.champion.requests}",
+            flush=True,
+        )
+        enough = comparison.challenger.requests >= rules.min_requests
+        if (now >= watched_until and enough) or now >= deadline:
+            return comparison
+
+
 def approver_from(records: list[dict[str, object]], environment: str = "production") -> str | None:
     """The login that approved the deployment to ``environment`` in a run's approval records (the latest)."""
     approved = [r for r in records if r.get("state") == "approved"
@@ -196,7 +270,7 @@ def _enable_monitoring(settings: Settings, version: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return cli.run(lambda: {"staging": staging, "production": production}[args.target](args))
+    return cli.run(lambda: {"staging": staging, "production": production, "canary": canary}[args.target](args))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,20 @@ is returned: the CD release hands it on, the command line prints it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
-from src.components.endpoint_checks import release_checks, wait_for_version
+from src.components.endpoint_checks import call, release_checks, wait_for_version
 from src.data.schema import DataContract
 from src.models.model_loading import model_contract
 from src.models.model_registry import Alias, Registry
 from src.models.promotion import Move, rollback
 from src.utils.config import Settings
+from src.utils.errors import ProjectError
+
+
+class CanaryNotServed(ProjectError, RuntimeError):
+    """The endpoint does not serve the alias as a canary, or not the expected version of it in time."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,27 @@ def roll_out(
     move = rollback(settings, Alias.PRODUCTION, actor=actor, reason=reason)
     back = wait_for_version(url, move.to_version or "", timeout_s)
     return RolloutOutcome(model, str(version), url, failures, move, back)
+
+
+def wait_for_challenger(url: str, alias: str, version: str, *, timeout_s: float = 120.0) -> None:
+    """Wait until ``url`` serves ``version`` of ``alias`` as its canary challenger (``/health``), or raise saying
+    what it serves instead."""
+    deadline, seen = time.monotonic() + timeout_s, "no answer"
+    while True:
+        try:
+            status, health = call(f"{url.rstrip('/')}/health", timeout_s=5)
+        except OSError as exc:
+            status, health, seen = 0, {}, f"unreachable ({exc})"
+        challenger = (health.get("traffic") or {}).get("challenger") or {}
+        if status == 200:
+            if challenger.get("alias") != alias or challenger.get("mode") != "canary":
+                raise CanaryNotServed(f"{url} serves no canary of @{alias} (traffic: "
+                                      f"{(health.get('traffic') or {}).get('plan', 'the champion alone')}); start it "
+                                      f"with --challenger {alias} --canary PERCENT")  # fmt: skip
+            workers = challenger.get("workers") or {}
+            if challenger.get("version") == str(version) and all(v == str(version) for v in workers.values()):
+                return
+            seen = f"version {challenger.get('version')}"
+        if time.monotonic() >= deadline:
+            raise CanaryNotServed(f"{url} serves @{alias} {seen} after {timeout_s:g} s, not version {version}")
+        time.sleep(1.0)

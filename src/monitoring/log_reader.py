@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from src.monitoring.log_sinks import SCHEMA, PostgresSink, is_database_uri, quoted
+from src.utils.config import MonitoringConfig, Settings
 from src.utils.errors import ProjectError
 
 #: The columns every prediction row has (the served version's inputs and class probabilities follow).
@@ -73,6 +74,13 @@ def log_sources(patterns: Sequence[str]) -> list[str]:
     if not found:
         raise LogError(f"no inference log at {', '.join(patterns)}: is the endpoint writing one (--inference-log)?")
     return sorted(found)
+
+
+def log_sources_for(settings: Settings, logs: Sequence[str] | None, config: MonitoringConfig, alias: str) -> list[str]:
+    """Where ``alias``'s traffic is: ``logs`` if given, else the profile's shared log, else the config's files."""
+    if logs:
+        return list(logs)
+    return [settings.inference_log] if settings.inference_log else config.log_patterns(alias)
 
 
 def _where(model_name: str | None, alias: str, spec: WindowSpec, mark: str) -> tuple[str, list[object]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
@@ -16,11 +15,10 @@ from io import StringIO
 import pytest
 import yaml
 
-from scripts.cd_rehearsal import Rehearsal
+from scripts.cd_rehearsal import Rehearsal, load_on
 from scripts.release import approver_from
 from src.utils.config import model_config_path
 from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually
-from tests.pack import COLUMNS, ROW_A
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 
@@ -57,35 +55,34 @@ def story(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         record["failing gate"] = _quiet(lambda: rehearsal.release("staging", "--config", str(strict), *live))
         record["after failing gate"] = _health(rehearsal.endpoints["staging"])
         record["wrong version"] = _quiet(lambda: rehearsal.release("production", "--version", "1"))
-        statuses: list[int] = []
-        stop = threading.Event()
-
-        def load() -> None:
-            host, port = rehearsal.endpoints["production"].removeprefix("http://").split(":")
-            connection = http.client.HTTPConnection(host, int(port), timeout=30)
-            body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [ROW_A]}})
-            while not stop.is_set():
-                connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                statuses.append(response.status)
-
-        clients = [threading.Thread(target=load) for _ in range(2)]
-        for client in clients:
-            client.start()
-        try:  # passes the gate, then fails a live check (an impossible latency budget): rolled back under load
+        production = rehearsal.endpoints["production"]
+        with load_on(production) as statuses:  # every release below happens under load: none may fail a request
+            # passes the gate, then fails a live check (an impossible latency budget): rolled back under load
             eventually(lambda: len(statuses) >= 20, "requests flowing before the rollout")
             record["failed rollout"] = _quiet(lambda: rehearsal.release("production", "--max-p99-ms", "0.001"))
             rolled_back = len(statuses)
             eventually(lambda: len(statuses) >= rolled_back + 20, "requests answered after the rollback")
-        finally:
-            stop.set()
-            for client in clients:
-                client.join()
-        record["statuses"] = statuses
-        record["after rollback"] = _health(rehearsal.endpoints["production"])
-        record["released"] = _quiet(lambda: rehearsal.release("production", *live))
-        record["after release"] = _health(rehearsal.endpoints["production"])
+            record["after rollback"] = _health(production)
+            # the canary (@staging, a quarter of requests) watched and promoted
+            canary = ("--watch-seconds", "3", "--min-requests", "20", "--latency-ratio", "100")
+            record["released"] = _quiet(lambda: rehearsal.release("canary", *canary, *live))
+            record["after release"] = _health(production)
+            # a second candidate in canary that never gets enough traffic to be judged: @staging rolled back
+            record["second staging"] = _quiet(lambda: rehearsal.release("staging", *live))
+            record["second canary"] = _health(production)
+            starved = ("--watch-seconds", "1", "--max-wait-seconds", "3", "--min-requests", "1000000")
+            record["canary rolled back"] = _quiet(lambda: rehearsal.release("canary", *starved, *live))
+            record["after canary rollback"] = eventually(
+                lambda: (
+                    (h := _health(production))["traffic"]["challenger"]["version"]
+                    == record["after release"]["model_version"]
+                    and h
+                ),
+                "the canary back at the previous @staging",
+            )
+            answered = len(statuses)
+            eventually(lambda: len(statuses) >= answered + 20, "requests answered after the canary's rollback")
+        record["statuses"] = list(statuses)
         yield record
 
 
@@ -110,18 +107,29 @@ def test_production_takes_only_the_version_staging_validated(story):
 def test_a_failed_live_check_rolls_production_back_without_a_failed_request(story):
     code, printed = story["failed rollout"]
     assert code == 1 and "rolled back" in printed, printed[-3000:]
-    assert set(story["statuses"]) == {200}
+    assert set(story["statuses"]) == {200}  # through this rollback, the canary's promotion and its rollback
     assert story["after rollback"]["model_version"] == story["before"]["model_version"]
 
 
-def test_production_is_released_by_the_release_manager_with_monitoring_on(story):
+def test_the_canary_is_watched_then_promoted_by_the_release_manager_with_monitoring_on(story):
     code, printed = story["released"]
-    assert code == 0 and "monitored since" in printed, printed[-3000:]
+    assert code == 0 and "FIT to take over" in printed and "monitored since" in printed, printed[-3000:]
     assert story["after release"]["model_version"] == story["after staging"]["model_version"]
-    summary = (story["rehearsal"].root / "summary_production.md").read_text()
+    assert story["after staging"]["model_version"] == story["after rollback"]["traffic"]["challenger"]["version"]
+    summary = (story["rehearsal"].root / "summary_canary.md").read_text()
     assert (
         "approved by carol@example.com" in summary and "## Model card" in summary and "Verdict: **PASSED**" in summary
     )
+
+
+def test_a_canary_that_cannot_be_judged_is_rolled_back_and_recorded(story):
+    assert story["second staging"][0] == 0, story["second staging"][1][-3000:]
+    second = story["second canary"]["traffic"]["challenger"]["version"]
+    assert second != story["after release"]["model_version"]
+    code, printed = story["canary rolled back"]
+    assert code == 1 and "fewer than the 1000000 a verdict needs" in printed, printed[-3000:]
+    assert "@staging back at" in printed
+    assert story["after canary rollback"]["model_version"] == story["after release"]["model_version"]
 
 
 def test_the_approver_is_read_from_the_runs_approval_record():

@@ -44,6 +44,7 @@ UNIT_TESTS = {
     "src.components.endpoint_checks": "unit/test_endpoint_checks",
     "src.components.inference_log": "unit/test_inference_log",
     "src.components.traffic": "unit/test_traffic",
+    "src.monitoring.comparison": "unit/test_comparison",
     "src.components.shadow": "unit/test_shadow",
     "src.monitoring.log_sinks": "unit/test_log_sinks",
     "src.components.openapi": "unit/test_openapi",
