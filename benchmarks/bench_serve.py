@@ -208,7 +208,8 @@ def log_cost(python: str, env: dict[str, str], directory: str, name: str, second
         median = statistics.median(values)
         runs = ", ".join(f"{v:,.0f}" for v in values)
         print(f"  {label:<20} {median:>7,.0f} req/s  cost {1 - median / unlogged:>6.1%}   ({runs})")
-    worst = max(1 - statistics.median(rates[label]) / unlogged for label in rates if label.endswith(" log"))
+    logged = [label for label in rates if label.endswith(" log") and label != "no log"]
+    worst = max(1 - statistics.median(rates[label]) / unlogged for label in logged)
     print(f"the inference log costs at most {worst:.1%} of one-row throughput "
           f"({'meets' if worst <= 0.05 else 'misses'} the <= 5% target)")  # fmt: skip
 
