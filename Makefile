@@ -138,6 +138,8 @@ lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and ziz
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/kubernetes-validate --quiet --strict -k $(K8S_VERSION) deploy/k8s/*.yaml

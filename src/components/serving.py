@@ -45,6 +45,7 @@ from src.components.serving_metrics import Lane, Metrics
 from src.components.shadow import ShadowScorer
 from src.components.traffic import Router, TrafficPlan
 from src.components.webhook import WEBHOOK_MAX_BODY_BYTES, WebhookVerifier
+from src.utils.logging import REQUEST_ID
 
 #: A key-only request's features, looked up in the online store (``KeyError``: unknown key; ``ConnectionError``).
 Lookup = Callable[[list[int]], dict[str, np.ndarray]]
@@ -203,6 +204,13 @@ class Routes:
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = _request_id(request)
+        token = REQUEST_ID.set(request_id)  # a line logged while answering names the request
+        try:
+            return await self._invoke(request, request_id, started)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _invoke(self, request: Request, request_id: str, started: float) -> Response:
         key = request.headers.get(self.plan.key_header) if self.challenger is not None else None
         if self._canary and self.router.picks_challenger(key):
             alias, slot = self.plan.challenger or "", self.challenger.slot  # type: ignore[union-attr]

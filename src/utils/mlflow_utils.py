@@ -32,6 +32,7 @@ from mlflow.models.evaluation.validation import ModelValidationFailedException
 from src.utils.config import Settings
 from src.utils.errors import ProjectError
 from src.utils.keys import EXPERIMENT_KIND_TRAINING, Tag
+from src.utils.logging import adopt_mlflow_loggers
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel  # a type only: importing mlflow.pyfunc costs every command
@@ -183,6 +184,7 @@ def configure_tracking(settings: Settings) -> None:
         os.environ.setdefault(key, value)  # read by MLflow's HTTP client on every request
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
+    adopt_mlflow_loggers()  # MLflow's own lines in the project's format (text or LOG_FORMAT=json)
 
 
 def ensure_experiment(name: str, artifact_location: str | None, tags: Mapping[str, str]) -> str:

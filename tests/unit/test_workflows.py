@@ -98,3 +98,25 @@ def test_the_integration_job_installs_what_its_tests_need():
     jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))["jobs"]
     runs = " ".join(step.get("run", "") for step in jobs["test-integration"]["steps"])
     assert "make venv-spark" in runs and "make services" in runs  # the Spark test and Redis under CI=true
+
+
+def test_the_git_hooks_are_offline_and_run_make_lint_s_own_checks():
+    """Every hook is local (nothing downloaded), calls a tool the venv installs, and is a check `make lint` runs."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    lint = (ROOT / "Makefile").read_text(encoding="utf-8").split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    for hook in config["repos"][0]["hooks"]:
+        tool, *options = shlex.split(hook["entry"])
+        assert hook["language"] == "system" and tool.startswith("venv/bin/"), hook["id"]
+        assert f"$(BIN)/{tool.removeprefix('venv/bin/')}" in lint, f"{hook['id']}: not a check of make lint"
+        assert all(option in lint or option == "--force-exclude" for option in options if option.startswith("-"))
+
+
+def test_dependabot_updates_pip_and_actions_and_leaves_the_feast_held_pins():
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert {update["package-ecosystem"] for update in config["updates"]} == {"pip", "github-actions"}
+    held = {rule["dependency-name"] for update in config["updates"] for rule in update.get("ignore", [])}
+    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    for name in held:  # each held pin is said, where it is pinned, to be Feast's
+        (line,) = [line for line in requirements.splitlines() if line.startswith(f"{name}==")]
+        assert "feast" in line.lower(), line
