@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy import stats
@@ -40,6 +41,37 @@ class FeatureDrift:
     current_shares: tuple[float, ...]
     test: str = "ks"
     missing_share: float = 0.0  #: of the window's rows
+    #: What each share's bin holds: value ranges of the reference deciles (or the categories), then "missing".
+    bins: tuple[str, ...] = ()
+    #: Why the verdict is what it is, in words: which test said what against which threshold.
+    reason: str = ""
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def numeric_bins(edges: Sequence[float]) -> tuple[str, ...]:
+    """The bins of a numeric profile as value ranges (edges are inclusive upper bounds), then "missing"."""
+    if not edges:
+        return ("all values", "missing")
+    inner = [f"({_number(low)}, {_number(high)}]" for low, high in pairwise(edges)]
+    return (f"<= {_number(edges[0])}", *inner, f"> {_number(edges[-1])}", "missing")
+
+
+def verdict_reason(test: str, pvalue: float, alpha: float, index: float, psi_threshold: float) -> str:
+    """The verdict in words: drift needs both the test (p below alpha) and PSI (at least its threshold)."""
+    name = "KS" if test == "ks" else "chi-square"
+    real, large = pvalue < alpha, index >= psi_threshold
+    test_says = f"{name} p {pvalue:.2g} {'<' if real else '>='} {alpha:.2g}"
+    psi_says = f"PSI {index:.3f} {'>=' if large else '<'} {psi_threshold:g}"
+    if real and large:
+        return f"drift: {test_says} and {psi_says}"
+    if large:
+        return f"ok: {psi_says}, but {test_says} (the difference may be chance)"
+    if real:
+        return f"ok: {test_says}, but {psi_says} (real, but small)"
+    return f"ok: {test_says} and {psi_says}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +82,7 @@ class PredictionDrift:
     drifted: bool
     reference_shares: Mapping[str, float]
     current_shares: Mapping[str, float]
+    reason: str = ""
 
 
 def shares(counts: np.ndarray) -> np.ndarray:
@@ -84,9 +117,11 @@ def feature_drift(
     if rows:  # more (or fewer) missing values than in training: a change KS, on the values present, cannot see
         absent = round(missing * rows)
         pvalue = min(pvalue, float(stats.binomtest(absent, rows, max(profile.missing, EPSILON)).pvalue))
-    drifted = bool(pvalue < thresholds.ks_alpha / tests and index >= thresholds.psi)
+    alpha = thresholds.ks_alpha / tests
+    drifted = bool(pvalue < alpha and index >= thresholds.psi)
     return FeatureDrift(name, statistic, pvalue, index, drifted, tuple(reference.round(4)), tuple(current.round(4)),
-                        "ks", missing)  # fmt: skip
+                        "ks", missing, numeric_bins(profile.edges),
+                        verdict_reason("ks", pvalue, alpha, index, thresholds.psi))  # fmt: skip
 
 
 def category_drift(
@@ -103,9 +138,11 @@ def category_drift(
     chi2 = stats.chisquare(observed, smoothed * observed.sum()) if observed.sum() else None
     statistic, pvalue = (float(chi2.statistic), float(chi2.pvalue)) if chi2 is not None else (0.0, 1.0)
     index = psi(reference, current)
-    drifted = bool(pvalue < thresholds.ks_alpha / tests and index >= thresholds.psi)
+    alpha = thresholds.ks_alpha / tests
+    drifted = bool(pvalue < alpha and index >= thresholds.psi)
     return FeatureDrift(name, statistic, pvalue, index, drifted, tuple(reference.round(4)), tuple(current.round(4)),
-                        "chi2", float(missing))  # fmt: skip
+                        "chi2", float(missing), (*profile.categories, "unseen", "missing"),
+                        verdict_reason("chi2", pvalue, alpha, index, thresholds.psi))  # fmt: skip
 
 
 def prediction_drift(
@@ -123,7 +160,9 @@ def prediction_drift(
     drifted = bool(pvalue < thresholds.prediction_alpha and index >= thresholds.prediction_psi)
     return PredictionDrift(float(chi2.statistic) if chi2 is not None else 0.0, pvalue, index, drifted,
                            dict(zip(classes, reference.round(4).tolist(), strict=True)),
-                           dict(zip(classes, current.round(4).tolist(), strict=True)))  # fmt: skip
+                           dict(zip(classes, current.round(4).tolist(), strict=True)),
+                           verdict_reason("chi2", pvalue, thresholds.prediction_alpha, index,
+                                          thresholds.prediction_psi))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,14 @@ def test_a_rise_in_missing_values_or_an_unseen_category_is_drift():
     found = drift(profile, {"island": _categories(rng, 300, (0.5, 0.3, 0.2)), "mass": masses}, ["a"] * 300,
                   Thresholds())  # fmt: skip
     assert found.drifted_features == ["mass"] and found.features[1].missing_share == pytest.approx(0.4)
+
+
+def test_bins_are_value_ranges_and_each_verdict_says_why():
+    from src.monitoring.drift import numeric_bins, verdict_reason
+
+    assert numeric_bins((1.0, 2.5, 4.0)) == ("<= 1", "(1, 2.5]", "(2.5, 4]", "> 4", "missing")
+    assert numeric_bins(()) == ("all values", "missing")
+    assert verdict_reason("ks", 1e-6, 0.002, 0.31, 0.2) == "drift: KS p 1e-06 < 0.002 and PSI 0.310 >= 0.2"
+    vetoed = verdict_reason("ks", 0.03, 0.002, 0.24, 0.2)
+    assert vetoed == "ok: PSI 0.240 >= 0.2, but KS p 0.03 >= 0.002 (the difference may be chance)"
+    assert verdict_reason("chi2", 1e-9, 0.01, 0.05, 0.2).endswith("(real, but small)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pandas as pd
@@ -33,3 +34,7 @@ def test_the_report_is_one_self_contained_page(bundled_frame, memory_scorer):
     assert len(re.findall(r'src="data:image/png;base64,', page)) == len(CONTRACT.input_names) + 1 + 1
     assert not re.search(r'(src|href)="https?://', page)  # nothing to fetch: it opens offline
     assert "bad_input" in page and "no labels came back" in page
+    feature = result.versions[0].drift.features[0]
+    assert feature.bins[0].startswith("<= ") and feature.bins[-1] == "missing"  # ranges, not b1..b10
+    assert len(feature.bins) == len(feature.reference_shares)
+    assert feature.reason.startswith("ok: ") and html.escape(feature.reason) in page  # the reason under its plot
