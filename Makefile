@@ -38,8 +38,8 @@ REASON ?= make lifecycle: local end-to-end promotion
 .DEFAULT_GOAL := help
 .PHONY: help venv venv-spark services docs features train new-model validate lifecycle batch serve monitor retrain governance-plan image tools test test-unit test-integration test-fuzz lint format ui server apply-permissions guard uc-grants model-card cd-staging cd-production bench-train bench-serve bench-batch bench-features bench-monitor bench-outage lock clean distclean
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+help: ## [set-up] list the targets
+	@$(PYTHON) scripts/make_help.py $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,32 +49,32 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml s
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e .  # no setuptools banner
 	touch $@
 
-venv: $(STAMP) ## create/update the virtual environment (only when requirements change)
+venv: $(STAMP) ## [set-up] create/update the virtual environment (only when requirements change)
 
 $(VENV)/.spark-installed: $(STAMP) requirements-spark.txt
 	$(BIN)/pip install --quiet -r requirements-spark.txt
 	touch $@
 
-venv-spark: $(VENV)/.spark-installed ## add the optional Spark extra (batch --engine spark, Java 17)
+venv-spark: $(VENV)/.spark-installed ## [set-up] add the optional Spark extra (batch --engine spark, Java 17)
 
-services: ## start PostgreSQL and Redis for the integration tests if they are down (SUDO=sudo if not root)
+services: ## [set-up] start PostgreSQL and Redis for the integration tests if they are down (SUDO=sudo if not root)
 	SUDO="$(SUDO)" .ci/services
 
-train: $(STAMP) ## train, track and register the model on the embedded store (alias @dev)
+train: $(STAMP) ## [lifecycle] train, track and register the model on the embedded store (alias @dev)
 	$(BIN)/python -m src.models.train_model \
 		--config configs/model_config.yaml \
 		$(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
 		--context $(CONTEXT) \
 		--version $(VERSION)
 
-new-model: $(STAMP) ## a new model project from this template: DEST=dir ANSWERS=answers.yml (no ANSWERS: questions)
+new-model: $(STAMP) ## [lifecycle] a new model project from this template: DEST=dir ANSWERS=answers.yml (no ANSWERS: questions)
 	$(if $(DEST),,$(error DEST is needed: make new-model DEST=../my-model ANSWERS=my-answers.yml (examples/answers/ has one)))
 	$(BIN)/python scripts/new_model.py --dest "$(DEST)" $(if $(ANSWERS),--answers "$(ANSWERS)")
 
-validate: $(STAMP) ## validate the version at @dev (exit 1 if it fails the gate)
+validate: $(STAMP) ## [lifecycle] validate the version at @dev (exit 1 if it fails the gate)
 	$(BIN)/python scripts/validate_model.py --alias dev
 
-lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by APPROVER=...), then the alias history
+lifecycle: $(STAMP) ## [lifecycle] train -> validate -> staging -> production (approved by APPROVER=...), then the alias history
 	$(BIN)/python -m src.models.train_model --version $(VERSION) --context $(CONTEXT)
 	$(BIN)/python scripts/validate_model.py --alias dev
 	$(BIN)/python scripts/promote_model.py --to staging
@@ -86,23 +86,23 @@ lifecycle: $(STAMP) ## train -> validate -> staging -> production (approved by A
 		for i in $$(seq 1 60); do curl -sf http://127.0.0.1:$(SMOKE_PORT)/ping >/dev/null && break; sleep 0.5; done; \
 		$(BIN)/python scripts/deploy_endpoint.py smoke --alias production --url http://127.0.0.1:$(SMOKE_PORT)
 
-monitor: $(STAMP) ## judge the inference log of ALIAS: drift, quality, latency, accuracy (LAST=N requests); exit 1 on alert
+monitor: $(STAMP) ## [serve] judge the inference log of ALIAS: drift, quality, latency, accuracy (LAST=N requests); exit 1 on alert
 	$(BIN)/python scripts/monitor_model.py --alias $(ALIAS) $(if $(LAST),--last $(LAST)) \
 		$(foreach log,$(LOGS),--log "$(log)") $(if $(MONITOR_OUTPUT),--output-dir $(MONITOR_OUTPUT))
 
-retrain: ## start the training workflow on GitHub (cd-staging.yml; needs gh and GH_TOKEN): monitoring.yml on drift
+retrain: ## [lifecycle] start the training workflow on GitHub (cd-staging.yml; needs gh and GH_TOKEN): monitoring.yml on drift
 	gh workflow run cd-staging.yml --ref main
 
-governance-plan: $(STAMP) ## print the GitHub REST calls that apply the branch ruleset kept as code (REPO=owner/name)
+governance-plan: $(STAMP) ## [govern] print the GitHub REST calls that apply the branch ruleset kept as code (REPO=owner/name)
 	$(BIN)/python scripts/governance_plan.py $(if $(REPO),--repo $(REPO))
 
-image: ## build the endpoint's image (needs a Docker engine: CI's runners have one, this repository's machines do not)
+image: ## [serve] build the endpoint's image (needs a Docker engine: CI's runners have one, this repository's machines do not)
 	docker build -t model-endpoint:$(IMAGE_TAG) .
 
-tools: ## install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
+tools: ## [set-up] install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
-serve: $(STAMP) ## REST endpoint for ALIAS (production) on SERVE_PORT (8001); WORKERS=N; FEATURE_LOOKUP=1; CHALLENGER=alias CANARY=P|SHADOW=P
+serve: $(STAMP) ## [serve] REST endpoint for ALIAS (production) on SERVE_PORT (8001); WORKERS=N; FEATURE_LOOKUP=1; CHALLENGER=alias CANARY=P|SHADOW=P
 	$(BIN)/python scripts/deploy_endpoint.py --alias $(ALIAS) --port $(SERVE_PORT) --workers $(WORKERS) \
 		$(if $(FEATURE_LOOKUP),--feature-lookup) $(if $(CHALLENGER),--challenger $(CHALLENGER)) \
 		$(if $(CANARY),--canary $(CANARY)) $(if $(SHADOW),--shadow $(SHADOW))
@@ -119,22 +119,22 @@ PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 COVERAGE ?= $(filter true,$(CI))
 COVERAGE_ARGS = $(if $(COVERAGE),--cov=src --cov-report=term:skip-covered --cov-fail-under=85)
 
-test: $(STAMP) ## unit and integration tests (random order, in parallel); COVERAGE=1: coverage of src/ >= 85%
+test: $(STAMP) ## [check] unit and integration tests (random order, in parallel); COVERAGE=1: coverage of src/ >= 85%
 	$(BIN)/pytest tests/ -v -m "not system" $(PYTEST_PARALLEL) --durations=15 $(COVERAGE_ARGS)
 
-test-system: $(STAMP) ## the system stories: the CD rehearsal (tests/integration/test_cd.py) and a generated project
+test-system: $(STAMP) ## [check] the system stories: the CD rehearsal (tests/integration/test_cd.py) and a generated project
 	$(BIN)/pytest tests/ -v -m system $(PYTEST_PARALLEL) --durations=10
 
-test-unit: $(STAMP) ## run unit tests only
+test-unit: $(STAMP) ## [check] run unit tests only
 	$(BIN)/pytest tests/unit/ -v
 
-test-fuzz: $(STAMP) ## 10,000 generated requests against the endpoint's OpenAPI schema (make test sends 500)
+test-fuzz: $(STAMP) ## [check] 10,000 generated requests against the endpoint's OpenAPI schema (make test sends 500)
 	ENDPOINT_FUZZ_REQUESTS=10000 $(BIN)/pytest tests/integration/test_endpoint_schema.py -v
 
-test-integration: $(STAMP) ## run integration tests only (not the system stories)
+test-integration: $(STAMP) ## [check] run integration tests only (not the system stories)
 	$(BIN)/pytest tests/integration/ -v -m "not system" $(PYTEST_PARALLEL)
 
-lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle; catalog, grants and model card up to date
+lint: $(STAMP) features ## [check] ruff (flake8 + black rules), workflow schemas and zizmor, feature lifecycle; catalog, grants and model card up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -148,76 +148,76 @@ lint: $(STAMP) features ## ruff (flake8 + black rules), workflow schemas and ziz
 	$(BIN)/python scripts/uc_grants.py --check
 	$(BIN)/python scripts/model_card.py --check
 
-features: $(STAMP) ## build the feature store from the definitions: write the source, apply, materialise
+features: $(STAMP) ## [docs] build the feature store from the definitions: write the source, apply, materialise
 	$(BIN)/python -m src.features.feature_store apply
 
-docs: $(STAMP) features ## regenerate docs/FEATURE_CATALOG.md and docs/MODEL_CARD.md (of the version at @dev)
+docs: $(STAMP) features ## [docs] regenerate docs/FEATURE_CATALOG.md and docs/MODEL_CARD.md (of the version at @dev)
 	$(BIN)/python -m src.features.catalog
 	$(BIN)/python scripts/model_card.py --alias dev
 
-model-card: $(STAMP) ## write docs/MODEL_CARD.md for the version at ALIAS (production) from the registry
+model-card: $(STAMP) ## [docs] write docs/MODEL_CARD.md for the version at ALIAS (production) from the registry
 	$(BIN)/python scripts/model_card.py --alias $(ALIAS)
 
-format: $(STAMP) ## fix what ruff can fix
+format: $(STAMP) ## [check] fix what ruff can fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-ui: $(STAMP) ## MLflow UI on the embedded store (port UI_PORT, default 5000)
+ui: $(STAMP) ## [serve] MLflow UI on the embedded store (port UI_PORT, default 5000)
 	$(BIN)/python -m src.utils.processes --port $(UI_PORT) -- \
 		$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-server: $(STAMP) ## MLflow tracking server on BACKEND_STORE_URI, artifacts served; AUTH=1: basic-auth (users in AUTH_DATABASE_URI); Ctrl-C stops it whole
+server: $(STAMP) ## [serve] MLflow tracking server on BACKEND_STORE_URI, artifacts served; AUTH=1: basic-auth (users in AUTH_DATABASE_URI); Ctrl-C stops it whole
 	$(BIN)/python scripts/tracking_server.py --backend-store-uri "$(BACKEND_STORE_URI)" --port $(SERVER_PORT) \
 		$(if $(AUTH),--auth --auth-database-uri "$(AUTH_DATABASE_URI)")
 
-apply-permissions: $(STAMP) ## apply configs/governance.yaml to the server at MLFLOW_TRACKING_URI (DRY_RUN=1 prints only; PASSWORDS=file)
+apply-permissions: $(STAMP) ## [govern] apply configs/governance.yaml to the server at MLFLOW_TRACKING_URI (DRY_RUN=1 prints only; PASSWORDS=file)
 	$(BIN)/python scripts/apply_permissions.py $(if $(DRY_RUN),--dry-run) $(if $(PASSWORDS),--passwords "$(PASSWORDS)")
 
-cd-staging: $(STAMP) ## rehearse cd-staging.yml here: auth mlflow server on PostgreSQL, endpoints, scripts/release.py staging
+cd-staging: $(STAMP) ## [release] rehearse cd-staging.yml here: auth mlflow server on PostgreSQL, endpoints, scripts/release.py staging
 	$(BIN)/python scripts/cd_rehearsal.py staging
 
-cd-production: $(STAMP) ## rehearse cd-staging.yml then cd-production.yml here (promotion by the release manager, rollout, rollback)
+cd-production: $(STAMP) ## [release] rehearse cd-staging.yml then cd-production.yml here (promotion by the release manager, rollout, rollback)
 	$(BIN)/python scripts/cd_rehearsal.py production
 
-guard: $(STAMP) ## keep @staging/@production where the alias history says (EVERY=S: a pass every S seconds; else one pass)
+guard: $(STAMP) ## [govern] keep @staging/@production where the alias history says (EVERY=S: a pass every S seconds; else one pass)
 	$(BIN)/python scripts/guard_aliases.py $(if $(EVERY),--every $(EVERY))
 
-uc-grants: $(STAMP) ## write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
+uc-grants: $(STAMP) ## [govern] write the Unity Catalog GRANTs configs/governance.yaml implies (deploy/unity_catalog/grants.sql)
 	$(BIN)/python scripts/uc_grants.py
 
 # make bench-serve PACK=name: the same benchmark in a project make new-model makes from examples/answers/name.yml
 PACK ?=
 IN_PACK = $(if $(PACK),$(BIN)/python benchmarks/in_pack.py $(PACK) --)
 
-bench-train: $(STAMP) ## benchmark the training pipeline against MLflow's naive quickstart (PACK=name)
+bench-train: $(STAMP) ## [bench] benchmark the training pipeline against MLflow's naive quickstart (PACK=name)
 	$(IN_PACK) $(BIN)/python benchmarks/bench_train.py
 
-bench-serve: $(STAMP) ## benchmark the endpoint against mlflow models serve and a constant-response app (PACK=name)
+bench-serve: $(STAMP) ## [bench] benchmark the endpoint against mlflow models serve and a constant-response app (PACK=name)
 	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_serve.py
 
-bench-batch: $(STAMP) ## benchmark batch scoring of 1M rows against the model's raw predict (PACK=name)
+bench-batch: $(STAMP) ## [bench] benchmark batch scoring of 1M rows against the model's raw predict (PACK=name)
 	LOG_LEVEL=WARNING $(IN_PACK) $(BIN)/python benchmarks/bench_batch.py
 
-bench-features: $(STAMP) ## benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
+bench-features: $(STAMP) ## [bench] benchmark the feature store (embedded and PostgreSQL + Redis) and the endpoint's online lookup
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_features.py
 
-bench-monitor: $(STAMP) ## benchmark one monitoring pass over 1,000,000 logged requests (target <= 5 s)
+bench-monitor: $(STAMP) ## [bench] benchmark one monitoring pass over 1,000,000 logged requests (target <= 5 s)
 	LOG_LEVEL=WARNING $(BIN)/python benchmarks/bench_monitor.py
 
-bench-outage: $(STAMP) ## time from a tracking server's death to the command's error: MLflow's defaults vs the profile's
+bench-outage: $(STAMP) ## [bench] time from a tracking server's death to the command's error: MLflow's defaults vs the profile's
 	$(BIN)/python benchmarks/bench_outage.py
 
-batch: $(STAMP) ## score BATCH_INPUT (data/sample.parquet: the bundled data's inputs) with ALIAS -> BATCH_OUTPUT
+batch: $(STAMP) ## [lifecycle] score BATCH_INPUT (data/sample.parquet: the bundled data's inputs) with ALIAS -> BATCH_OUTPUT
 	test -f $(BATCH_INPUT) || test "$(BATCH_INPUT)" != data/sample.parquet || $(BIN)/python -m src.data.load_data sample data/sample.parquet
 	$(BIN)/python pipelines/inference_pipeline.py --alias $(ALIAS) --input $(BATCH_INPUT) --output $(BATCH_OUTPUT)
 
-lock: $(STAMP) ## regenerate constraints.txt from the installed environment
+lock: $(STAMP) ## [set-up] regenerate constraints.txt from the installed environment
 	( echo "# Every package of the project's environment, locked. Generated by 'make lock'; do not edit."; \
 	  $(BIN)/pip freeze --exclude-editable | sort -f ) > constraints.txt
 
-clean: ## remove the embedded store, caches and reports (keeps the venv)
+clean: ## [set-up] remove the embedded store, caches and reports (keeps the venv)
 	rm -rf mlflow.db mlflow.db.alias-lock mlartifacts mlruns logs reports feature_store data/sample.parquet predictions.parquet .pytest_cache .ruff_cache .coverage htmlcov .hypothesis benchmarks/results
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
-distclean: clean ## also remove the virtual environment
+distclean: clean ## [set-up] also remove the virtual environment
 	rm -rf $(VENV) *.egg-info

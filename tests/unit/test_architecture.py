@@ -8,6 +8,7 @@ left out), so a lazy import cannot hide a violation.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -233,9 +234,15 @@ def test_every_src_module_has_its_unit_test_module():
     assert missing == []
 
 
+#: Scripts that run before the virtual environment exists (`make help`): the standard library only, no shared CLI.
+STANDALONE = {"make_help.py"}
+
+
 @pytest.mark.parametrize("folder", ["scripts", "pipelines"])
 def test_command_line_faces_use_the_shared_cli(folder):
-    faces = [p for p in _python_files(folder) if p.name != "__init__.py" and "__main__" in p.read_text()]
+    faces = [
+        p for p in _python_files(folder) if p.name not in {"__init__.py", *STANDALONE} and "__main__" in p.read_text()
+    ]
     without = [
         p.name for p in faces if "src.utils.cli" not in imports_of(p) and "src.models.train_model" not in imports_of(p)
     ]
@@ -270,3 +277,9 @@ def test_no_platform_file_names_the_data_set_or_its_columns():
         for path in _platform_files()
     }
     assert {path: found for path, found in named.items() if found} == {}
+
+
+def test_a_standalone_script_imports_only_the_standard_library():
+    for name in STANDALONE:
+        imported = {module.split(".")[0] for module in imports_of(ROOT / "scripts" / name)}
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, name
