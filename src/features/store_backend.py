@@ -137,6 +137,46 @@ def repo_config(store: FeatureStoreProfile) -> Any:
     """Feast's ``RepoConfig`` for ``store``: each part embedded unless the profile names a shared backend."""
     from feast.repo_config import RepoConfig
 
+    return RepoConfig(**repo_settings(store))
+
+
+#: ``feature_store.yaml`` beside the embedded store: Feast's own CLI and UI then open the project's store.
+REPO_YAML = "feature_store.yaml"
+#: The environment variables ``feature_store.yaml`` names instead of writing a password down.
+PASSWORD_VARIABLES = {"registry": "FEATURE_REGISTRY_PASSWORD", "offline_store": "FEATURE_OFFLINE_PASSWORD",
+                      "online_store": "FEATURE_ONLINE_PASSWORD"}  # fmt: skip
+
+
+def _without_password(uri: str | None, variable: str) -> str | None:
+    """``uri`` with its password replaced by ``${variable}`` (Feast expands it when it reads the file)."""
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    user = f"{parts.username}:" if parts.username else ":"
+    netloc = f"{user}${{{variable}}}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def write_repo_yaml(store: FeatureStoreProfile) -> Path:
+    """Write ``feature_store.yaml`` in the store's directory, the same configuration the code uses, so
+    ``feast -c feature_store feature-views list`` (and ``feast ui``) work on it; passwords stay out of it."""
+    import yaml
+
+    masked = store.model_copy(update={key: _without_password(getattr(store, key), variable)
+                                      for key, variable in PASSWORD_VARIABLES.items()})  # fmt: skip
+    settings = repo_settings(masked)
+    header = ("# Written by make features (src/features/store_backend.py) from configs/environment.yaml: the store the "
+              "code opens.\n# Feast's CLI reads it: feast -c feature_store feature-views list. Passwords are "
+              f"${{{'}, ${'.join(PASSWORD_VARIABLES.values())}}} in the environment.\n")  # fmt: skip
+    path = store.directory / REPO_YAML
+    path.write_text(header + yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def repo_settings(store: FeatureStoreProfile) -> dict[str, Any]:
+    """The fields of Feast's repository configuration for ``store`` (``RepoConfig``'s keyword arguments)."""
     registry: Any = str(registry_path(store))
     if store.registry:
         registry = {
@@ -152,14 +192,14 @@ def repo_config(store: FeatureStoreProfile) -> Any:
     online: dict[str, Any] = {"type": "sqlite", "path": str(store.directory / "online.db")}
     if store.online_store:
         online = {"type": "redis", "connection_string": _redis_connection_string(store.online_store)}
-    return RepoConfig(
-        project=store.project,
-        provider="local",
-        registry=registry,
-        offline_store=offline,
-        online_store=online,
-        entity_key_serialization_version=3,
-    )
+    return {
+        "project": store.project,
+        "provider": "local",
+        "registry": registry,
+        "offline_store": offline,
+        "online_store": online,
+        "entity_key_serialization_version": 3,
+    }
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:

@@ -35,6 +35,7 @@ from src.features.store_backend import (
     source_path,
     source_table,
     sqlalchemy_url,
+    write_repo_yaml,
 )
 from src.utils.config import (
     FeatureConfig,
@@ -213,6 +214,7 @@ def apply_and_materialize(store: FeatureStoreProfile, feature_config: FeatureCon
         feast_store.apply(objects)
     with reaching(store, "materialising the online store"):
         feast_store.materialize(FIRST_EVENT - timedelta(minutes=1), FIRST_EVENT + timedelta(minutes=len(source) + 1))
+    write_repo_yaml(store)  # Feast's own CLI and UI on the same store
     return feast_store
 
 

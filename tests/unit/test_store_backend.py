@@ -58,3 +58,21 @@ def test_the_embedded_store_lives_in_its_directory():
     store = FeatureStoreProfile(directory=Path("/tmp/fs"))
     assert describe(store) == "/tmp/fs"
     assert source_uri(store) == f"file:///tmp/fs/{CONTRACT.name}_features.parquet"
+
+
+def test_feature_store_yaml_opens_the_same_store_with_feast_s_loader_and_holds_no_password(tmp_path, monkeypatch):
+    from feast.repo_config import load_repo_config
+
+    from src.features.store_backend import PASSWORD_VARIABLES, repo_settings, write_repo_yaml
+    from src.utils.config import FeatureStoreProfile
+
+    store = FeatureStoreProfile(project="toy", directory=tmp_path, registry="postgresql://feast:s3cret@db:5432/reg",
+                                online_store="redis://:r3dis@cache:6379/0")  # fmt: skip
+    path = write_repo_yaml(store)
+    assert "s3cret" not in path.read_text() and "r3dis" not in path.read_text()
+    monkeypatch.setenv(PASSWORD_VARIABLES["registry"], "s3cret")
+    monkeypatch.setenv(PASSWORD_VARIABLES["online_store"], "r3dis")
+    loaded = load_repo_config(tmp_path, path)  # what `feast -c DIR ...` does
+    expected = repo_settings(store)
+    assert loaded.project == "toy" and loaded.registry.path == expected["registry"]["path"]
+    assert loaded.online_store.connection_string == expected["online_store"]["connection_string"]
