@@ -29,14 +29,17 @@ class UsageError(ProjectError, ValueError):
 
 
 PROFILES = ("dev", "staging", "prod")
+#: The console scripts' common prefix (pyproject.toml, [project.scripts]).
+COMMAND_PREFIX = "mlops-"
 
 
 def parser(prog: str, doc: str | None, *, example: str, profile: bool = True) -> argparse.ArgumentParser:
     """A command's parser: its docstring's first line as description, an example as epilog, the profile options
     (``profile=False`` for a command that works on the repository's files, not on a backend)."""
     description = (doc or "").strip().splitlines()[0] if doc else None
+    invoked = Path(sys.argv[0]).name
     return argparse.ArgumentParser(
-        prog=prog,
+        prog=invoked if invoked.startswith(COMMAND_PREFIX) else prog,  # a console script says its own name
         description=description,
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,

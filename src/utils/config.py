@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from src.utils import naming
 from src.utils.errors import ProjectError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The repository (configs/, logs/, the embedded store). An installed copy of the package (the image's
+#: ``pip install .``) finds it in ``$MLOPS_PROJECT_ROOT``.
+PROJECT_ROOT = Path(os.environ.get("MLOPS_PROJECT_ROOT") or Path(__file__).resolve().parents[2])
 CONFIG_DIR = PROJECT_ROOT / "configs"
 DEFAULT_MODEL_CONFIG = CONFIG_DIR / "model_config.yaml"
 DEFAULT_FEATURE_CONFIG = CONFIG_DIR / "feature_config.yaml"

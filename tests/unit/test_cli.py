@@ -217,3 +217,33 @@ def test_every_command_on_a_locked_store_says_so_in_one_line(embedded, capsys, t
         holder.close()
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "is locked by another process" in lines[0], lines
+
+
+def test_every_console_script_is_a_command_s_main_and_the_makefile_calls_them():
+    import importlib
+    import inspect
+    import tomllib
+
+    from src.utils.cli import COMMAND_PREFIX
+    from src.utils.config import PROJECT_ROOT
+
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        main = getattr(importlib.import_module(module), function)
+        assert name.startswith(COMMAND_PREFIX) and list(inspect.signature(main).parameters) == ["argv"], name
+        if name not in {"mlops-release"}:  # the release runs in the workflows, through scripts/release.py
+            assert f"$(BIN)/{name}" in makefile, f"make calls {name}"
+
+
+def test_a_console_script_says_its_own_name_in_its_usage(monkeypatch):
+    from src.utils import cli
+
+    monkeypatch.setattr("sys.argv", ["/venv/bin/mlops-validate", "--help"])
+    assert cli.parser("python scripts/validate_model.py", "Validate.", example="x").prog == "mlops-validate"
+    monkeypatch.setattr("sys.argv", ["scripts/validate_model.py"])
+    assert (
+        cli.parser("python scripts/validate_model.py", "Validate.", example="x").prog
+        == "python scripts/validate_model.py"
+    )

@@ -91,7 +91,20 @@ def test_the_service_autoscaler_and_disruption_budget_select_the_deployment():
     assert hpa["minReplicas"] >= 2 > _manifest("PodDisruptionBudget")["spec"]["minAvailable"]
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "constraints.txt", "src", "scripts", "configs"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "requirements.txt",
+        "constraints.txt",
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "src",
+        "scripts",
+        "pipelines",
+        "configs",
+    ],
+)
 def test_what_the_image_copies_is_not_ignored(path):
     allowed = (PROJECT_ROOT / ".dockerignore").read_text()
     assert f"!{path}" in allowed
