@@ -233,7 +233,7 @@ def test_every_console_script_is_a_command_s_main_and_the_makefile_calls_them():
         module, function = target.split(":")
         main = getattr(importlib.import_module(module), function)
         assert name.startswith(COMMAND_PREFIX) and list(inspect.signature(main).parameters) == ["argv"], name
-        if name not in {"mlops-release"}:  # the release runs in the workflows, through scripts/release.py
+        if name not in {"mlops-release"}:  # the workflows call it (cd-staging.yml, cd-production.yml)
             assert f"$(BIN)/{name}" in makefile, f"make calls {name}"
 
 

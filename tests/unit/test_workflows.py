@@ -21,6 +21,12 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][a-z0-9-]*):", text, flags=re.MULTILINE))
 
 
+def console_scripts() -> set[str]:
+    import tomllib
+
+    return set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"])
+
+
 def _steps(path: Path) -> list[dict]:
     workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
@@ -40,8 +46,11 @@ def test_every_run_step_is_a_make_target_or_a_project_script(path):
             if words[0] == "make":
                 named = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
                 assert named and set(named) <= targets, f"{path.name}: {words} names no existing make target"
+            elif words[0].startswith("venv/bin/mlops-"):
+                assert words[0].removeprefix("venv/bin/") in console_scripts(), f"{path.name}: {words[0]} is not ours"
             else:
-                script = words[1] if words[0] in {"python", "bash"} and len(words) > 1 else words[0]
+                interpreter = words[0] in {"python", "bash", "venv/bin/python"} and len(words) > 1
+                script = words[1] if interpreter else words[0]
                 assert (ROOT / script).is_file(), f"{path.name}: {words} is neither make nor a project script"
 
 
