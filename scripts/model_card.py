@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="compare --output with a fresh training, write nothing")
     mode.add_argument("--preview", action="store_true", help="write the card of a training in memory (no registry)")
+    parser.add_argument("--force", action="store_true",
+                        help="write even when only IDs, times and people differ from the file (kept otherwise, so "
+                        "re-running the README's commands leaves the tree clean)")  # fmt: skip
     return parser
 
 
@@ -81,6 +84,10 @@ def _write(args: argparse.Namespace) -> int:
     text = model_card.card_of(settings, model, info.version, card_config)
     if args.output == "-":
         sys.stdout.write(text)
+        return cli.EXIT_OK
+    if not args.force and path.is_file() and model_card.same_but_for_runs(path.read_text(encoding="utf-8"), text):
+        print(f"{path} already describes {model} version {info.version} as the registry has it (only IDs, times "
+              "and people differ): left as it is (--force writes it)")  # fmt: skip
         return cli.EXIT_OK
     cli.write_atomically(path, text)
     print(f"wrote {path}: {model} version {info.version}")

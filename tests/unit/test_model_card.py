@@ -79,3 +79,16 @@ def test_a_stale_card_is_named_with_its_first_difference(tmp_path, capsys, which
     stale.write_text((PROJECT_ROOT / "docs" / "MODEL_CARD.md").read_text().replace(change, change + "0", 1))
     assert command.main(["--check", "--output", str(stale)]) == 1
     assert "is stale (first difference:" in capsys.readouterr().err
+
+
+def test_a_card_that_differs_only_in_ids_times_and_people_is_the_same_card():
+    from src.models.model_card import same_but_for_runs
+
+    old = (
+        "| Run | `"
+        + "a" * 32
+        + "` |\n| Trained at | 2026-12-01T10:00:00+00:00 |\n| Trained by | alice@example.com |\n@dev"
+    )
+    new = "| Run | `" + "b" * 32 + "` |\n| Trained at | 2026-12-03T11:22:33+00:00 |\n| Trained by | bob@corp.io |\n@dev"
+    assert same_but_for_runs(old, new)
+    assert not same_but_for_runs(old, new.replace("@dev", "@dev, @production"))  # the registry state moved on
