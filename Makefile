@@ -42,6 +42,7 @@ help: ## [set-up] list the targets
 	@$(PYTHON) scripts/make_help.py $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml setup.py
+	@echo "installing the pinned dependencies into $(VENV)/ (about 2 minutes the first time, seconds after) ..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt

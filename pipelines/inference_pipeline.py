@@ -50,10 +50,13 @@ def _score(args: argparse.Namespace) -> int:
     if args.engine == "arrow":
         check_format(args.output)
     settings = cli.settings_from(args)
-    scorer = load_guarded(settings, settings.model_name_for(args.alias), args.alias)
+    model = settings.model_name_for(args.alias)
+    print(f"loading {model}@{args.alias} (a few seconds) ...", flush=True)  # the wait is said
+    scorer = load_guarded(settings, model, args.alias)
     if args.engine == "spark":
         from src.components.spark_batch import run_spark
 
+        print(f"starting Spark ({args.master}; 10 s or so) ...", flush=True)
         result = run_spark(scorer, args.input, args.output, master=args.master, rejects_dir=args.rejects)
     else:
         result = run_batch(

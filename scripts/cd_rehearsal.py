@@ -94,6 +94,7 @@ class Rehearsal:
         from src.utils.config import load_governance_config
         from src.utils.processes import free_port, mlflow_server
 
+        print("starting the rehearsal's servers: mlflow server with basic auth on PostgreSQL (~10 s) ...", flush=True)
         backend = self._exits.enter_context(_database(self.postgres, "cd_mlflow"))
         users = self._exits.enter_context(_database(self.postgres, "cd_auth"))
         environment = server_environment(AuthServer(users), self.root / "auth",
@@ -160,6 +161,7 @@ class Rehearsal:
         """The staging and production endpoints, started side by side."""
         from src.utils.processes import ServerProcess, free_port, start_together
 
+        print("starting the staging and production endpoints (~10 s) ...", flush=True)
         endpoints = []
         for alias in ("staging", "production"):
             port = free_port()
