@@ -537,9 +537,16 @@ def meets_threshold(result: EvaluationResult, metric: str, threshold: float, *, 
     return True
 
 
+#: The UI's view of model training: MLflow 3.17's UI opens an experiment in its GenAI view in a fresh browser, even
+#: with the experiment's kind tag, unless the link names the view (DESIGN).
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
 def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
-    """Where to look at a run: the server's page, or the UI command for an embedded store."""
+    """Where to look at a run, in the UI's model-training view: the server's page, or the UI command for an embedded
+    store."""
     uri = settings.tracking_uri
+    page = f"#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
     if uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-    return f"make ui, then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{uri.rstrip('/')}/{page}"
+    return f"make ui, then http://127.0.0.1:5000/{page}"

@@ -37,7 +37,7 @@ def test_requirements_are_pinned_to_what_is_installed():
 
 def test_run_url_points_at_the_server_or_the_ui_command():
     settings = resolve_settings()
-    assert mlflow_utils.run_url(settings, "1", "abc").endswith("#/experiments/1/runs/abc")
+    assert mlflow_utils.run_url(settings, "1", "abc").endswith("#/experiments/1/runs/abc?workflowType=machine_learning")
 
 
 def test_a_sql_table_source_never_records_a_password():
