@@ -54,7 +54,7 @@ from src.models.verdict import DECISION_FILE, decision_digest
 from src.utils import mlflow_utils
 from src.utils.config import ModelConfig, Settings, SplitConfig
 from src.utils.errors import ProjectError
-from src.utils.keys import VALIDATION_CHECK_PREFIX, ModelMetadata, Param, Tag, join_list, split_list
+from src.utils.keys import ModelMetadata, Param, Tag, join_list, split_list
 from src.utils.naming import run_name
 from src.utils.native_threads import limit_for_serving
 
@@ -431,14 +431,23 @@ def _record(decision: ValidationDecision, run_id: str) -> ValidationDecision:
     return decision
 
 
+def summary(decision: ValidationDecision) -> str:
+    """The verdict in one line for the registry's tag cell: how many checks passed, and which failed."""
+    passed = sum(check.passed for check in decision.checks)
+    failed = f"; failed: {', '.join(decision.failed_checks)}" if decision.failed_checks else ""
+    return f"{passed} of {len(decision.checks)} checks passed{failed}"
+
+
 def _publish(decision: ValidationDecision, registry: Registry) -> None:
-    """Copy the finished run's verdict onto the version's tags, for the registry UI and the model card."""
+    """Copy the finished run's verdict onto the version's tags, for the registry UI and the model card: a status and
+    a one-line summary (the checks themselves are the run's ``validation/decision.json``, not a tag each: 15 tags
+    made the registry page's tag cell a tall stack)."""
     tags = {  # the status last: a write cut short never shows a verdict without its details
         Tag.VALIDATION_FAILED_CHECKS: join_list(decision.failed_checks),
         Tag.VALIDATION_RUN_ID: decision.run_id or "",
         Tag.VALIDATION_AT: datetime.now(UTC).isoformat(timespec="seconds"),
         Tag.VALIDATION_BASELINE: decision.baseline_version or "",
-        **{f"{VALIDATION_CHECK_PREFIX}{c.name}": "passed" if c.passed else "failed" for c in decision.checks},
+        Tag.VALIDATION_SUMMARY: summary(decision),
         Tag.VALIDATION_STATUS: "passed" if decision.passed else "failed",
     }
     registry.set_version_tags(decision.model, decision.version, tags)

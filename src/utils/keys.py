@@ -37,6 +37,8 @@ class Tag(StrEnum):
     VALIDATION_RUN_ID = "validation.run_id"
     VALIDATION_AT = "validation.at"
     VALIDATION_BASELINE = "validation.baseline_version"
+    #: One line for people: how many checks passed (the checks themselves: validation/decision.json of the run).
+    VALIDATION_SUMMARY = "validation.summary"
     VALIDATION_MODEL = "validation.model"
     VALIDATION_VERSION = "validation.version"
     COPIED_FROM = "promotion.copied_from"
@@ -48,8 +50,6 @@ class Tag(StrEnum):
 
 #: The value of ``Tag.EXPERIMENT_KIND`` that makes the UI show model training.
 EXPERIMENT_KIND_TRAINING = "custom_model_development"
-#: Prefix of the per-check verdict tags: ``validation.check.<name>``.
-VALIDATION_CHECK_PREFIX = "validation.check."
 
 
 class Param(StrEnum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from src.utils import keys
 from src.utils.keys import ModelMetadata, Param, Tag, join_list, split_list
 from tests.unit.test_architecture import SRC, imports_of
 
@@ -20,4 +19,4 @@ def test_no_key_is_spelt_twice():
 
 def test_the_vocabulary_imports_nothing_of_the_project():
     assert not {m for m in imports_of(SRC / "utils" / "keys.py") if m.split(".")[0] == "src"}
-    assert keys.VALIDATION_CHECK_PREFIX.startswith(Tag.VALIDATION_STATUS.value.split(".")[0])
+    assert Tag.VALIDATION_SUMMARY.value.startswith(Tag.VALIDATION_STATUS.value.split(".")[0])

@@ -176,3 +176,12 @@ def test_the_environment_check_names_each_pin_this_environment_does_not_run():
     here = platform.python_version()
     assert validator.environment_differences([], "2.7.18") == [f"python 2.7.18 pinned, {here} here"]
     assert validator.environment_differences([f"mlflow[auth]=={metadata.version('mlflow')}"], None) == []
+
+
+def test_the_version_s_summary_tag_is_one_line_naming_what_failed():
+    checks = (validator.CheckResult("loads", True, ""), validator.CheckResult("latency_single_row", False, "p99"),
+              validator.CheckResult("signature", True, ""))  # fmt: skip
+    assert validator.summary(validator.ValidationDecision("m", "1", checks)) == (
+        "2 of 3 checks passed; failed: latency_single_row"
+    )
+    assert validator.summary(validator.ValidationDecision("m", "1", checks[:1])) == "1 of 1 checks passed"
