@@ -66,7 +66,8 @@ def load_bundled() -> pd.DataFrame:
 
 
 def bundled_uri() -> str:
-    """Where the bundled rows come from: the lineage of a run trained on them."""
-    from importlib import resources
+    """Where the bundled rows come from, the lineage of a run trained on them: the package, its version and the
+    file inside it (``package://``, which the tracking door resolves), not a path in this machine's venv."""
+    from importlib import metadata
 
-    return resources.files("sklearn.datasets").joinpath("data", "iris.csv").as_uri()  # type: ignore[attr-defined]
+    return f"package://scikit-learn@{metadata.version('scikit-learn')}/sklearn/datasets/data/iris.csv"

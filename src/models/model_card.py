@@ -180,6 +180,10 @@ def _validation(registry: RegistryFacts) -> list[str]:
 
 def _source(uri: str) -> str:
     """The data's source as a reader needs it (the version's ``data_lineage`` tag keeps the full URI)."""
+    if uri.startswith("package://"):  # package://<distribution>@<version>/<module>/<file>
+        distribution, _, inside = uri.removeprefix("package://").partition("/")
+        name, _, version = distribution.partition("@")
+        return f"the copy {name} {version} ships, `{inside}`"
     if "site-packages/" in uri:
         return f"scikit-learn's bundled copy, `{uri.split('site-packages/', 1)[1]}`"
     root = f"file://{PROJECT_ROOT}/"

@@ -451,9 +451,62 @@ class SqlTableSource(DatasetSource):
 register_dataset_source(SqlTableSource)
 
 
+class PackageDataSource(DatasetSource):
+    """A data file an installed package ships (``package://scikit-learn@1.9.1/sklearn/datasets/data/iris.csv``).
+
+    Lineage names the distribution, its version and the file inside it, not a path in one machine's virtual
+    environment; ``load`` copies the file out of whatever environment resolves it. MLflow has no such source type.
+    """
+
+    SCHEME = "package"
+
+    def __init__(self, uri: str) -> None:
+        self._uri = uri
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "python_package"
+
+    def load(self, dst_path: str | None = None) -> str:
+        import shutil
+        from importlib import resources
+
+        module, _, inside = urlsplit(self._uri).path.lstrip("/").partition("/")
+        found = resources.files(module).joinpath(inside)
+        target = Path(dst_path or tempfile.mkdtemp()) / Path(inside).name
+        with resources.as_file(found) as local:
+            shutil.copyfile(local, target)
+        return str(target)
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return isinstance(raw_source, str) and urlsplit(raw_source).scheme == PackageDataSource.SCHEME
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> PackageDataSource:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[Any, Any]:
+        return {"uri": self._uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> PackageDataSource:
+        return cls(source_dict["uri"])
+
+
+register_dataset_source(PackageDataSource)
+
+
 def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str, target: str, context: str) -> None:
     """Record the data set as a run input (lineage: source, digest, schema, row count)."""
-    source: str | DatasetSource = SqlTableSource(source_uri) if SqlTableSource._can_resolve(source_uri) else source_uri
+    source: str | DatasetSource = source_uri
+    for kind in (SqlTableSource, PackageDataSource):
+        if kind._can_resolve(source_uri):
+            source = kind(source_uri)
     with warnings.catch_warnings():
         # A file URI matches both the "" and "file" local sources; MLflow picks the same class either way.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")

@@ -18,7 +18,7 @@ def test_the_bundled_data_loads_validated(bundled_frame):
     assert len(dataset.frame) == len(bundled_frame)
     assert set(dataset.target) == set(CONTRACT.classes)
     assert dataset.source_uri == bundled_uri()
-    assert dataset.source_uri.startswith("file://") and dataset.source_uri.endswith(".csv")
+    assert "site-packages" not in dataset.source_uri  # the data set named, not a path in this venv
     assert list(dataset.features.columns) == list(CONTRACT.input_names)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -62,3 +63,14 @@ def test_a_request_that_never_reached_the_server_is_named_as_an_outage(monkeypat
     assert mlflow_utils.outage(timed_out) == "tracking server https://h unreachable (timed out, 3 attempts)"
     assert mlflow_utils.outage(MlflowException("RESOURCE_DOES_NOT_EXIST: no such run")) is None
     assert not isinstance(mlflow_utils.backend_error(MlflowException("bad")), ConnectionError)
+
+
+def test_a_file_a_package_ships_is_named_by_package_and_version_and_loads_anywhere(tmp_path):
+    from importlib import metadata, resources
+
+    uri = f"package://scikit-learn@{metadata.version('scikit-learn')}/sklearn/datasets/data/iris.csv"
+    source = mlflow_utils.PackageDataSource._resolve(uri)
+    assert mlflow_utils.PackageDataSource._can_resolve(uri) and not mlflow_utils.PackageDataSource._can_resolve("x.csv")
+    loaded = source.load(str(tmp_path))
+    expected = resources.files("sklearn.datasets").joinpath("data", "iris.csv").read_bytes()
+    assert Path(loaded).read_bytes() == expected and source.to_dict() == {"uri": uri}
