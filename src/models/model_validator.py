@@ -491,7 +491,9 @@ def verdict_run(settings: Settings, candidate: VersionInfo, champion: VersionInf
         Tag.VALIDATION_BASELINE: champion.version if champion else "",
         Tag.AUTHOR: candidate.tags.get(Tag.AUTHOR, ""),
     }
-    with mlflow_utils.tracked_run(experiment_id, name, run_tags) as run:
+    against = f"the champion, version {champion.version}" if champion else "its thresholds (no champion yet)"
+    description = f"The validation gate on {candidate.name} version {candidate.version}, against {against}"
+    with mlflow_utils.tracked_run(experiment_id, name, run_tags, description) as run:
         mlflow_utils.log_params({
             Param.VALIDATED_MODEL: candidate.name,
             Param.VALIDATED_VERSION: candidate.version,

@@ -369,7 +369,9 @@ def execute(plan: TrainingPlan, store_ready: Callable[[], None] = lambda: None) 
     mlflow_utils.configure_tracking(settings)
     plan = _settle_version(plan, build)
     experiment_id = mlflow_utils.ensure_project_experiment(settings)
-    with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan, git, build)) as run:
+    description = (f"Training of {plan.model_config.model.type} on {plan.feature_set_label}, version "
+                   f"{plan.model_version} ({plan.request.context}) by {plan.author}")  # fmt: skip
+    with mlflow_utils.tracked_run(experiment_id, plan.run_name, _run_tags(plan, git, build), description) as run:
         run_id = run.info.run_id
         mlflow_utils.log_params(_params(plan, trained))
         mlflow_utils.log_metrics(trained.metrics)

@@ -265,7 +265,9 @@ def run_pass(
     semantic = semantic or "0.0.0"  # a window with no answered request, or a version without the tag
     name = run_name(semantic, "monitoring")
     tags = {**version_tags(result), Tag.MODEL_VERSION.value: semantic, "monitoring.alert": str(result.alert).lower()}
-    with mlflow_utils.tracked_run(experiment_id, name, tags) as run:
+    description = (f"Monitoring of {model}@{alias}, {window_text}: {result.requests} requests, "
+                   f"{result.status}{' (ALERT)' if result.alert else ''}")  # fmt: skip
+    with mlflow_utils.tracked_run(experiment_id, name, tags, description) as run:
         mlflow_utils.log_metrics(result.metrics())
         mlflow_utils.log_dict(result.to_dict(), "monitoring/result.json")
         mlflow_utils.log_text(html, "monitoring/report.html")

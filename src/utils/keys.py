@@ -46,6 +46,8 @@ class Tag(StrEnum):
     REGISTERED_AS = "governance.registered_as"
     #: MLflow's own: without it the MLflow 3 UI opens the experiment in its GenAI view.
     EXPERIMENT_KIND = "mlflow.experimentKind"
+    #: MLflow's own: a run's description, shown on its page and in the runs table.
+    RUN_DESCRIPTION = "mlflow.note.content"
 
 
 #: The value of ``Tag.EXPERIMENT_KIND`` that makes the UI show model training.

@@ -243,14 +243,16 @@ def pinned_requirements(packages: Sequence[str]) -> list[str]:
 
 
 @contextmanager
-def tracked_run(experiment_id: str, run_name: str, tags: Mapping[str, str]) -> Iterator[Run]:
-    """Start a run; on an exception it ends FAILED, so no half-logged run looks finished.
+def tracked_run(experiment_id: str, run_name: str, tags: Mapping[str, str], description: str = "") -> Iterator[Run]:
+    """Start a run (with ``description`` as its description in the UI); on an exception it ends FAILED, so no
+    half-logged run looks finished.
 
     A server that refuses to start the run is named with the experiment the
     user lacks EDIT on (MLflow's own error says only "permission denied").
     """
     try:
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
+        described = {**tags, Tag.RUN_DESCRIPTION.value: description} if description else dict(tags)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=described)
     except MlflowException as exc:
         _raise_if_refused(exc, f"EDIT on experiment {_experiment_label(experiment_id)}")
         raise
@@ -452,7 +454,7 @@ register_dataset_source(SqlTableSource)
 
 
 class PackageDataSource(DatasetSource):
-    """A data file an installed package ships (``package://scikit-learn@1.9.1/sklearn/datasets/data/iris.csv``).
+    """A data file an installed package ships (``package://<distribution>@<version>/<module>/<path in it>``).
 
     Lineage names the distribution, its version and the file inside it, not a path in one machine's virtual
     environment; ``load`` copies the file out of whatever environment resolves it. MLflow has no such source type.

@@ -32,7 +32,7 @@ from src.models.training_plan import TrainingRequest
 from src.utils.config import PROJECT_ROOT, load_model_config
 from src.utils.processes import ServerProcess, start_together
 from tests.conftest import eventually, free_port, fresh_database, use_store
-from tests.pack import EXPERIMENT, NUMERIC, ROW_A
+from tests.pack import EXPERIMENT, MODEL, NUMERIC, ROW_A
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +129,7 @@ def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_dr
     assert [r.data.tags["monitoring.breached"] for r in runs[:3]] == ["true", "true", "false"]
     assert runs[0].data.metrics[f"drift_psi_{NUMERIC.name}"] > 0.2 and runs[0].data.tags["monitoring.alert"] == "true"
     assert runs[0].info.run_name.startswith("v1.0.0_monitoring_")
+    assert runs[0].data.tags["mlflow.note.content"].startswith(f"Monitoring of {MODEL}@dev, last 300 requests: 300")
 
 
 def test_a_small_window_says_insufficient_data(store, tmp_path):

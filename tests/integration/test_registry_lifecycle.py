@@ -222,6 +222,7 @@ def test_validation_passes_and_is_recorded_on_the_version(at, model_config):
     assert not [key for key in tags if key.startswith("validation.check.")]  # the checks: the run's decision.json
     run = MlflowClient().get_run(decision.run_id)
     assert run.info.run_name.startswith("v1.0.0_validation_")
+    assert run.data.tags["mlflow.note.content"].endswith("against its thresholds (no champion yet)")
     assert run.data.metrics["accuracy_score"] == pytest.approx(decision.metrics["accuracy_score"])
     artifacts = {f.path for f in MlflowClient().list_artifacts(decision.run_id)}
     assert "validation" in artifacts and "confusion_matrix.png" in artifacts

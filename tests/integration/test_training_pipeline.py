@@ -120,6 +120,8 @@ def test_tags_trace_version_context_build_code_and_author(run):
     assert tags["build_id"] == "4242"
     assert tags["author"] == "alice@example.com"
     assert tags["git_dirty"] in {"true", "false"}
+    assert tags["mlflow.note.content"].startswith("Training of ") and "1.0.0 (full) by alice@example.com" in tags[
+        "mlflow.note.content"]  # the run's description in the UI  # fmt: skip
     assert len(tags["git_sha"]) == 40 or tags["git_sha"] == "unknown"
     assert tags["git_branch"]
     assert tags["env"] == "dev"
