@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import mlflow
@@ -390,13 +390,8 @@ def log_dict(content: Mapping[str, Any], artifact_file: str) -> None:
     mlflow.log_dict(dict(content), artifact_file)
 
 
-class SqlTableSource(DatasetSource):
-    """A table in a SQL database (``postgresql://host/db?table=name``): MLflow ships no source type for one.
-
-    Used for training rows read from a feature store whose offline store is
-    PostgreSQL. ``load`` copies the table to a Parquet file, as MLflow's HTTP
-    source downloads its file. A password in the URI is never recorded.
-    """
+class _UriSource(DatasetSource):
+    """A dataset source that is one URI: kept, recorded and read back as it is (subclasses say how to load it)."""
 
     def __init__(self, uri: str) -> None:
         self._uri = uri
@@ -404,6 +399,26 @@ class SqlTableSource(DatasetSource):
     @property
     def uri(self) -> str:
         return self._uri
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> Self:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[Any, Any]:
+        return {"uri": self._uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> Self:
+        return cls(source_dict["uri"])
+
+
+class SqlTableSource(_UriSource):
+    """A table in a SQL database (``postgresql://host/db?table=name``): MLflow ships no source type for one.
+
+    Used for training rows read from a feature store whose offline store is
+    PostgreSQL. ``load`` copies the table to a Parquet file, as MLflow's HTTP
+    source downloads its file. A password in the URI is never recorded.
+    """
 
     @staticmethod
     def _get_source_type() -> str:
@@ -435,25 +450,17 @@ class SqlTableSource(DatasetSource):
         parts = urlsplit(raw_source)
         return parts.scheme == "postgresql" and "table" in parse_qs(parts.query)
 
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> SqlTableSource:
-        return cls(str(raw_source))
-
     def to_dict(self) -> dict[Any, Any]:
         parts = urlsplit(self._uri)
         if parts.password is not None:
             return {"uri": parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()}
         return {"uri": self._uri}
 
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> SqlTableSource:
-        return cls(source_dict["uri"])
-
 
 register_dataset_source(SqlTableSource)
 
 
-class PackageDataSource(DatasetSource):
+class PackageDataSource(_UriSource):
     """A data file an installed package ships (``package://<distribution>@<version>/<module>/<path in it>``).
 
     Lineage names the distribution, its version and the file inside it, not a path in one machine's virtual
@@ -461,13 +468,6 @@ class PackageDataSource(DatasetSource):
     """
 
     SCHEME = "package"
-
-    def __init__(self, uri: str) -> None:
-        self._uri = uri
-
-    @property
-    def uri(self) -> str:
-        return self._uri
 
     @staticmethod
     def _get_source_type() -> str:
@@ -487,17 +487,6 @@ class PackageDataSource(DatasetSource):
     @staticmethod
     def _can_resolve(raw_source: Any) -> bool:
         return isinstance(raw_source, str) and urlsplit(raw_source).scheme == PackageDataSource.SCHEME
-
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> PackageDataSource:
-        return cls(str(raw_source))
-
-    def to_dict(self) -> dict[Any, Any]:
-        return {"uri": self._uri}
-
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> PackageDataSource:
-        return cls(source_dict["uri"])
 
 
 register_dataset_source(PackageDataSource)
