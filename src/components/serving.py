@@ -7,7 +7,9 @@ answer the same way. On top: ``/version``, Prometheus ``/metrics``
 (``openapi``), a 4xx naming the field for every bad request, an inference log
 written off the request path (``inference_log``), true labels on ``/feedback``,
 and an alias watcher (``alias_watcher``) woken by a signed registry webhook
-(``webhook``) or by polling. ``Routes`` holds one method per route; this
+(``webhook``) or by polling. A traffic plan may add a challenger alias, which
+answers a share of requests (canary) or scores them off the request path
+(shadow; ``traffic``, ``shadow``). ``Routes`` holds one method per route; this
 module only wires them into the app.
 
 Prediction runs inline on the event loop: for a model that answers in ~20 us,
