@@ -123,7 +123,7 @@ COVERAGE_ARGS = $(if $(COVERAGE),--cov=src --cov-report=term:skip-covered --cov-
 test: $(STAMP) ## [check] unit and integration tests (random order, in parallel); COVERAGE=1: coverage of src/ >= 85%
 	$(BIN)/pytest tests/ -v -m "not system" $(PYTEST_PARALLEL) --durations=15 $(COVERAGE_ARGS)
 
-test-system: $(STAMP) ## [check] the system stories: the CD rehearsal (tests/integration/test_cd.py) and a generated project
+test-system: $(STAMP) ## [check] the stories across real servers: CD, outages, basic-auth, workers, Spark, a made project
 	$(BIN)/pytest tests/ -v -m system $(PYTEST_PARALLEL) --durations=10
 
 test-unit: $(STAMP) ## [check] run unit tests only

@@ -32,10 +32,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from src.models.model_registry import Registry, RegistryError
 from src.utils.config import PROJECT_ROOT, Settings
+from src.utils.errors import RegistryError
+
+if TYPE_CHECKING:  # the lock services need no MLflow: a racing process imports only this module
+    from src.models.model_registry import Registry
 
 #: Seconds a holder keeps a lease without checking it; a stalled holder loses the lock after this.
 LEASE_S = 60.0

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from src.utils.errors import ProjectError
+from src.utils.errors import RegistryError
 from src.utils.keys import Tag
 from src.utils.mlflow_utils import access_refused, outage, store_trouble
 from src.utils.naming import check_registered_model_name
@@ -38,10 +38,6 @@ class Alias(StrEnum):
     DEV = "dev"
     STAGING = "staging"
     PRODUCTION = "production"
-
-
-class RegistryError(ProjectError, RuntimeError):
-    """A registry operation failed or was refused; the registry was left as it was."""
 
 
 @dataclass(frozen=True)

@@ -25,3 +25,9 @@ class ProjectError(Exception):
     exit_code: ExitCode = ExitCode.REFUSED
     #: True when the failure left something changed (the message then says what), so no "nothing changed" claim.
     left_changes: bool = False
+
+
+class RegistryError(ProjectError, RuntimeError):
+    """A registry operation failed or was refused; the registry was left as it was.
+
+    Defined here, not beside the registry's client, so a lock service can raise it without importing MLflow."""

@@ -24,7 +24,7 @@ from src.utils.processes import ServerProcess
 from tests.conftest import SUITE_ROLLOUT_P99_MS, eventually, free_port, release_to_staging, signed_webhook, use_store
 from tests.pack import MODEL, ROW_A
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 SECRET = "workers-webhook-secret"
 SERVED = f'model="{MODEL}"'

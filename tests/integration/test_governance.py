@@ -43,7 +43,7 @@ from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import SERVER_CLIENT, eventually, free_port, fresh_database
 from tests.pack import EXPERIMENT, MODEL
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 CONFIG = load_governance_config()
 SCIENTIST, CI, RELEASE, AUDITOR = (

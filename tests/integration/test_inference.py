@@ -148,6 +148,7 @@ def test_the_command_runs_as_a_process(store, registered, measurements, tmp_path
     assert done.returncode == 0 and "scored 1000 of 1000 rows" in done.stdout, done.stderr
 
 
+@pytest.mark.system  # a JVM and its Python workers: about 20 s on a quiet machine, the slowest single test
 def test_spark_engine_scores_like_the_arrow_engine(scorer, measurements, tmp_path):
     from tests.conftest import require_service
 

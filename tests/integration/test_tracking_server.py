@@ -27,7 +27,7 @@ from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import SERVER_CLIENT, free_port, fresh_database
 from tests.pack import MODEL
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 @dataclass

@@ -35,7 +35,7 @@ from src.utils.processes import ServerProcess, mlflow_server
 from tests.conftest import eventually, free_port
 from tests.pack import EXPERIMENT, FIRST, LABEL_A, MODEL
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 #: A command must fail within this (the profile's worst case per request, twice: a request and its cleanup).

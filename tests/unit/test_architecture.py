@@ -169,11 +169,13 @@ def test_only_the_doors_import_mlflow():
 
 
 def test_the_request_path_does_not_import_mlflow():
-    """Parsing, checking, scoring and batch writing import no MLflow: only loading a model does (``load_scorer``)."""
+    """Parsing, checking, scoring and batch writing import no MLflow: only loading a model does (``load_scorer``).
+    Nor do the alias lock services: a process that only takes a lock should not pay MLflow's import (~2 s)."""
     import subprocess
     import sys
 
-    probe = "import sys, src.components.serving, src.components.batch; print('mlflow' in sys.modules)"
+    probe = ("import sys, src.components.serving, src.components.batch, src.models.alias_lock; "
+             "print('mlflow' in sys.modules)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
