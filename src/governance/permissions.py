@@ -151,6 +151,8 @@ def creators(settings: Settings, registry: Registry) -> Creators:
             return AliasHistory(resource.name).ensure()
         if resource.name == settings.validation_experiment_name:
             return mlflow_utils.ensure_validation_experiment(settings)
+        if resource.name == settings.monitoring_experiment_name:
+            return mlflow_utils.ensure_monitoring_experiment(settings)
         return mlflow_utils.ensure_project_experiment(settings)
 
     def model(resource: Resource) -> None:

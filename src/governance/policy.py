@@ -49,6 +49,7 @@ def experiments(settings: Settings) -> dict[str, Resource]:
         "training": Resource("experiment", settings.experiment_name),
         "validation": Resource("experiment", settings.validation_experiment_name),
         "audit": Resource("experiment", settings.audit_experiment_name),
+        "monitoring": Resource("experiment", settings.monitoring_experiment_name),
     }
 
 

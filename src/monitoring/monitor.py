@@ -257,7 +257,7 @@ def run_pass(
     versions = {number: registry.version(model, number) for number in numbers}  # one registry read each
     result = evaluate(window, reference_profiles(versions), thresholds, model=model, alias=alias,
                       window_text=window_text)  # fmt: skip
-    experiment_id = mlflow_utils.ensure_project_experiment(settings)
+    experiment_id = mlflow_utils.ensure_monitoring_experiment(settings)
     history = mlflow_utils.recent_runs(experiment_id, {TAG_ALIAS: alias, TAG_MODEL: model}, limit=50)
     result.recent_breaches = [run.tags.get(TAG_BREACHED) == "true" for run in history[: thresholds.alert_n - 1]]
     html = report(result, history)

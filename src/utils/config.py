@@ -344,6 +344,11 @@ class Settings(_Frozen):
         """Where the gate records its verdicts: an experiment only CI writes (configs/governance.yaml)."""
         return f"{self.experiment_name}_validation"
 
+    @property
+    def monitoring_experiment_name(self) -> str:
+        """Where each monitoring pass is a run: apart from training, so the two tables stay readable in the UI."""
+        return f"{self.experiment_name}_monitoring"
+
     def model_name_for(self, alias: str) -> str:
         """The registered model that carries ``alias`` under the promotion mode.
 
@@ -591,8 +596,10 @@ DEFAULT_GOVERNANCE_CONFIG = CONFIG_DIR / "governance.yaml"
 #: MLflow's permissions, weakest first (mlflow.server.auth.permissions): each includes the ones before it.
 Permission = Literal["NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE"]
 PERMISSION_ORDER: tuple[str, ...] = ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE")
-#: The experiments a role is granted on: the model's training experiment, the gate's verdicts, the alias history.
-ExperimentKind = Literal["training", "validation", "audit"]
+#: The experiments a role is granted on: the model's training experiment, the gate's verdicts, the alias history,
+#: the monitoring passes.
+ExperimentKind = Literal["training", "validation", "audit", "monitoring"]
+EXPERIMENT_KINDS: tuple[ExperimentKind, ...] = ("training", "validation", "audit", "monitoring")
 Environment = Literal["dev", "staging", "production"]
 
 
@@ -617,7 +624,7 @@ class RoleConfig(_Frozen):
 
     @model_validator(mode="after")
     def _every_resource_named(self) -> RoleConfig:
-        missing = [k for k in ("training", "validation", "audit") if k not in self.experiments]
+        missing: list[str] = [k for k in EXPERIMENT_KINDS if k not in self.experiments]
         missing += [e for e in ("dev", "staging", "production") if e not in self.models]
         if missing:
             raise ValueError(f"say the permission on each experiment and model; missing: {', '.join(missing)}")

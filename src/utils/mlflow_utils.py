@@ -220,17 +220,25 @@ def experiment_id(name: str) -> str | None:
 
 def ensure_project_experiment(settings: Settings) -> str:
     """The profile's experiment (``/{team}/{project}/{model_name}``), tagged with the project's identity."""
-    identity = settings.project
-    tags = {Tag.TEAM.value: identity.team, Tag.PROJECT.value: identity.project, Tag.OWNER.value: identity.owner}
-    return ensure_experiment(settings.experiment_name, settings.experiment_artifact_location, tags)
+    return _ensure_beside(settings, "")
 
 
 def ensure_validation_experiment(settings: Settings) -> str:
     """The gate's experiment (``..._validation``): its finished runs are the only verdicts that count."""
+    return _ensure_beside(settings, "_validation")
+
+
+def ensure_monitoring_experiment(settings: Settings) -> str:
+    """The monitoring passes' experiment (``..._monitoring``): one run per judged window."""
+    return _ensure_beside(settings, "_monitoring")
+
+
+def _ensure_beside(settings: Settings, suffix: str) -> str:
+    """The project's experiment whose name (and artifact folder) ends with ``suffix``, tagged with its identity."""
     identity = settings.project
     tags = {Tag.TEAM.value: identity.team, Tag.PROJECT.value: identity.project, Tag.OWNER.value: identity.owner}
     location = settings.experiment_artifact_location
-    return ensure_experiment(settings.validation_experiment_name, location and f"{location}_validation", tags)
+    return ensure_experiment(settings.experiment_name + suffix, location and location + suffix, tags)
 
 
 def pinned_requirements(packages: Sequence[str]) -> list[str]:

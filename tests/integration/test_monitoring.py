@@ -124,7 +124,10 @@ def test_drift_is_found_where_it_is_accuracy_comes_from_labels_and_persistent_dr
     report = (tmp_path / "again" / "report.html").read_text()
     assert "ALERT" in report and NUMERIC.name in report
     client = MlflowClient()
-    runs = client.search_runs(client.get_experiment_by_name(EXPERIMENT).experiment_id,
+    assert not client.search_runs(
+        client.get_experiment_by_name(EXPERIMENT).experiment_id, "tags.`monitoring.alias` = 'dev'"
+    )  # fmt: skip  (the training table stays training)
+    runs = client.search_runs(client.get_experiment_by_name(f"{EXPERIMENT}_monitoring").experiment_id,
                               "tags.`monitoring.alias` = 'dev'", order_by=["attributes.start_time DESC"])  # fmt: skip
     assert [r.data.tags["monitoring.breached"] for r in runs[:3]] == ["true", "true", "false"]
     assert runs[0].data.metrics[f"drift_psi_{NUMERIC.name}"] > 0.2 and runs[0].data.tags["monitoring.alert"] == "true"

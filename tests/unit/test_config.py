@@ -9,6 +9,7 @@ from src.data.contract import CONTRACT
 from src.features.feature_set import FEATURES
 from src.utils.config import (
     CONFIG_DIR,
+    EXPERIMENT_KINDS,
     PROJECT_ROOT,
     ConfigError,
     load_environment_config,
@@ -272,7 +273,16 @@ def test_the_tracking_client_is_bounded_by_default_and_configurable_per_profile(
 
 def test_shipped_governance_config_gives_each_role_a_right_on_everything():
     config = load_governance_config()
-    assert set(config.roles) == {"data_scientist", "ci_staging", "release_manager", "auditor", "serving", "alias_guard"}
+    assert set(config.roles) == {
+        "data_scientist",
+        "ci_staging",
+        "release_manager",
+        "auditor",
+        "serving",
+        "alias_guard",
+        "monitoring",
+    }
+    assert all(set(role.experiments) == set(EXPERIMENT_KINDS) for role in config.roles.values())
     assert config.default_permission == "NO_PERMISSIONS"
     assert config.roles["release_manager"].models["production"] == "MANAGE"
     assert config.roles["data_scientist"].models["production"] == "READ"
@@ -297,4 +307,13 @@ def test_a_role_that_leaves_a_model_unsaid_is_refused(write_config):
     del content["roles"]["auditor"]["models"]["staging"]
     path.write_text(yaml.safe_dump(content))
     with pytest.raises(ConfigError, match="missing: staging"):
+        load_governance_config(path)
+
+
+def test_a_role_that_leaves_the_monitoring_experiment_unsaid_is_refused(write_config):
+    path = write_config("governance.yaml")
+    content = yaml.safe_load(path.read_text())
+    del content["roles"]["auditor"]["experiments"]["monitoring"]
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match=r"roles\.auditor.*missing: monitoring"):
         load_governance_config(path)

@@ -30,10 +30,11 @@ def test_stronger_follows_mlflows_order():
     assert stronger("NO_PERMISSIONS", "READ") == "READ"
 
 
-def test_aliases_mode_governs_one_model_and_three_experiments(aliases):
+def test_aliases_mode_governs_one_model_and_four_experiments(aliases):
     kinds = sorted(r.type for r in governed(aliases))
-    assert kinds == ["experiment", "experiment", "experiment", "registered_model"]
+    assert kinds == ["experiment"] * 4 + ["registered_model"]
     assert Resource("experiment", aliases.validation_experiment_name) in governed(aliases)
+    assert Resource("experiment", aliases.monitoring_experiment_name) in governed(aliases)
     assert Resource("registered_model", aliases.model_name_for("production")) in governed(aliases)
 
 
@@ -43,6 +44,15 @@ def test_aliases_mode_gives_the_strongest_of_the_three_environments(aliases):
     assert _held(grants, "alice@example.com")[model] == "EDIT"  # dev EDIT wins over production READ
     assert _held(grants, "release-manager@example.com")[model] == "MANAGE"
     assert _held(grants, "auditor@example.com")[model] == "READ"
+
+
+def test_only_the_monitoring_job_writes_the_monitoring_passes(aliases):
+    grants = desired_grants(load_governance_config(), aliases)
+    experiment = aliases.monitoring_experiment_name
+    writers = {
+        member for member in members(load_governance_config()) if _held(grants, member).get(experiment) == "EDIT"
+    }
+    assert writers == {"iris-monitoring"}
 
 
 def test_catalogs_mode_gives_a_permission_per_environment(catalogs):
