@@ -100,7 +100,7 @@ governance-plan: $(STAMP) ## [govern] print the GitHub REST calls that apply the
 image: ## [serve] build the endpoint's image (needs a Docker engine: CI's runners have one, this repository's machines do not)
 	docker build -t model-endpoint:$(IMAGE_TAG) .
 
-tools: ## [set-up] install the Debian tools the tests use: promtool (package prometheus); SUDO=sudo if not root
+tools: ## [set-up] install the Debian tools the tests use: promtool (prometheus), chromium; SUDO=sudo if not root
 	SUDO="$(SUDO)" .ci/tools
 
 serve: $(STAMP) ## [serve] REST endpoint for ALIAS (production) on SERVE_PORT (8001); WORKERS=N; FEATURE_LOOKUP=1; CHALLENGER=alias CANARY=P|SHADOW=P
@@ -123,8 +123,11 @@ COVERAGE_ARGS = $(if $(COVERAGE),--cov=src --cov-report=term:skip-covered --cov-
 test: $(STAMP) ## [check] unit and integration tests (random order, in parallel); COVERAGE=1: coverage of src/ >= 85%
 	$(BIN)/pytest tests/ -v -m "not system" $(PYTEST_PARALLEL) --durations=15 $(COVERAGE_ARGS)
 
-test-system: $(STAMP) ## [check] the stories across real servers: CD, outages, basic-auth, workers, Spark, a made project
+test-system: $(STAMP) ## [check] the stories across real servers: CD, outages, basic-auth, workers, Spark, the UI, a made project
 	$(BIN)/pytest tests/ -v -m system $(PYTEST_PARALLEL) --durations=10
+
+ui-check: $(STAMP) ## [check] the MLflow UI's pages in headless Chromium (make tools), screenshots in reports/ui/
+	UI_SCREENSHOTS=reports/ui $(BIN)/pytest tests/integration/test_mlflow_ui.py -v -m system -p no:randomly
 
 test-unit: $(STAMP) ## [check] run unit tests only
 	$(BIN)/pytest tests/unit/ -v
