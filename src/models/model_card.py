@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 FACTS_ARTIFACT = "model_card/facts.json"
 CARD_ARTIFACT = "model_card/MODEL_CARD.md"
 #: Rows whose values change with every run or with the registry's later state (blanked by ``normalized``).
-VOLATILE_ROWS = ("Version", "Aliases", "Load with", "Run", "Git commit", "Trained by", "Trained at", "Registered at")
+VOLATILE_ROWS = ("Version", "Aliases", "Model URI", "Run", "Git commit", "Trained by", "Trained at", "Registered at")
 #: Where the registry's later state starts and ends in a card (left out by ``normalized``).
 REGISTRY_STATE = re.compile(r"Validation gate and champion comparison:.*?(?=\n## )|(?<=## Alias history\n).*", re.S)
 
@@ -132,7 +132,7 @@ def _details(facts: TrainingFacts, registry: RegistryFacts) -> list[str]:
         _row("Registered at", registry.registered_at or "-"),
         _row("Run", f"`{facts.run_id}`" if facts.run_id else "-"),
         _row("Git commit", f"`{facts.git_commit}`"),
-        _row("Load with", f"`mlflow.pyfunc.load_model('models:/{facts.model_name}/{registry.version or 'N'}')`"),
+        _row("Model URI", f"`models:/{facts.model_name}/{registry.version or 'N'}`"),  # mlflow.pyfunc.load_model
     ]
 
 
@@ -169,12 +169,9 @@ def _validation(registry: RegistryFacts) -> list[str]:
     ]
     if verdict.get("failed"):
         lines.append(_row("Failed checks", verdict["failed"]))
-    if registry.checks:
-        lines += ["", "| check | result | detail |", "|---|---|---|"]
-        lines += [
-            f"| {name} | {'passed' if passed else '**failed**'} | {detail} |"
-            for name, passed, detail in registry.checks
-        ]
+    if registry.checks:  # a list, not a table: a check's detail names columns and classes, and wraps
+        lines += ["", "Checks:", ""]
+        lines += [f"- `{name}` {'passed' if ok else '**failed**'}: {detail}" for name, ok, detail in registry.checks]
     return lines
 
 
@@ -199,8 +196,7 @@ def _confusion(facts: TrainingFacts) -> list[str]:
 
 def render(facts: TrainingFacts, registry: RegistryFacts, config: ModelCardConfig) -> str:
     """The model card as Markdown, in the paper's sections."""
-    features = ["| feature | status | owner | meaning |", "|---|---|---|---|"]
-    features += [f"| `{f.name}` | {f.status} | {f.owner} | {f.description} |" for f in facts.features]
+    features = [f"- `{f.name}` ({f.status}, {f.owner}): {f.description}" for f in facts.features]
     sections: list[tuple[str, list[str]]] = [
         ("Model details", _details(facts, registry)),
         ("Intended use", [_bullets(config.intended_use), "", "Intended users:", "", _bullets(config.intended_users)]),

@@ -269,7 +269,11 @@ def _where_registered(used: list[str], states: dict[str, FeatureState], settings
     if not stores:
         return ""
     store = settings.feature_store
-    note = "" if built_here(store) is not False else f"; the store here is not built ({label(store)}: make features)"
+    here = label(store)
+    if built_here(store) is not False:
+        note = ""
+    else:  # name this profile's store only when it is not the one the features were registered in
+        note = "; not built on this machine" + ("" if here in stores else f" ({here})") + ": make features"
     return f" (registered in {', '.join(stores)}{note})"
 
 

@@ -38,6 +38,18 @@ def test_the_card_has_every_section_and_the_facts():
     assert "| versicolor | 0 | 9 | 1 |" in card
     assert "scikit-learn's bundled copy, `sklearn/datasets/data/iris.csv`" in card
     assert "Not validated yet" in card and "No promotion recorded yet." in card
+    assert "- `iris_petal_area_cm2_v1` (REGISTERED, data-science@example.com): Petal area." in card
+
+
+def test_the_tables_fit_in_100_columns_and_checks_are_listed():
+    checks = [("signature", True, "inputs ['" + "', '".join(f"column_{i}" for i in range(20)) + "']"),
+              ("latency_single_row", False, "p99 70 ms > 50 ms")]  # fmt: skip
+    verdict = {"status": "failed", "at": "2027-01-02", "failed": "latency_single_row"}
+    card = render(FACTS, RegistryFacts("12", ["dev"], validation=verdict, checks=checks), CONFIG)
+    rows = [line for line in card.splitlines() if line.startswith("|")]
+    assert rows and all(len(row) <= 100 for row in rows), max(rows, key=len)
+    assert "- `latency_single_row` **failed**: p99 70 ms > 50 ms" in card and "column_19" in card
+    assert not any(re.fullmatch(r"\|(\s*\|)+", row) for row in rows)  # no empty header row
 
 
 def test_the_summary_says_what_and_what_for():

@@ -87,7 +87,7 @@ def test_governance_names_the_store_the_features_were_registered_in_and_says_whe
     assert check.passed
     project = settings.feature_store.project
     assert f"registered in feature_store/ (project {project})" in check.detail
-    assert f"the store here is not built ({tmp_path / 'none'} (project {project}): make features)" in check.detail
+    assert f"not built on this machine ({tmp_path / 'none'} (project {project})): make features)" in check.detail
 
 
 def test_the_candidate_is_named_exactly_once():
