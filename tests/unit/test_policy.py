@@ -47,12 +47,11 @@ def test_aliases_mode_gives_the_strongest_of_the_three_environments(aliases):
 
 
 def test_only_the_monitoring_job_writes_the_monitoring_passes(aliases):
-    grants = desired_grants(load_governance_config(), aliases)
+    config = load_governance_config()
+    grants = desired_grants(config, aliases)
     experiment = aliases.monitoring_experiment_name
-    writers = {
-        member for member in members(load_governance_config()) if _held(grants, member).get(experiment) == "EDIT"
-    }
-    assert writers == {"iris-monitoring"}
+    writers = {member for member in members(config) if _held(grants, member).get(experiment) == "EDIT"}
+    assert writers == set(config.roles["monitoring"].members) and writers
 
 
 def test_catalogs_mode_gives_a_permission_per_environment(catalogs):
