@@ -50,6 +50,24 @@ LONGEST_FIRST = (
 )  # fmt: skip
 
 
+#: Native thread pools (OpenMP, BLAS) per test process and per process a test starts. The suite already runs one
+#: worker more than the cores, each starting servers and commands; a parallel region on every core per call (a
+#: gradient-boosting fit or predict, a BLAS product) oversubscribes them, and OpenMP's waiting threads spin.
+#: A variable set by the user wins.
+SUITE_NATIVE_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hold native thread pools to one thread: in this process (the pools loaded already, e.g. NumPy's BLAS by a
+    plugin) and, through the environment, in every library loaded later and every process a test starts."""
+    from threadpoolctl import threadpool_limits
+
+    for name, value in SUITE_NATIVE_THREADS.items():
+        os.environ.setdefault(name, value)
+    if os.environ["OMP_NUM_THREADS"].isdigit():
+        threadpool_limits(limits=int(os.environ["OMP_NUM_THREADS"]))
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, whose order it keeps within each group
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Integration modules first, the longest of them first, unit modules after: the long modules (their servers

@@ -555,7 +555,7 @@ def test_the_card_of_production_shows_the_verdict_the_checks_and_the_history(at,
     assert model_card.main(["--alias", "production", "--output", str(card)]) == 0
     text = card.read_text()
     assert "| Version | 1 (semantic version 1.0.0) |" in text and "@production" in text
-    assert "Verdict: **PASSED**" in text and "| metric_val_accuracy | passed |" in text
+    assert "Verdict: **PASSED**" in text and "- `metric_val_accuracy` passed: " in text
     assert "@production: v2 -> v1 (rollback) by carol: INC-7" in text
     assert "@production: (unset) -> v1 (promote) by carol, approved by bob: CHG-1" in text
     for section in ("Model details", "Intended use", "Out-of-scope uses", "Factors", "Metrics",

@@ -262,7 +262,7 @@ def _platform_files() -> list[Path]:
     for name in PLATFORM_FILES:
         path = ROOT / name
         found += [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
-    return found
+    return [path for path in found if "__pycache__" not in path.parts]  # bytecode is not source
 
 
 def test_no_platform_file_names_the_data_set_or_its_columns():
