@@ -159,7 +159,7 @@ docs: $(STAMP) features ## [docs] regenerate docs/FEATURE_CATALOG.md and docs/MO
 	$(BIN)/python -m src.features.catalog
 	$(BIN)/python scripts/model_card.py --alias dev
 
-model-card: $(STAMP) ## [docs] write docs/MODEL_CARD.md for the version at ALIAS (production) from the registry (FORCE=1: even if only IDs and times differ)
+model-card: $(STAMP) ## [docs] write docs/MODEL_CARD.md for the version at ALIAS (production) from the registry (FORCE=1: even if it describes the same training)
 	$(BIN)/python scripts/model_card.py --alias $(ALIAS) $(if $(FORCE),--force)
 
 format: $(STAMP) ## [check] fix what ruff can fix

@@ -85,9 +85,9 @@ def _write(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
         return cli.EXIT_OK
-    if not args.force and path.is_file() and model_card.same_but_for_runs(path.read_text(encoding="utf-8"), text):
-        print(f"{path} already describes {model} version {info.version} as the registry has it (only IDs, times "
-              "and people differ): left as it is (--force writes it)")  # fmt: skip
+    if not args.force and path.is_file() and model_card.same_training(path.read_text(encoding="utf-8"), text):
+        print(f"{path} already describes this training (only the version, its registry state, IDs, times and people "
+              "differ): left as it is, so the tree stays clean (--force writes it)")  # fmt: skip
         return cli.EXIT_OK
     cli.write_atomically(path, text)
     print(f"wrote {path}: {model} version {info.version}")

@@ -238,31 +238,22 @@ _IDS = re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{40}\b")
 _TIMES = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
 
 
-_EMAILS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-#: Measured on the machine that validated (the latency checks): another run measures other figures.
-_MEASURED = re.compile(r"p99 [\d.]+ ms")
-
-
-def same_but_for_runs(old: str, new: str) -> bool:
-    """Whether two cards say the same once run and commit IDs, times, people and measured latencies are masked: the
-    same version in the same registry state, written by another run of the same commands (another clone, day)."""
-
-    def masked(card: str) -> str:
-        return _MEASURED.sub("<p99>", _EMAILS.sub("<who>", _TIMES.sub("<time>", _IDS.sub("<id>", card))))
-
-    return masked(old) == masked(new)
+def same_training(old: str, new: str) -> bool:
+    """Whether two cards describe the same training (the registry's later state aside): then the committed card
+    stays as it is, and running the README's commands in any order leaves the tree clean."""
+    return normalized(old) == normalized(new)
 
 
 def normalized(card: str) -> str:
-    """What the card says about the training alone: volatile rows blanked, IDs and times masked, the author
-    left out of the summary (whoever runs ``make train``), the validation verdict and alias history left out
-    (they change as the version moves on)."""
+    """What the card says about the training alone: volatile rows blanked, IDs and times masked, the semantic
+    version and author left out of the summary (how often and by whom ``make train`` ran), the validation verdict
+    and alias history left out (they change as the version moves on)."""
     lines = []
     for line in REGISTRY_STATE.sub("...\n", card).splitlines():
         for label in VOLATILE_ROWS:
             if line.startswith(f"| {label} |"):
                 line = f"| {label} | ... |"
-        line = re.sub(r"^(v\S+ \(\w+\)) by \S+:", r"\1 by ...:", line)
+        line = re.sub(r"^v\S+ (\(\w+\)) by \S+:", r"v... \1 by ...:", line)  # which patch, by whom: volatile
         lines.append(_TIMES.sub("<time>", _IDS.sub("<id>", line)))
     return "\n".join(lines) + "\n"
 
