@@ -5,6 +5,8 @@ Every MLflow test gets its own SQLite store under pytest's tmp_path through
 test touches the developer's ``mlflow.db``.
 """
 
+# ruff: noqa: E402 - the native thread pools' size is set below, before NumPy and scikit-learn load
+
 from __future__ import annotations
 
 import atexit
@@ -22,6 +24,14 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+#: Native thread pools (OpenMP, BLAS) per test process and per process a test starts: set before the libraries
+#: below load (OpenMP reads it once). The suite already runs one worker more than the cores, each starting servers
+#: and commands; a parallel region on every core per call (a gradient-boosting fit or predict, a BLAS product)
+#: oversubscribes them, and OpenMP's waiting threads spin. A variable set by the user wins.
+SUITE_NATIVE_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+for _name, _value in SUITE_NATIVE_THREADS.items():
+    os.environ.setdefault(_name, _value)
 
 import pandas as pd
 import pytest
@@ -50,20 +60,10 @@ LONGEST_FIRST = (
 )  # fmt: skip
 
 
-#: Native thread pools (OpenMP, BLAS) per test process and per process a test starts. The suite already runs one
-#: worker more than the cores, each starting servers and commands; a parallel region on every core per call (a
-#: gradient-boosting fit or predict, a BLAS product) oversubscribes them, and OpenMP's waiting threads spin.
-#: A variable set by the user wins.
-SUITE_NATIVE_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    """Hold native thread pools to one thread: in this process (the pools loaded already, e.g. NumPy's BLAS by a
-    plugin) and, through the environment, in every library loaded later and every process a test starts."""
+    """Hold the native thread pools a plugin loaded already (NumPy's BLAS, by pytest-randomly) to one thread too."""
     from threadpoolctl import threadpool_limits
 
-    for name, value in SUITE_NATIVE_THREADS.items():
-        os.environ.setdefault(name, value)
     if os.environ["OMP_NUM_THREADS"].isdigit():
         threadpool_limits(limits=int(os.environ["OMP_NUM_THREADS"]))
 
