@@ -1,6 +1,9 @@
 # The REST endpoint (mlops-serve, scripts/deploy_endpoint.py) as an image for replicas: a slim base, every dependency
 # pinned by constraints.txt, a non-root user, a health check on /ping. CI builds it on GitHub's runners
 # (make image); this repository's own machines have no Docker engine. hadolint checks it in make lint.
+# By tag: no image registry answers from this repository's machines, so the digest could not be read here. Where one
+# does, pin it (`docker buildx imagetools inspect python:3.11.7-slim-bookworm`, then `FROM ...@sha256:<digest>`);
+# Dependabot's docker updates (.github/dependabot.yml) then move tag and digest together.
 FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
