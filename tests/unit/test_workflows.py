@@ -121,9 +121,9 @@ def test_the_git_hooks_are_offline_and_run_make_lint_s_own_checks():
         assert all(option in lint or option == "--force-exclude" for option in options if option.startswith("-"))
 
 
-def test_dependabot_updates_pip_and_actions_and_leaves_the_feast_held_pins():
+def test_dependabot_updates_pip_actions_and_the_base_image_and_leaves_the_feast_held_pins():
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
-    assert {update["package-ecosystem"] for update in config["updates"]} == {"pip", "github-actions"}
+    assert {update["package-ecosystem"] for update in config["updates"]} == {"pip", "github-actions", "docker"}
     held = {rule["dependency-name"] for update in config["updates"] for rule in update.get("ignore", [])}
     requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
     for name in held:  # each held pin is said, where it is pinned, to be Feast's
