@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
 from src.models.model_registry import Registry
@@ -110,8 +111,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
         training = run_training(TrainingRequest(version="1.0.0", author="alice"))
         assert validate_version(resolve_settings(), load_model_config(), version="1").passed
         gate = resolve_settings().validation_experiment_name
-        from mlflow import MlflowClient
-
         validation_id = MlflowClient().get_experiment_by_name(gate).experiment_id
         server: ServerProcess = mlflow_server(uri, root / "served", free_port()).start()
         try:
