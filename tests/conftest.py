@@ -179,6 +179,18 @@ def require_service(name: str, probe) -> None:
         pytest.skip(f"{message}; start it to run this test")
 
 
+def require_tool(*names: str, install: str) -> str:
+    """The path of the first of ``names`` on PATH; skip when none is there locally, fail under CI=true (where
+    ``make tools`` installs them). ``install`` says how to get one."""
+    found = next(filter(None, map(shutil.which, names)), None)
+    if found is None:
+        message = f"{names[0]} is missing: {install} (make tools)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn() -> str:
     """The running PostgreSQL (trust auth), or a skip/fail naming what is missing."""

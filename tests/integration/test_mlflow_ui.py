@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from src.models.training_plan import TrainingRequest
 from src.utils.config import load_model_config, resolve_settings
 from src.utils.mlflow_utils import TRAINING_VIEW
 from src.utils.processes import ServerProcess, free_port, mlflow_server
-from tests.conftest import use_store
+from tests.conftest import require_tool, use_store
 from tests.pack import EXPERIMENT, MODEL
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -60,16 +59,6 @@ class Rendered:
     training: TrainingResult
     validation_experiment_id: str
     browser: Callable[[str, Callable[[Page], bool]], Page]
-
-
-def _chromium() -> str:
-    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-    if found is None:
-        message = "chromium is missing: apt-get install chromium (make tools)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def _page(dom: str) -> Page:
@@ -102,7 +91,7 @@ def _browser(chromium: str, profile: Path, screenshots: Path | None) -> Callable
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
-    chromium = _chromium()
+    chromium = require_tool("chromium", "chromium-browser", "google-chrome", install="apt-get install chromium")
     root = tmp_path_factory.mktemp("ui-store")
     screenshots = Path(os.environ["UI_SCREENSHOTS"]).resolve() if os.environ.get("UI_SCREENSHOTS") else None
     if screenshots is not None:

@@ -3,27 +3,20 @@ job's textfile carries the metrics the drift alerts read."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from src.monitoring.monitor import MonitoringResult, prometheus_text
 from src.utils.config import PROJECT_ROOT
+from tests.conftest import require_tool
 
 RULES = PROJECT_ROOT / "monitoring" / "alerts.yml"
 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        message = "promtool is missing: apt-get install prometheus (make tools)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return require_tool("promtool", install="apt-get install prometheus")
 
 
 def test_the_rules_are_valid(promtool):
