@@ -23,6 +23,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.training_pipeline import run_training
+from src.data.contract import CONTRACT
 from src.models.model_registry import Registry
 from src.models.model_validator import validate_version
 from src.models.training import TrainingResult
@@ -116,7 +117,7 @@ def test_the_link_make_train_prints_opens_the_run_in_the_model_training_view(ui)
     assert page.title == f"Run {ui.training.run_id} - MLflow", page.title
     assert ui.training.run_name in page.text and EXPERIMENT in page.text
     assert "Training of " in page.text  # the run's description
-    assert "Datasets iris (" in page.text  # the data set by name and digest, not a path
+    assert f"Datasets {CONTRACT.name} (" in page.text  # the data set by name and digest, not a path
     for genai in ("Detect Issues", "Judges", "Sessions"):
         assert genai not in page.text, f"the GenAI view's {genai!r} is on the page"
 
