@@ -8,8 +8,10 @@ modules. ``BackendError`` is what callers see of a failing tracking backend.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import mlflow
+import mlflow.utils.plugins
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import register_dataset_source
@@ -36,6 +39,36 @@ from src.utils.logging import adopt_mlflow_loggers
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel  # a type only: importing mlflow.pyfunc costs every command
+
+
+# MLflow plugins (``mlflow.request_header_provider`` entry points) this project never puts in context: Feast's
+# adds a header only inside Feast's own token scope, yet loading it imports the whole of Feast, ~4.5 s of CPU in
+# every process that makes a REST call to a tracking server (DESIGN.md, 2026-12-07).
+IDLE_HEADER_PROVIDERS = frozenset({"feast"})
+_HEADER_PROVIDERS = "mlflow.request_header_provider"
+
+
+def _load_header_providers_without_idle_ones() -> None:
+    """Import MLflow's request-header registry once, before any REST call does, skipping the idle plugins.
+
+    The registry loads its entry points when it is first imported; this is the only moment they can be left out.
+    """
+    if "mlflow.tracking.request_header.registry" in sys.modules:
+        return
+    entry_points = mlflow.utils.plugins.get_entry_points
+
+    def wanted(group: str) -> list[metadata.EntryPoint]:
+        points = entry_points(group)
+        return [point for point in points if group != _HEADER_PROVIDERS or point.name not in IDLE_HEADER_PROVIDERS]
+
+    mlflow.utils.plugins.get_entry_points = wanted
+    try:
+        importlib.import_module("mlflow.tracking.request_header.registry")
+    finally:
+        mlflow.utils.plugins.get_entry_points = entry_points
+
+
+_load_header_providers_without_idle_ones()
 
 
 class BackendError(ProjectError, RuntimeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from src.utils import mlflow_utils
-from src.utils.config import resolve_settings
+from src.utils.config import PROJECT_ROOT, resolve_settings
 from src.utils.keys import EXPERIMENT_KIND_TRAINING, Tag
 
 
@@ -74,3 +76,18 @@ def test_a_file_a_package_ships_is_named_by_package_and_version_and_loads_anywhe
     loaded = source.load(str(tmp_path))
     expected = resources.files("sklearn.datasets").joinpath("data", "iris.csv").read_bytes()
     assert Path(loaded).read_bytes() == expected and source.to_dict() == {"uri": uri}
+
+
+def test_a_rest_call_loads_no_idle_header_plugin():
+    """A fresh process (the registry loads its plugins once, on first import): Feast's provider, which only acts in
+    Feast's own token scope, is left out, and with it the import of the whole of Feast."""
+    probe = (
+        "import sys, src.utils.mlflow_utils\n"
+        "from mlflow.tracking.request_header import registry\n"
+        "registry.resolve_request_headers()\n"
+        "print(sorted(type(p).__module__.split('.')[0] for p in registry._request_header_provider_registry))\n"
+        "print('feast' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    assert shown.stdout.split() == ["['mlflow',", "'mlflow']", "False"], shown.stderr
+    assert any(point.name == "feast" for point in metadata.entry_points(group="mlflow.request_header_provider"))
