@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -70,15 +69,15 @@ def _invoke(port: int, payload: object, content_type: str = "application/json") 
     return status, json.loads(raw)
 
 
-def test_smoke_command(endpoint, store):
-    port, _, uri = endpoint
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
-    command = [sys.executable, "scripts/deploy_endpoint.py", "smoke", "--url", f"http://127.0.0.1:{port}"]
-    passed = subprocess.run([*command, "--alias", "staging"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    assert passed.returncode == 0 and "passed" in passed.stdout, passed.stdout + passed.stderr
-    wrong = subprocess.run([*command, "--alias", "production"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                           text=True)  # fmt: skip
-    assert wrong.returncode == 1 and "FAIL health" in wrong.stdout
+def test_smoke_command(endpoint, store, capsys):
+    from scripts import deploy_endpoint  # in-process: the command's main against the endpoint process
+
+    port, _, _ = endpoint
+    command = ["smoke", "--url", f"http://127.0.0.1:{port}"]
+    assert deploy_endpoint.main([*command, "--alias", "staging"]) == 0
+    assert "passed" in capsys.readouterr().out
+    assert deploy_endpoint.main([*command, "--alias", "production"]) == 1
+    assert "FAIL health" in capsys.readouterr().out
 
 
 def test_alias_move_swaps_under_load_without_failing_a_request(endpoint):

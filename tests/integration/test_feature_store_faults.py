@@ -56,14 +56,15 @@ def test_training_from_a_store_that_is_down_tracks_nothing(tmp_path):
     assert not (tmp_path / "mlflow" / "mlflow.db").exists()
 
 
-def test_make_features_against_a_store_that_is_down_says_so(tmp_path):
+def test_make_features_against_a_store_that_is_down_says_so(tmp_path, capsys, caplog):
+    from src.features import feature_store  # in-process: the command's main
+
     down = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/features"
     config = _env_config(tmp_path, {"registry": down, "offline_store": down, "directory": str(tmp_path / "store")})
-    command = [sys.executable, "-m", "src.features.feature_store", "--env", "prod", "--env-config", str(config)]
-    done = subprocess.run([*command, "apply"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert "feature store unavailable while reading the registry" in done.stderr
-    assert "postgres:***@127.0.0.1" in done.stderr and "secret" not in done.stderr  # no password in logs
+    assert feature_store.main(["--env", "prod", "--env-config", str(config), "apply"]) == 2
+    printed = capsys.readouterr().err
+    assert "feature store unavailable while reading the registry" in printed
+    assert "postgres:***@127.0.0.1" in printed and "secret" not in printed + caplog.text  # no password in logs
 
 
 @pytest.fixture

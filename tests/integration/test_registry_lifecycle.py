@@ -180,17 +180,6 @@ def _aliases(registry: Registry) -> dict[str, str | None]:
     return {alias: (info.version if info else None) for alias, info in found.items()}
 
 
-def _script(store: str, name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / name), *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 # --- version 1: validate, promote to staging, then production with approval -------------
 
 
@@ -396,13 +385,17 @@ def test_a_move_that_fails_leaves_alias_and_history_as_they_were(at, monkeypatch
     assert _aliases(here.registry) == before_aliases and here.history.events() == before_events
 
 
-def test_tracking_server_down_is_a_clear_error():
+def test_tracking_server_down_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from scripts import promote_model  # in-process: the command's main; use_store puts MLflow's URIs back
+
     down = f"http://127.0.0.1:{free_port()}"
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-    done = _script(down, "promote_model.py", "--to", "staging", **quick)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "127.0.0.1" in done.stderr
+    with use_store(tmp_path, created=False):
+        quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+        for name, value in {"MLFLOW_TRACKING_URI": down, "MLFLOW_REGISTRY_URI": down, **quick}.items():
+            monkeypatch.setenv(name, value)
+        assert promote_model.main(["--to", "staging"]) == 2
+    printed = capsys.readouterr().err
+    assert printed.strip().splitlines()[-1].startswith("error: ") and "127.0.0.1" in printed
 
 
 # --- the command lines, exit codes, and racing promotions ------------------------------------
@@ -481,20 +474,25 @@ def test_lock_excludes_concurrent_processes(at, tmp_path):
     assert registry_client.get_registered_model(MODEL).tags["counter"] == "12"
 
 
-def test_history_command_prints_every_move(at):
-    here = at("rolled_back")
-    done = _script(here.uri, "promote_model.py", "history")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
+def test_history_command_prints_every_move(at, capsys):
+    from scripts import promote_model
+
+    at("rolled_back")
+    assert promote_model.main(["history"]) == 0
+    printed = capsys.readouterr().out
+    lines = printed.strip().splitlines()
     assert lines[0] == MODEL
     assert len(lines) == 2 + 5 + 1  # model, header, five moves, current holders
     assert lines[-1] == "now: @dev = v2, @staging = v2, @production = v1"
-    assert "rollback" in done.stdout and "approved by bob: CHG-2" in done.stdout
+    assert "rollback" in printed and "approved by bob: CHG-2" in printed
 
 
-def test_rollback_command_needs_a_reason():
-    done = _script("sqlite:///unused.db", "promote_model.py", "rollback", "--alias", "production")
-    assert done.returncode == 2 and "--reason" in done.stderr
+def test_rollback_command_needs_a_reason(capsys):
+    from scripts import promote_model
+
+    with pytest.raises(SystemExit) as refused:
+        promote_model.main(["rollback", "--alias", "production"])
+    assert refused.value.code == 2 and "--reason" in capsys.readouterr().err
 
 
 def test_promotion_modes_are_documented_in_the_example():
@@ -502,9 +500,10 @@ def test_promotion_modes_are_documented_in_the_example():
     assert "promotion_mode: aliases" in text and "catalogs" in text
 
 
-def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(at, tmp_path):
+def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(at, tmp_path, capsys):
     """v2 at @production, served; its rollout fails a (deliberately impossible) latency check: @production goes
     back to v1, the rollback is in the history, and the endpoint serves v1 again."""
+    from scripts import deploy_endpoint
     from src.utils.processes import ServerProcess
     from tests.conftest import free_port
 
@@ -516,13 +515,12 @@ def test_a_production_rollout_that_fails_its_checks_is_rolled_back_and_recorded(
     url = f"http://127.0.0.1:{port}"
     with ServerProcess("endpoint", command, "127.0.0.1", port, "/ping", env=env, log=tmp_path / "endpoint.log",
                        cwd=PROJECT_ROOT):  # fmt: skip
-        passed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
-                         "--version", "2", "--timeout", "120", "--max-p99-ms", SUITE_ROLLOUT_P99_MS)  # fmt: skip
-        assert passed.returncode == 0 and "release checks passed" in passed.stdout, passed.stdout + passed.stderr
-        failed = _script(here.uri, "deploy_endpoint.py", "rollout", "--alias", "production", "--url", url,
-                         "--version", "2", "--timeout", "90", "--max-p99-ms", "0.001", "--actor", "cd-bot")  # fmt: skip
-        assert failed.returncode == 1, failed.stdout + failed.stderr
-        assert "FAIL latency" in failed.stdout and f"{url} serves version 1" in failed.stdout
+        rollout = ["rollout", "--alias", "production", "--url", url, "--version", "2"]  # the command, in-process
+        assert deploy_endpoint.main([*rollout, "--timeout", "120", "--max-p99-ms", SUITE_ROLLOUT_P99_MS]) == 0
+        assert "release checks passed" in capsys.readouterr().out
+        assert deploy_endpoint.main([*rollout, "--timeout", "90", "--max-p99-ms", "0.001", "--actor", "cd-bot"]) == 1
+        printed = capsys.readouterr().out
+        assert "FAIL latency" in printed and f"{url} serves version 1" in printed, printed
     assert _aliases(here.registry)["production"] == "1"
     last = here.history.events()[-1]
     assert (last.action, last.from_version, last.to_version, last.actor) == ("rollback", "2", "1", "cd-bot")
