@@ -125,6 +125,8 @@ class _HeldOut:
     frame: pd.DataFrame  # the input columns + the target
     digest_matches: bool
     detail: str
+    source_uri: str  # where the data set was read
+    name: str  # what the validation run's inputs call these rows
 
     @property
     def features(self) -> pd.DataFrame:
@@ -162,7 +164,7 @@ def _held_out(candidate: VersionInfo, model_config: ModelConfig) -> _HeldOut:
         if matches
         else f"configured data (digest {dataset.digest[:12]}) is not the training data ({(trained_on or '?')[:12]})"
     )
-    return _HeldOut(frame, matches, detail)
+    return _HeldOut(frame, matches, detail, dataset.source_uri, f"{dataset.name}_held_out")
 
 
 def _check(name: str, test: Callable[[], tuple[bool, str]]) -> CheckResult:
@@ -305,10 +307,16 @@ def _governance_checks(candidate: VersionInfo, model_config: ModelConfig, settin
 CHAMPION_PREFIX = "champion_"
 
 
-def _evaluate(model: PyFuncModel, data: pd.DataFrame, *, prefix: str = "") -> EvaluationResult:
+def _evaluate(model: PyFuncModel, held_out: _HeldOut, *, prefix: str = "") -> EvaluationResult:
     """``mlflow.models.evaluate`` into the active run; the champion's metrics and plots carry a prefix."""
     return mlflow_utils.evaluate_classifier(
-        model, data, target=CONTRACT.target.name, labels=CONTRACT.classes, prefix=prefix
+        model,
+        held_out.frame,
+        target=CONTRACT.target.name,
+        labels=CONTRACT.classes,
+        name=held_out.name,
+        source_uri=held_out.source_uri,
+        prefix=prefix,
     )
 
 
@@ -525,11 +533,11 @@ def _judge(
         checks.append(CheckResult("loads", True, "loads through mlflow.pyfunc"))
         checks += _contract_checks(model, local, candidate)
         checks += _governance_checks(candidate, model_config, settings)
-        candidate_result = _evaluate(model, held_out.frame)  # the loaded model: no second load
+        candidate_result = _evaluate(model, held_out)  # the loaded model: no second load
     champion_result = None
     if champion is not None:  # the baseline, judged in this environment like the candidate: no pin warning
         baseline = load_pyfunc(champion.uri, check_environment=False)
-        champion_result = _evaluate(baseline, held_out.frame, prefix=CHAMPION_PREFIX)
+        champion_result = _evaluate(baseline, held_out, prefix=CHAMPION_PREFIX)
     checks += _metric_checks(candidate_result, champion_result, model_config)
     checks += _behaviour_checks(model, held_out)
     checks += _latency_checks(model, held_out, model_config)

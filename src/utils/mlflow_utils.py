@@ -38,6 +38,7 @@ from src.utils.keys import EXPERIMENT_KIND_TRAINING, Tag
 from src.utils.logging import adopt_mlflow_loggers
 
 if TYPE_CHECKING:
+    from mlflow.data.pandas_dataset import PandasDataset
     from mlflow.pyfunc import PyFuncModel  # a type only: importing mlflow.pyfunc costs every command
 
 
@@ -533,8 +534,10 @@ class PackageDataSource(_UriSource):
 register_dataset_source(PackageDataSource)
 
 
-def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str, target: str, context: str) -> None:
-    """Record the data set as a run input (lineage: source, digest, schema, row count)."""
+def _pandas_dataset(
+    frame: pd.DataFrame, *, source_uri: str, name: str, target: str, digest: str | None = None
+) -> PandasDataset:
+    """The frame as MLflow's named data set, its source resolved to ours (a SQL table, a package's file) first."""
     source: str | DatasetSource = source_uri
     for kind in (SqlTableSource, PackageDataSource):
         if kind._can_resolve(source_uri):
@@ -542,7 +545,12 @@ def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str,
     with warnings.catch_warnings():
         # A file URI matches both the "" and "file" local sources; MLflow picks the same class either way.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        dataset = mlflow.data.from_pandas(frame, source=source, targets=target, name=name, digest=digest)
+        return mlflow.data.from_pandas(frame, source=source, targets=target, name=name, digest=digest)
+
+
+def log_dataset(frame: pd.DataFrame, *, source_uri: str, digest: str, name: str, target: str, context: str) -> None:
+    """Record the data set as a run input (lineage: source, digest, schema, row count)."""
+    dataset = _pandas_dataset(frame, source_uri=source_uri, name=name, target=target, digest=digest)
     mlflow.log_input(dataset, context=context)
 
 
@@ -583,10 +591,19 @@ def log_sklearn_model(
 
 
 def evaluate_classifier(
-    model: PyFuncModel, data: pd.DataFrame, *, target: str, labels: Sequence[str], prefix: str = ""
+    model: PyFuncModel,
+    data: pd.DataFrame,
+    *,
+    target: str,
+    labels: Sequence[str],
+    name: str,
+    source_uri: str,
+    prefix: str = "",
 ) -> EvaluationResult:
     """``mlflow.models.evaluate`` (default classifier evaluator) into the active run, macro-averaged.
 
+    ``data`` goes in as a data set named ``name`` from ``source_uri``: a bare frame shows in the UI as
+    "dataset (digest)", with nothing to say what the rows are or where they came from.
     ``model`` is the loaded pyfunc (evaluate would load a URI again). The
     artifacts are the confusion matrix, the calibration curve and the
     per-class precision, recall and F1 (``per_class_metrics.csv``); the
@@ -603,8 +620,7 @@ def evaluate_classifier(
     }
     return mlflow.models.evaluate(
         model,
-        data,
-        targets=target,
+        _pandas_dataset(data, source_uri=source_uri, name=name, target=target),
         model_type="classifier",
         evaluators=["default"],
         evaluator_config={"default": config},

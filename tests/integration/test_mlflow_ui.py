@@ -134,6 +134,7 @@ def test_the_gates_verdicts_are_runs_of_their_own_experiment(ui):
     link = f"{ui.url}/#/experiments/{ui.validation_experiment_id}?{TRAINING_VIEW}"
     page = ui.browser(link, lambda p: "matching run" in p.text)
     assert "1 matching run" in page.text and "v1.0.0_validation_" in page.text, page.text[:2000]
+    assert f"{CONTRACT.name}_held_out (" in page.text, page.text[:2000]  # the evaluated rows by name
 
 
 def test_the_registered_version_shows_a_verdict_not_a_tag_per_check(ui):

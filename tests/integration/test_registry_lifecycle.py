@@ -213,6 +213,9 @@ def test_validation_passes_and_is_recorded_on_the_version(at, model_config):
     assert run.info.run_name.startswith("v1.0.0_validation_")
     assert run.data.tags["mlflow.note.content"].endswith("against its thresholds (no champion yet)")
     assert run.data.metrics["accuracy_score"] == pytest.approx(decision.metrics["accuracy_score"])
+    (evaluated,) = {(i.dataset.name, i.dataset.source) for i in run.inputs.dataset_inputs}  # named, not "dataset"
+    (trained_on,) = MlflowClient().get_run(here.registry.version(MODEL, "1").run_id).inputs.dataset_inputs
+    assert evaluated == (f"{CONTRACT.name}_held_out", trained_on.dataset.source)  # the rows and where they came from
     artifacts = {f.path for f in MlflowClient().list_artifacts(decision.run_id)}
     assert "validation" in artifacts and "confusion_matrix.png" in artifacts
     assert _aliases(here.registry) == {"dev": "1", "staging": None, "production": None}  # validation moves nothing

@@ -37,7 +37,7 @@ class _Model:
 @pytest.fixture
 def held_out(bundled_frame):
     frame = bundled_frame.sample(30, random_state=0).reset_index(drop=True)
-    return validator._HeldOut(frame, True, "30 rows")
+    return validator._HeldOut(frame, True, "30 rows", "file:///data/iris.csv", "iris_held_out")
 
 
 def _candidate(features: str) -> VersionInfo:
