@@ -36,6 +36,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from src.components.alias_watcher import AliasWatcher, ModelSlot
@@ -47,7 +48,9 @@ from src.components.serving_metrics import Lane, Metrics
 from src.components.shadow import ShadowScorer
 from src.components.traffic import Router, TrafficPlan
 from src.components.webhook import WEBHOOK_MAX_BODY_BYTES, WebhookVerifier
-from src.utils.logging import REQUEST_ID
+from src.utils.logging import REQUEST_ID, get_logger
+
+logger = get_logger(__name__)
 
 #: A key-only request's features, looked up in the online store (``KeyError``: unknown key; ``ConnectionError``).
 Lookup = Callable[[list[int]], dict[str, np.ndarray]]
@@ -226,16 +229,27 @@ class Routes:
             payload, media, answer = await self._score(request, scorer, request_id, alias, lane)
             response = Response(answer.body, media_type="application/json", headers=headers)
         except _Refusal as refused:
-            lane.errors(refused.reason).inc()
-            if self.log is not None:
-                self.log.refuse(request_id, version, refused.status, refused.reason, refused.field, alias=alias)
-            response = _error(refused.status, refused.message, refused.field, headers)
+            response = self._refused(refused, request_id, version, alias, lane, headers)
+        except Exception as exc:  # the model or a store failed on valid input: MLflow's JSON error, counted, logged
+            logger.exception("request %s failed in version %s", request_id, version)
+            failed = _Refusal(500, "internal_error", f"scoring failed ({type(exc).__name__}); the endpoint's log "
+                              f"has the traceback under request {request_id}")  # fmt: skip
+            response = self._refused(failed, request_id, version, alias, lane, headers)
         else:
             if self.shadow is not None and self.router.picks_challenger(key):
                 self.shadow.submit(request_id, payload, media, answer.labels)
         lane.latency.observe(time.perf_counter() - started)
         lane.requests(str(response.status_code)).inc()
         return response
+
+    def _refused(
+        self, refused: _Refusal, request_id: str, version: str, alias: str, lane: Lane, headers: dict[str, str]
+    ) -> Response:
+        """A request not answered: counted by reason, written to the inference log's refusals, answered in JSON."""
+        lane.errors(refused.reason).inc()
+        if self.log is not None:
+            self.log.refuse(request_id, version, refused.status, refused.reason, refused.field, alias=alias)
+        return _error(refused.status, refused.message, refused.field, headers)
 
     async def _score(
         self, request: Request, scorer: Scorer, request_id: str, alias: str, lane: Lane
@@ -274,10 +288,13 @@ class Routes:
         if declared and declared.isdigit() and int(declared) > limit:
             raise _Refusal(413, "too_large", f"request body over {limit} bytes")
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise _Refusal(413, "too_large", f"request body over {limit} bytes")
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _Refusal(413, "too_large", f"request body over {limit} bytes")
+        except ClientDisconnect:  # the client's doing, not the endpoint's: not an internal error
+            raise _Refusal(400, "disconnected", "the client closed the connection before the body ended") from None
         return bytes(body)
 
     def _columns(self, payload: bytes, media: str, scorer: Scorer) -> Columns:
@@ -498,4 +515,10 @@ def create_app(
     app.add_api_route("/version", routes.version, methods=["GET"])
     app.add_api_route("/metrics", routes.prometheus, methods=["GET"])
     app.add_api_route("/webhooks/mlflow", routes.webhook, methods=["POST"])
+    app.add_exception_handler(Exception, _internal_error)
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Any other route's failure in MLflow's JSON (Starlette's is plain text); the server still logs the traceback."""
+    return _error(500, f"{type(exc).__name__} while answering {request.url.path}; the endpoint's log has the traceback")

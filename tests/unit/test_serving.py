@@ -301,6 +301,87 @@ def test_feedback_is_logged_and_bad_feedback_refused(memory_scorer, tmp_path):
         assert connection.execute("select request_id, label from feedback").fetchall() == [("r1", LABEL_A)]
 
 
+def test_a_model_that_fails_on_valid_input_answers_mlflow_s_json_500_counted_logged_and_recorded(
+    memory_scorer, tmp_path, caplog
+):
+    """Not Starlette's plain-text 500: the error MLflow's clients parse, the request's headers, a count by reason,
+    a refusal row the monitoring pass reads, and the traceback in the endpoint's log under the request ID."""
+    import sqlite3
+
+    from src.components.inference_log import InferenceLog
+    from src.components.scoring import Scorer
+
+    broken = Scorer(memory_scorer.handle, memory_scorer.pipeline, memory_scorer.contract)
+
+    def crash(columns):
+        raise RuntimeError("the estimator's native code gave up")
+
+    broken.predict_columns = crash
+    log = InferenceLog(tmp_path / "log.db", model_name=MODEL, alias="staging", flush_seconds=0.05)
+    app = create_app(ModelSlot(broken), ServingConfig(model_name=MODEL, alias="staging"), log=log)
+    with TestClient(app, raise_server_exceptions=False) as failing, caplog.at_level("ERROR"):
+        answer = failing.post("/invocations", json={"instances": [ROW_A]}, headers={"X-Request-Id": "req-42"})
+        exposition = failing.get("/metrics").text.splitlines()
+        assert failing.post("/invocations", json={"instances": "nope"}).status_code == 400  # input is still input
+    assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["error_code"] == "INTERNAL_ERROR" and "RuntimeError" in body["message"] and "req-42" in body["message"]
+    assert "native code" not in body["message"]  # what failed inside stays in the log, not in the answer
+    assert (answer.headers["X-Request-Id"], answer.headers["X-Model-Version"]) == ("req-42", broken.handle.version)
+    assert any(line.startswith("model_request_errors_total{") and 'reason="internal_error"' in line
+               and line.endswith(" 1.0") for line in exposition)  # fmt: skip
+    assert any(line.startswith("model_requests_total{") and 'status="500"' in line for line in exposition)
+    (failed,) = [r for r in caplog.records if "req-42" in r.getMessage()]
+    assert failed.exc_info is not None and "native code" in str(failed.exc_info[1])
+    with sqlite3.connect(tmp_path / "log.db") as connection:
+        rows = connection.execute("select request_id, status, reason from refusals order by status desc").fetchall()
+    assert rows[0] == ("req-42", 500, "internal_error")
+
+
+def test_any_route_s_failure_is_mlflow_s_json_500(memory_scorer, tmp_path):
+    from src.components.inference_log import InferenceLog
+
+    class _FullDisk(InferenceLog):
+        def feedback(self, labels) -> None:
+            raise OSError("No space left on device")
+
+    log = _FullDisk(tmp_path / "log.db", model_name=MODEL, alias="staging", flush_seconds=0.05)
+    app = create_app(ModelSlot(memory_scorer), ServingConfig(model_name=MODEL, alias="staging"), log=log)
+    with TestClient(app, raise_server_exceptions=False) as failing:
+        answer = failing.post("/feedback", json=[{"request_id": "r1", "label": LABEL_A}])
+    assert answer.status_code == 500 and answer.json() == {
+        "error_code": "INTERNAL_ERROR",
+        "message": "OSError while answering /feedback; the endpoint's log has the traceback",
+    }
+
+
+def test_a_client_that_hangs_up_mid_body_is_its_own_refusal_not_a_server_error(memory_scorer, caplog):
+    import asyncio
+
+    metrics = Metrics(MODEL)
+    app = create_app(ModelSlot(memory_scorer), ServingConfig(model_name=MODEL, alias="staging"), metrics=metrics)
+    arriving = [{"type": "http.request", "body": b'{"instances": [', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return arriving.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/invocations", "raw_path": b"/invocations", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/json")], "server": ("t", 80), "client": ("c", 1)}  # fmt: skip
+    with caplog.at_level("ERROR"):
+        asyncio.run(app(scope, receive, send))
+    assert next(m for m in sent if m["type"] == "http.response.start")["status"] == 400
+    assert not caplog.records  # nothing for an operator to chase
+    with TestClient(app) as client:
+        exposition = client.get("/metrics").text.splitlines()
+    counted = [line for line in exposition if line.startswith("model_request_errors_total{")]
+    assert any('reason="disconnected"' in line for line in counted)
+
+
 def test_feedback_without_a_log_says_so(client):
     answer = client.post("/feedback", json={"request_id": "r1", "label": LABEL_A})
     assert answer.status_code == 404 and "--inference-log" in answer.json()["message"]
