@@ -302,8 +302,11 @@ def test_validation_compares_with_the_champion(at, model_config):
     assert decision.passed, decision.report()
     assert decision.baseline_version == "1"
     accuracy = next(c for c in decision.checks if c.name == "metric_val_accuracy")
-    assert "(champion)" in accuracy.detail or "(floor)" in accuracy.detail
-    assert "champion_accuracy_score" in MlflowClient().get_run(decision.run_id).data.metrics
+    champion = MlflowClient().get_run(decision.run_id).data.metrics["champion_accuracy_score"]  # on the same rows
+    policy = model_config.validation
+    bar = champion - policy.champion.max_regression
+    expected = "champion" if bar > policy.thresholds["val_accuracy"] else "floor"  # the higher bound applies
+    assert accuracy.detail.endswith(f" >= {max(bar, policy.thresholds['val_accuracy']):.4f} ({expected})")
 
 
 def test_promote_version_two_through_to_production(at):

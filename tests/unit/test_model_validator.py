@@ -185,3 +185,57 @@ def test_the_version_s_summary_tag_is_one_line_naming_what_failed():
         "2 of 3 checks passed; failed: latency_single_row"
     )
     assert validator.summary(validator.ValidationDecision("m", "1", checks[:1])) == "1 of 1 checks passed"
+
+
+def _scored(accuracy: float, f1: float, log_loss: float, prefix: str = ""):
+    from mlflow.models import EvaluationResult
+
+    return EvaluationResult(
+        metrics={f"{prefix}accuracy_score": accuracy, f"{prefix}f1_score": f1, f"{prefix}log_loss": log_loss},
+        artifacts={},
+    )
+
+
+def _policy(max_regression: float):
+    config = load_model_config(DEFAULT_MODEL_CONFIG)
+    validation = config.validation.model_copy(
+        update={
+            "thresholds": {"val_accuracy": 0.9, "val_log_loss": 0.5},
+            "champion": config.validation.champion.model_copy(
+                update={"metrics": ("val_accuracy", "val_log_loss"), "max_regression": max_regression}
+            ),
+        }
+    )
+    return config.model_copy(update={"validation": validation})
+
+
+@pytest.mark.parametrize(
+    ("max_regression", "passed", "detail"),
+    [
+        (0.0, False, "0.9200 >= 0.9600 (champion)"),  # above the floor, below the champion: refused
+        (0.05, True, "0.9200 >= 0.9100 (champion)"),  # within the allowed regression
+        (0.1, True, "0.9200 >= 0.9000 (floor)"),  # the champion minus 0.1 is under the floor: the floor holds
+    ],
+)
+def test_a_candidate_above_the_floors_must_not_fall_below_the_champion_minus_the_allowed_regression(
+    max_regression, passed, detail
+):
+    candidate, champion = _scored(0.92, 0.92, 0.30), _scored(0.96, 0.96, 0.20, validator.CHAMPION_PREFIX)
+    checks = {c.name: c for c in validator._metric_checks(candidate, champion, _policy(max_regression))}
+    assert (checks["metric_val_accuracy"].passed, checks["metric_val_accuracy"].detail) == (passed, detail)
+
+
+def test_a_loss_is_a_ceiling_the_champion_lowers():
+    candidate, champion = _scored(0.97, 0.97, 0.30), _scored(0.96, 0.96, 0.20, validator.CHAMPION_PREFIX)
+    checks = {c.name: c for c in validator._metric_checks(candidate, champion, _policy(0.05))}
+    assert checks["metric_val_accuracy"].passed  # better than the champion
+    loss = checks["metric_val_log_loss"]
+    assert (loss.passed, loss.detail) == (False, "0.3000 <= 0.2500 (champion)")
+
+
+def test_without_a_champion_only_the_floors_apply():
+    checks = validator._metric_checks(_scored(0.92, 0.92, 0.30), None, _policy(0.0))
+    assert [(c.name, c.passed, c.detail) for c in checks] == [
+        ("metric_val_accuracy", True, "0.9200 >= 0.9000 (floor)"),
+        ("metric_val_log_loss", True, "0.3000 <= 0.5000 (ceiling)"),
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from src.models import train_model
 from src.utils.config import PROJECT_ROOT, load_environment_config
 
@@ -22,10 +24,9 @@ def test_a_bad_version_is_refused_before_mlflow_is_imported():
 
 
 def test_help_ends_with_the_readme_command(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit_:  # argparse's --help exits; a normal return would be a bug too
         train_model.main(["--help"])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    assert exit_.value.code == 0
     who = load_environment_config().project
     experiment = f"/{who.team}/{who.project}/{who.model_name}"
     assert f"--experiment {experiment} --context full --version 1.0.0" in capsys.readouterr().out
