@@ -6,8 +6,22 @@ from datetime import UTC, datetime
 
 import pytest
 
-from src.governance.alias_guard import Restored, Verdict, alert, sanctioned_version, sanctions
+from src.governance.alias_guard import (
+    NothingSanctioned,
+    Records,
+    Restored,
+    Verdict,
+    alert,
+    judge,
+    refusal,
+    sanctioned_version,
+    sanctions,
+    version_to_score,
+)
 from src.models.alias_history import AliasEvent
+from src.models.model_registry import Alias
+from src.utils.config import resolve_settings
+from tests.conftest import gate_verdict, registered_version, use_store
 
 VALIDATED = {"1", "2"}  # what the gate passed (src/models/verdict.py): version 3 never did
 
@@ -72,3 +86,68 @@ def test_a_renamed_model_is_put_back_under_its_name_and_recorded(tmp_path):
         MlflowClient().delete_registered_model(model)
         with pytest.raises(ModelVanished, match="does not exist and no registered model carries"):
             restore_name(records, model, "guard")
+
+
+@pytest.fixture
+def governed(tmp_path):
+    """A local store with two versions, both passed by the gate, and the guard's records over it."""
+    with use_store(tmp_path / "store"):
+        settings = resolve_settings()
+        model = settings.model_name_for("production")
+        for _ in range(2):
+            gate_verdict(settings, registered_version(settings, model), passed=True)
+        yield Records.of(settings), model
+
+
+def _recorded_move(records: Records, model: str, alias: str, to: str) -> None:
+    """A promotion as the promotion code leaves it: the move confirmed in the history, the alias on the version."""
+    run_id = records.history.begin(model=model, alias=alias, action="promote", from_version=None, to_version=to,
+                                   actor="carol", reason="CHG-1", approved_by="bob")  # fmt: skip
+    records.registry.point_alias(model, alias, to)
+    records.history.confirm(run_id)
+
+
+def test_an_alias_where_its_recorded_move_put_it_is_served(governed):
+    records, model = governed
+    _recorded_move(records, model, "production", "1")
+    assert judge(records, model, Alias.PRODUCTION).ok
+    assert refusal(records, model, "production", "1") is None
+    assert version_to_score(records, model, "production", "1").overruled is None
+
+
+def test_an_alias_moved_out_of_band_is_refused_and_the_sanctioned_version_scored(governed):
+    records, model = governed
+    _recorded_move(records, model, "production", "1")
+    records.registry.point_alias(model, "production", "2")  # MLflow's own call: no record
+    verdict = judge(records, model, Alias.PRODUCTION)
+    assert (verdict.found, verdict.sanctioned) == ("2", "1")
+    assert verdict.problem == ("@production points to version 2 without a recorded, validated and approved move "
+                               "in the alias history (it says version 1)")  # fmt: skip
+    choice = version_to_score(records, model, "production", "2")
+    assert choice.version == "1" and choice.describe(model, "production", "2").startswith(
+        f"scoring version 1 instead of {model}@production's version 2: @production points to version 2"
+    )
+
+
+def test_an_alias_unset_out_of_band_is_named_as_unset(governed):
+    records, model = governed
+    _recorded_move(records, model, "staging", "2")
+    records.registry.point_alias(model, "staging", None)
+    verdict = judge(records, model, Alias.STAGING)
+    assert (verdict.found, verdict.sanctioned) == (None, "2")
+    assert verdict.problem.startswith("@staging was unset without a recorded and validated move")
+
+
+def test_a_guarded_alias_no_move_ever_sanctioned_is_scored_by_no_one(governed):
+    records, model = governed
+    records.registry.point_alias(model, "production", "2")
+    assert refusal(records, model, "production", "2").endswith("(it says no version)")
+    with pytest.raises(NothingSanctioned, match="and no version was ever sanctioned there"):
+        version_to_score(records, model, "production", "2")
+
+
+def test_dev_is_not_guarded(governed):
+    records, model = governed
+    records.registry.point_alias(model, "dev", "2")  # training's alias: it moves with every run
+    assert refusal(records, model, "dev", "2") is None
+    assert version_to_score(records, model, "dev", "2").version == "2"
