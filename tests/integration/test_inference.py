@@ -70,9 +70,12 @@ def test_batch_scores_every_row_with_lineage(scorer, measurements, tmp_path, suf
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, target.name])  # no leftovers
 
 
-def test_a_crash_mid_run_leaves_no_output(scorer, measurements, tmp_path, monkeypatch):
-    source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
+def test_a_crash_mid_run_leaves_the_last_output_as_it_was_and_no_rejects(scorer, measurements, tmp_path, monkeypatch):
+    """All or nothing: yesterday's output stays whole, no rejects file, no partial file."""
+    source, target, rejects = tmp_path / "in.parquet", tmp_path / "out.parquet", tmp_path / "rejects.parquet"
     measurements.to_parquet(source, index=False)
+    measurements.head(3).to_parquet(target, index=False)  # the last good run's output
+    yesterday = target.read_bytes()
     original, calls = inference._scored, []
 
     def crash_on_third_chunk(*args, **kwargs):
@@ -83,8 +86,10 @@ def test_a_crash_mid_run_leaves_no_output(scorer, measurements, tmp_path, monkey
 
     monkeypatch.setattr(inference, "_scored", crash_on_third_chunk)
     with pytest.raises(MemoryError):
-        run_batch(scorer, source, target, chunk_rows=100)
-    assert [p.name for p in tmp_path.iterdir()] == ["in.parquet"]
+        run_batch(scorer, source, target, rejects_path=rejects, chunk_rows=100)
+    assert len(calls) == 3  # it did crash mid-run, after two chunks were written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+    assert target.read_bytes() == yesterday
 
 
 def _broken(measurements: pd.DataFrame, text_at: int, gap_at: int) -> pd.DataFrame:

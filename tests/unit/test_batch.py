@@ -6,10 +6,11 @@ import os
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from src.components.batch import LINEAGE_COLUMNS, BatchError, check_format, run_batch
+from src.components.batch import LINEAGE_COLUMNS, AtomicTableWriter, BatchError, check_format, run_batch
 from src.data.contract import CONTRACT
 from tests.pack import NUMERIC, REQUIRED, above_range
 
@@ -120,3 +121,21 @@ def test_a_killed_runs_partial_file_is_removed_by_the_next_run(memory_scorer, me
     live.write_bytes(b"being written")
     run_batch(memory_scorer, path, out)
     assert not left.exists() and live.exists() and out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_write_that_fails_on_the_writer_s_thread_is_raised_and_publishes_nothing(tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    out.write_bytes(b"the last good run")
+    writer = AtomicTableWriter(out, pending=1)
+    writer.write(pa.table({"x": [1.0, 2.0]}))
+    writer.write(pa.table({"y": ["a"]}))  # not the first table's columns: it fails on the writer's thread
+    for _ in range(5):  # after a failure the thread keeps taking tables: the producer never blocks on a full queue
+        try:
+            writer.write(pa.table({"x": [3.0]}))
+        except ValueError:
+            break  # handed over at a later write, or at the latest by commit
+    with pytest.raises(ValueError, match="field names are not matching"):
+        writer.commit(pa.schema([("x", pa.float64())]))
+    writer.abort()
+    assert out.read_bytes() == b"the last good run" and [p.name for p in tmp_path.iterdir()] == [out.name]
