@@ -142,12 +142,20 @@ class AtomicTableWriter:
         self._queue.put(table)
 
     def commit(self, empty: pa.Schema) -> None:
+        self.seal(empty)
+        self.publish()
+
+    def seal(self, empty: pa.Schema) -> None:
+        """Write what is queued and close the temporary file; a failed write is raised here, before any rename."""
         self._finish()
         self._raise_failure()
         if self._writer is None:  # no rows: still a valid, empty file with the right columns
             self._write_now(empty.empty_table())
         assert self._writer is not None
         self._writer.close()
+
+    def publish(self) -> None:
+        """Rename the sealed file into place (one rename: a reader sees the old file or the new one)."""
         os.replace(self.temporary, self.path)
 
     def abort(self) -> None:
@@ -449,9 +457,13 @@ def _run_batch(
                 print(f"\r  {rows_in:,} rows read, {rows_in - rows_rejected:,} scored", end="", file=sys.stderr)
         if progress:
             print(file=sys.stderr)
-        writer.commit(output_schema or _empty_output_schema(scorer, lineage))
+        # Both files are written and closed before either is renamed, so a failure of either publishes neither;
+        # the rejects go first: whoever reads the new output finds its rejects beside it.
+        writer.seal(output_schema or _empty_output_schema(scorer, lineage))
         if rejects is not None:
-            rejects.commit(pa.schema([(c, pa.string()) for c in (*scorer.input_columns, "reject_reason")]))
+            rejects.seal(pa.schema([(c, pa.string()) for c in (*scorer.input_columns, "reject_reason")]))
+            rejects.publish()
+        writer.publish()
     except BaseException as exc:
         writer.abort()
         if rejects is not None:

@@ -139,3 +139,24 @@ def test_a_write_that_fails_on_the_writer_s_thread_is_raised_and_publishes_nothi
         writer.commit(pa.schema([("x", pa.float64())]))
     writer.abort()
     assert out.read_bytes() == b"the last good run" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_when_the_rejects_cannot_be_written_the_output_is_not_published_either(
+    memory_scorer, measurements, tmp_path, monkeypatch
+):
+    """Output and rejects are one result: both are sealed before either is renamed into place."""
+    bad = measurements.astype({NUMERIC.name: object})
+    bad.loc[4, NUMERIC.name] = "wide"
+    bad.to_csv(tmp_path / "in.csv", index=False)
+    out, rejected = tmp_path / "out.csv", tmp_path / "rej.csv"
+    write_now = AtomicTableWriter._write_now
+
+    def rejects_disk_full(self, table):
+        if self.path == rejected:
+            raise OSError(28, "No space left on device")
+        write_now(self, table)
+
+    monkeypatch.setattr(AtomicTableWriter, "_write_now", rejects_disk_full)
+    with pytest.raises(BatchError, match="No space left on device"):
+        run_batch(memory_scorer, tmp_path / "in.csv", out, rejects_path=rejected)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.csv"]
