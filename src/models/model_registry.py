@@ -222,14 +222,17 @@ class Registry:
     def copy_version(self, source: VersionInfo, destination: str) -> VersionInfo:
         """Copy a version into another registered model (another catalog), tags included."""
         check_registered_model_name(destination)
+        right = f"EDIT on registered model {destination}"
         try:
             copied = self._client.copy_model_version(source.uri, destination)
+        except MlflowException as exc:
+            raise failure(f"cannot copy {source.uri} to {destination}", exc, right) from exc
+        try:
             for key, value in source.tags.items():
                 self._client.set_model_version_tag(destination, copied.version, key, value)
         except MlflowException as exc:
-            raise failure(
-                f"cannot copy {source.uri} to {destination}", exc, f"EDIT on registered model {destination}"
-            ) from exc
+            self.delete_version(destination, str(copied.version))  # a copy without its author or verdict: none
+            raise failure(f"cannot tag the copy of {source.uri} in {destination}", exc, right) from exc
         return self.version(destination, str(copied.version))
 
     def register(

@@ -123,3 +123,65 @@ def test_a_promotion_killed_before_the_alias_moved_is_abandoned_and_made_by_a_re
     again = promote(store, Alias.STAGING, actor="ci")
     assert again.changed and again.settled is None and [e.to_version for e in history.events()] == [version]
     assert history.open_moves(store.model_name_for("staging"), "staging") == []
+
+
+# --- across catalogs (promotion_mode: catalogs): the copy carries the author; a failed move leaves no copy -------
+
+
+@pytest.fixture
+def catalogs(tmp_path):
+    import yaml
+
+    from src.utils.config import CONFIG_DIR, resolve_settings
+    from tests.conftest import use_store
+
+    content = yaml.safe_load((CONFIG_DIR / "environment.yaml").read_text())
+    content["promotion_mode"] = "catalogs"
+    (tmp_path / "environment.yaml").write_text(yaml.safe_dump(content))
+    with use_store(tmp_path / "store"):
+        yield resolve_settings(path=tmp_path / "environment.yaml")
+
+
+def _authored_at_dev(settings, author: str = "alice") -> str:
+    from src.models.model_registry import Registry
+
+    version = _validated_at_dev(settings)
+    Registry().set_version_tags(settings.model_name_for(Alias.DEV), version, {Tag.AUTHOR.value: author})
+    return version
+
+
+def test_across_catalogs_the_author_travels_with_the_copy_and_cannot_approve_it(catalogs):
+    from src.models.model_registry import Registry
+    from src.models.promotion import promote
+
+    _authored_at_dev(catalogs)
+    staged = promote(catalogs, Alias.STAGING, actor="ci")
+    copy = Registry().version(staged.model, staged.to_version)
+    assert staged.model != catalogs.model_name_for(Alias.DEV) and copy.tags[Tag.AUTHOR] == "alice"
+    with pytest.raises(PromotionRefused, match=re.escape("alice trained version 1 and cannot approve it")):
+        promote(catalogs, Alias.PRODUCTION, actor="carol", approval=Approval("alice", "CHG-1"))
+    assert not Registry().model_exists(catalogs.model_name_for(Alias.PRODUCTION))  # refused before any copy
+    released = promote(catalogs, Alias.PRODUCTION, actor="carol", approval=Approval("bob", "CHG-1"))
+    assert Registry().version(released.model, released.to_version).tags[Tag.AUTHOR] == "alice"
+
+
+@pytest.mark.parametrize("failing", ["set_registered_model_alias", "set_model_version_tag"])
+def test_a_move_across_catalogs_that_fails_leaves_no_copy_behind(catalogs, monkeypatch, failing):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from src.models.model_registry import Registry, RegistryError
+    from src.models.promotion import promote
+
+    _authored_at_dev(catalogs)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise MlflowException("PERMISSION_DENIED: no EDIT on this model")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, failing, refused)
+        with pytest.raises(RegistryError):
+            promote(catalogs, Alias.STAGING, actor="ci")
+    assert Registry().versions(catalogs.model_name_for(Alias.STAGING)) == []
+    again = promote(catalogs, Alias.STAGING, actor="ci")  # the next try makes the one copy there is
+    assert [v.version for v in Registry().versions(again.model)] == [again.to_version]
