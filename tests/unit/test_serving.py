@@ -168,6 +168,16 @@ def test_oversized_body_is_413(client):
     rows = [ROW_A] * 2000  # well over the 20 kB limit set for this endpoint
     status, answer = _invoke(client, {"dataframe_split": {"columns": COLUMNS, "data": rows}})
     assert status == 413 and "over 20000 bytes" in answer["message"]
+    assert answer["error_code"] == "REQUEST_LIMIT_EXCEEDED"  # the code MLflow's clients know
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(client):
+    """No Content-Length to refuse up front: the stream is counted as it comes."""
+    body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [ROW_A] * 2000}}).encode()
+    chunks = (body[start : start + 4096] for start in range(0, len(body), 4096))
+    answer = client.post("/invocations", content=chunks, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    assert answer.request.headers.get("transfer-encoding") == "chunked"
 
 
 def test_health_version_metrics_and_openapi(client):
